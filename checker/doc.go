@@ -1,0 +1,12 @@
+// Package checker decides whether a history is legal. Each checker looks at
+// a history.History only, never at the system under test, so `chaoscheck
+// analyze` reaches the same verdict later, on any machine, for histories
+// from any system.
+//
+// Invariant: a checker reports Valid true only when it finished and found
+// nothing wrong. A check that ran out of time, was cancelled, or lacked the
+// observations it needs (no final read) is Unknown, never True.
+//
+// checker imports history and its dependencies (porcupine); it must not
+// import sut/, runner/, workload/ or nemesis/.
+package checker
