@@ -1,0 +1,135 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+)
+
+// Results is results.json: everything needed to judge a run without
+// rerunning it, and to rerun it (Seed and Config).
+type Results struct {
+	Valid    checker.Validity `json:"valid"`
+	Workload string           `json:"workload,omitempty"`
+	Nemesis  string           `json:"nemesis,omitempty"`
+	Scenario string           `json:"scenario,omitempty"`
+	Seed     int64            `json:"seed"`
+	Version  string           `json:"chaoscheck_version,omitempty"`
+
+	Start       time.Time `json:"start"`
+	End         time.Time `json:"end"`
+	DurationSec float64   `json:"duration_sec"`
+	Dir         string    `json:"dir,omitempty"`     // the run directory, absolute
+	History     string    `json:"history,omitempty"` // the history file judged
+	Ops         int       `json:"ops"`               // ops in the history
+
+	// Interrupted is set when the run was cancelled (Ctrl-C) before its
+	// time limit: the verdict covers what was recorded until then.
+	Interrupted bool `json:"interrupted,omitempty"`
+	// Notes are the runner's remarks on the run itself (a heal that
+	// failed, no final read …), apart from each checker's notes.
+	Notes []string `json:"notes,omitempty"`
+
+	// Counts are client ops per f by type, with ok-latency quantiles;
+	// NemesisCounts the same for nemesis ops. Both come from the stats
+	// checker.
+	Counts        map[string]*checker.FStats `json:"counts,omitempty"`
+	NemesisCounts map[string]*checker.FStats `json:"nemesis_counts,omitempty"`
+
+	// Checkers holds every checker's result; Valid is their Merge.
+	Checkers []checker.Result `json:"checkers"`
+
+	// Config is the run's configuration as the runner recorded it in
+	// config.json (kept raw: store does not know the runner's types).
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// SetVerdict fills Valid, Checkers and the counts from a checker result:
+// a Compose result contributes each sub-result, any other result itself;
+// counts come from a "stats" result among them, when there is one.
+func (r *Results) SetVerdict(res checker.Result) {
+	r.Valid = res.Valid
+	r.Checkers = checker.SubResults(res)
+	if r.Checkers == nil {
+		r.Checkers = []checker.Result{res}
+	}
+	if d, ok := StatsOf(r.Checkers); ok {
+		r.Counts, r.NemesisCounts = d.ByF, d.Nemesis
+	}
+}
+
+// StatsOf finds the stats checker's details among results. It accepts
+// the live *checker.StatsDetails and the map a results.json decodes to.
+func StatsOf(results []checker.Result) (*checker.StatsDetails, bool) {
+	for _, r := range results {
+		if r.Checker != "stats" || r.Details == nil {
+			continue
+		}
+		switch d := r.Details.(type) {
+		case *checker.StatsDetails:
+			return d, true
+		case checker.StatsDetails:
+			return &d, true
+		}
+		b, err := json.Marshal(r.Details)
+		if err != nil {
+			continue
+		}
+		var d checker.StatsDetails
+		if json.Unmarshal(b, &d) == nil {
+			return &d, true
+		}
+	}
+	return nil, false
+}
+
+// Load reads results.json from a run directory (or from the latest link,
+// or from the results file itself).
+func Load(runDir string) (Results, error) {
+	path := runDir
+	if fi, err := os.Stat(runDir); err == nil && fi.IsDir() {
+		path = filepath.Join(runDir, ResultsFile)
+	}
+	var r Results
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, fmt.Errorf("store: load results: %w", err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("store: load %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// WriteJSON writes v, indented, to path through a temporary file and a
+// rename, so a reader (or a crash) never leaves half a file.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("store: encode %s: %w", filepath.Base(path), err)
+	}
+	b = append(b, '\n')
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	// CreateTemp makes the file 0600; results are meant to be shared.
+	merr := f.Chmod(0o644)
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(merr, werr, serr, cerr); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("store: write %s: %w", path, err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		os.Remove(f.Name())
+		return fmt.Errorf("store: write %s: %w", path, err)
+	}
+	return nil
+}
