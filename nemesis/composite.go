@@ -1,0 +1,77 @@
+package nemesis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strings"
+
+	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+)
+
+// composite interleaves several nemeses: each action is a seeded random
+// pick among them, as Jepsen's composed nemesis does.
+type composite struct {
+	parts []Nemesis
+	byF   map[string]Nemesis // which part made an action with this f
+}
+
+func newComposite(parts []Nemesis) *composite {
+	return &composite{parts: parts, byF: map[string]Nemesis{}}
+}
+
+func (c *composite) Name() string {
+	names := make([]string, len(c.parts))
+	for i, p := range c.parts {
+		names[i] = p.Name()
+	}
+	return strings.Join(names, ",")
+}
+
+func (c *composite) Setup(ctx context.Context, t *cluster.Target) error {
+	for _, p := range c.parts {
+		if err := p.Setup(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *composite) Op(rng *rand.Rand) history.Op {
+	p := c.parts[rng.Intn(len(c.parts))]
+	op := p.Op(rng)
+	c.byF[op.F] = p
+	return op
+}
+
+func (c *composite) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+	p, ok := c.byF[op.F]
+	if !ok {
+		op.Type = history.Info
+		op.Error = fmt.Sprintf("no nemesis in %s performs %q", c.Name(), op.F)
+		return op
+	}
+	return p.Invoke(ctx, t, op)
+}
+
+// Heal heals every part, in reverse order of Setup, and reports every
+// failure.
+func (c *composite) Heal(ctx context.Context, t *cluster.Target) error {
+	var errs []error
+	for i := len(c.parts) - 1; i >= 0; i-- {
+		if err := c.parts[i].Heal(ctx, t); err != nil {
+			errs = append(errs, fmt.Errorf("heal %s: %w", c.parts[i].Name(), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *composite) Close() error {
+	var errs []error
+	for _, p := range c.parts {
+		errs = append(errs, p.Close())
+	}
+	return errors.Join(errs...)
+}

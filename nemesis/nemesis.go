@@ -1,0 +1,142 @@
+package nemesis
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+// Nemesis is one kind of fault.
+type Nemesis interface {
+	// Name is the nemesis's name on the command line ("restart-leader").
+	Name() string
+	// Setup prepares what the faults need before the workload creates its
+	// clients, e.g. a fault proxy routed into t with SetClientAddr.
+	Setup(ctx context.Context, t *cluster.Target) error
+	// Op returns the next fault action as an invocation (F and, where
+	// known in advance, Value); every random choice comes from rng.
+	Op(rng *rand.Rand) history.Op
+	// Invoke performs op and returns its completion, type info (Jepsen:
+	// a fault's effect is never certain) with Value saying what was done
+	// (which node) and Error what went wrong.
+	Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op
+	// Heal undoes every lasting fault: resumes paused nodes, starts
+	// killed ones, disables failpoints, turns proxy faults off. It waits
+	// until the system is healthy again or ctx ends.
+	Heal(ctx context.Context, t *cluster.Target) error
+	// Close releases what Setup made (proxy listeners); call it after the
+	// final reads.
+	Close() error
+}
+
+// Options configure the nemeses and their schedule.
+type Options struct {
+	Interval time.Duration // between fault actions; default 5s
+	Rounds   int           // actions to perform; 0: until ctx ends
+	// PauseBeforeCommit is how long alternate-kill holds the coordinator
+	// in its commit window (coordinatorBeforeCommit=sleep); default 4s.
+	PauseBeforeCommit time.Duration
+	Seed              int64 // fixes targets and the op sequence
+}
+
+// WithDefaults fills the zero fields of o with their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Interval <= 0 {
+		o.Interval = 5 * time.Second
+	}
+	if o.PauseBeforeCommit <= 0 {
+		o.PauseBeforeCommit = 4 * time.Second
+	}
+	return o
+}
+
+// constructors maps each nemesis name to its constructor.
+var constructors = map[string]func(Options) Nemesis{
+	"none": func(Options) Nemesis { return none{} },
+}
+
+// Names lists the nemeses Parse knows, sorted.
+func Names() []string {
+	names := make([]string, 0, len(constructors))
+	for n := range constructors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Parse builds the nemesis a spec names: one name ("kill") or a comma
+// list ("restart-leader,pause") whose actions are interleaved at random.
+func Parse(spec string, opts Options) (Nemesis, error) {
+	opts = opts.WithDefaults()
+	var parts []Nemesis
+	seen := map[string]bool{}
+	for _, name := range strings.Split(spec, ",") {
+		name = strings.TrimSpace(name)
+		c, ok := constructors[name]
+		if !ok {
+			return nil, fmt.Errorf("unknown nemesis %q in %q (want one of %s, or a comma list)", name, spec, strings.Join(Names(), ", "))
+		}
+		if seen[name] {
+			return nil, fmt.Errorf("nemesis %q named twice in %q", name, spec)
+		}
+		seen[name] = true
+		if name != "none" {
+			parts = append(parts, c(opts))
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return none{}, nil
+	case 1:
+		return parts[0], nil
+	}
+	return newComposite(parts), nil
+}
+
+// RunSchedule performs n's actions every opts.Interval, the first one
+// Interval after the start, until opts.Rounds actions are done or ctx
+// ends. Every action is recorded as process -1: its invocation, then its
+// completion. An action in progress when ctx ends completes with what it
+// managed. RunSchedule returns nil when it stopped normally.
+func RunSchedule(ctx context.Context, n Nemesis, t *cluster.Target, rec workload.Recorder, opts Options) error {
+	opts = opts.WithDefaults()
+	if _, ok := n.(none); ok {
+		return nil
+	}
+	rng := rand.New(rand.NewSource(opts.Seed))
+	tick := time.NewTimer(opts.Interval)
+	defer tick.Stop()
+	for round := 0; opts.Rounds <= 0 || round < opts.Rounds; round++ {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		op := n.Op(rng)
+		op.Type, op.Process, op.Index, op.Time = history.Invoke, history.NemesisProcess, 0, 0
+		inv := rec.Record(op)
+		c := n.Invoke(ctx, t, inv)
+		c.Type, c.Process, c.F, c.Index, c.Time = history.Info, history.NemesisProcess, inv.F, 0, 0
+		rec.Record(c)
+		tick.Reset(opts.Interval)
+	}
+	return nil
+}
+
+// none injects no faults.
+type none struct{}
+
+func (none) Name() string                                                          { return "none" }
+func (none) Setup(context.Context, *cluster.Target) error                          { return nil }
+func (none) Op(*rand.Rand) history.Op                                              { return history.Op{F: "none"} }
+func (none) Heal(context.Context, *cluster.Target) error                           { return nil }
+func (none) Close() error                                                          { return nil }
+func (none) Invoke(_ context.Context, _ *cluster.Target, op history.Op) history.Op { return op }

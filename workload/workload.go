@@ -1,0 +1,163 @@
+package workload
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+)
+
+// Workload is one kind of test: what to boot, what ops to generate, how to
+// perform them, how to observe the final state, and how to judge it.
+type Workload interface {
+	// Name is the workload's name on the command line and in store paths.
+	Name() string
+	// Boot says which parts of the system under test the workload needs.
+	Boot() BootSpec
+	// Setup prepares the booted system (tables, accounts). It is not
+	// recorded in the history.
+	Setup(ctx context.Context, t *cluster.Target) error
+	// Generator returns the op stream for seed. The same seed yields the
+	// same sequence of ops (Run serializes calls to it, so a Generator
+	// need not be safe for concurrent use).
+	Generator(seed int64) Generator
+	// NewClient returns a client acting as process. Run opens one per
+	// process: after an info, the worker continues with a new process
+	// and a new client.
+	NewClient(t *cluster.Target, process int64) (Client, error)
+	// FinalReads records the final observations (read-all, read-balances,
+	// final-read) once the faults have healed, retrying each until the
+	// system answers ok or ctx ends. Their processes are fresh ones, above
+	// every process the workload's clients used.
+	FinalReads(ctx context.Context, t *cluster.Target, rec Recorder) error
+	// Checkers judge the history; outDir is where they may write files
+	// (linear.html).
+	Checkers(outDir string) []checker.Checker
+}
+
+// Client performs ops against the system under test as one process.
+type Client interface {
+	// Invoke performs the invocation op and returns its completion: ok
+	// (took effect), fail (certainly did not) or info (unknown, e.g. a
+	// timeout). ctx carries the per-op timeout.
+	Invoke(ctx context.Context, op history.Op) history.Op
+	Close() error
+}
+
+// Generator yields the next invocation: F, Key, Value, TxID. Run sets
+// Type and Process.
+type Generator interface {
+	Next(process int64) history.Op
+}
+
+// Updater is implemented by generators that react to completions (the
+// retry workload resubmits a tx_id whose attempt ended info). Run calls
+// Update with every recorded completion, serialized with Next. The op
+// stream then depends on outcomes as well as on the seed.
+type Updater interface {
+	Update(completion history.Op)
+}
+
+// Recorder records an op into the history, stamping its Index and Time,
+// and returns it as recorded. *history.Recorder satisfies it.
+type Recorder interface {
+	Record(op history.Op) history.Op
+}
+
+// BootSpec is what a workload needs booted. Zero parts are not booted.
+type BootSpec struct {
+	RaftNodes int        // size of the Raft cluster; 0: no Raft cluster
+	TwoPC     *TwoPCSpec // nil: no 2PC cluster
+}
+
+// TwoPCSpec is the 2PC cluster a workload needs.
+type TwoPCSpec struct {
+	Participants []string // e.g. ["p1", "p2"]
+	// Accounts, as "participant/account" (e.g. "p1/a3"), each created with
+	// InitialBalance.
+	Accounts       []string
+	InitialBalance int64
+}
+
+// Options configure a workload and the worker loop.
+type Options struct {
+	Concurrency int           // workers, each one process at a time; default 5
+	Rate        float64       // ops per second over all workers; 0: unlimited
+	TimeLimit   time.Duration // how long Run issues ops; 0: until ctx ends
+	OpTimeout   time.Duration // per-op timeout, after which the op is info; default 2s
+	Seed        int64         // fixes the op stream
+
+	Keys int // register: number of keys; default 5
+
+	// Target is the system the retry workload drives: "twopc" (default,
+	// transfers) or "raft" (inserts keyed by tx_id).
+	Target string
+	// DuplicateFraction is the share of retry ops that reuse a recent
+	// tx_id, sent as a concurrent duplicate; default 0.2.
+	DuplicateFraction float64
+
+	RaftNodes      int   // Raft cluster size; default 3
+	Participants   int   // 2PC participants; default 2
+	Accounts       int   // bank accounts over all participants; default 8
+	InitialBalance int64 // per account; default 100
+}
+
+// WithDefaults fills the zero fields of o with their defaults.
+func (o Options) WithDefaults() Options {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 5
+	}
+	if o.OpTimeout <= 0 {
+		o.OpTimeout = 2 * time.Second
+	}
+	if o.Keys <= 0 {
+		o.Keys = 5
+	}
+	if o.Target == "" {
+		o.Target = "twopc"
+	}
+	if o.DuplicateFraction <= 0 {
+		o.DuplicateFraction = 0.2
+	}
+	if o.RaftNodes <= 0 {
+		o.RaftNodes = 3
+	}
+	if o.Participants <= 0 {
+		o.Participants = 2
+	}
+	if o.Accounts <= 0 {
+		o.Accounts = 8
+	}
+	if o.InitialBalance <= 0 {
+		o.InitialBalance = 100
+	}
+	return o
+}
+
+// constructors maps each workload name to its constructor.
+var constructors = map[string]func(Options) (Workload, error){}
+
+// Names lists the workloads ByName knows, sorted.
+func Names() []string {
+	names := make([]string, 0, len(constructors))
+	for n := range constructors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ByName returns the named workload configured by opts (defaults filled
+// in).
+func ByName(name string, opts Options) (Workload, error) {
+	c, ok := constructors[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown workload %q (want one of %s)", name, strings.Join(Names(), ", "))
+	}
+	return c(opts.WithDefaults())
+}
