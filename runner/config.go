@@ -1,0 +1,301 @@
+package runner
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/nemesis"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+// Config is one run's configuration; config.json records it whole, with
+// the seed actually used.
+type Config struct {
+	Workload string `json:"workload"`           // register, set, bank, retry
+	Nemesis  string `json:"nemesis"`            // none, restart-leader, kill, … or a comma list
+	Scenario string `json:"scenario,omitempty"` // the preset the values came from, if any
+	Target   string `json:"target,omitempty"`   // retry: raft or twopc
+
+	Concurrency int           `json:"concurrency"`
+	Rate        float64       `json:"rate"`       // ops/s over all workers; 0: unlimited
+	TimeLimit   time.Duration `json:"time_limit"` // load duration; 0 with Rounds: until the rounds are done
+	Keys        int           `json:"keys"`
+	OpTimeout   time.Duration `json:"op_timeout"`
+	NodeCount   int           `json:"nodes"` // Raft cluster size
+
+	// Seed fixes every random choice: the workload generator and the
+	// nemesis schedule get seeds derived from it. 0: pick one at random
+	// (and record it).
+	Seed int64 `json:"seed"`
+
+	NemesisInterval   time.Duration `json:"nemesis_interval"`
+	Rounds            int           `json:"rounds"`              // nemesis actions; 0: until the load ends
+	PauseBeforeCommit time.Duration `json:"pause_before_commit"` // alternate-kill's commit window hold
+
+	// SUTBugs are passed to every node as --sut-bug NAME: deliberate bugs
+	// for chaoscheck's self-test, to show the checkers catch them.
+	SUTBugs []string `json:"sut_bugs,omitempty"`
+
+	Store        string        `json:"store"`
+	CheckTimeout time.Duration `json:"check_timeout"` // the checkers' time limit; over it, unknown
+
+	Version string `json:"chaoscheck_version,omitempty"`
+
+	// Progress receives the live progress line when it is a terminal;
+	// otherwise progress goes to Log every few seconds. nil: no progress.
+	Progress io.Writer `json:"-"`
+	// Log receives the run's phases; nil: slog.Default().
+	Log *slog.Logger `json:"-"`
+}
+
+// Defaults of a run with no scenario and no flags: the register workload
+// (linearizability, the strongest check) with the Raft leader restarted
+// every few seconds, for 20 seconds.
+const (
+	DefaultWorkload          = "register"
+	DefaultNemesis           = "restart-leader"
+	DefaultConcurrency       = 5
+	DefaultRate              = 50
+	DefaultTimeLimit         = 20 * time.Second
+	DefaultKeys              = 5
+	DefaultOpTimeout         = 2 * time.Second
+	DefaultNodeCount         = 3
+	DefaultNemesisInterval   = 5 * time.Second
+	DefaultPauseBeforeCommit = 4 * time.Second
+	DefaultStore             = "store"
+	DefaultCheckTimeout      = 2 * time.Minute
+	DefaultTarget            = "twopc"
+)
+
+// Defaults returns a Config with every default set and no scenario.
+func Defaults() Config {
+	return Config{
+		Workload: DefaultWorkload, Nemesis: DefaultNemesis, Target: DefaultTarget,
+		Concurrency: DefaultConcurrency, Rate: DefaultRate, TimeLimit: DefaultTimeLimit,
+		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout, NodeCount: DefaultNodeCount,
+		NemesisInterval: DefaultNemesisInterval, PauseBeforeCommit: DefaultPauseBeforeCommit,
+		Store: DefaultStore, CheckTimeout: DefaultCheckTimeout,
+	}
+}
+
+// Scenario is a named preset: a workload, a nemesis and the schedule that
+// makes the fault happen often enough to matter.
+type Scenario struct {
+	Name        string
+	Description string
+	apply       func(*Config)
+}
+
+// Scenarios are the presets `--scenario` names.
+var Scenarios = []Scenario{
+	{
+		Name:        "leader-restart",
+		Description: "set workload; the Raft leader is killed and restarted every 3s (at least 3 times in the default 15s)",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis = "set", "restart-leader"
+			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 15*time.Second, 0
+		},
+	},
+	{
+		Name:        "prepare-commit-alternate",
+		Description: "bank over 2PC; each round holds the coordinator in its commit window and kills a participant, alternating p1 and p2, for 4 rounds",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis = "bank", "alternate-kill"
+			c.NemesisInterval, c.Rounds, c.TimeLimit = 2*time.Second, 4, 0
+		},
+	},
+	{
+		Name:        "retry-idempotent",
+		Description: "retry workload over 2PC; a proxy duplicates requests and drops responses so clients resubmit the same tx_id",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis, c.Target = "retry", "duplicate-retry", "twopc"
+			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 15*time.Second, 0
+		},
+	},
+}
+
+// ScenarioNames lists the presets.
+func ScenarioNames() []string {
+	names := make([]string, len(Scenarios))
+	for i, s := range Scenarios {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// NewConfig returns the defaults with scenario's presets applied ("" for
+// none). Callers then set what the user gave explicitly, which so
+// overrides the preset.
+func NewConfig(scenario string) (Config, error) {
+	c := Defaults()
+	if scenario == "" {
+		return c, nil
+	}
+	i := slices.IndexFunc(Scenarios, func(s Scenario) bool { return s.Name == scenario })
+	if i < 0 {
+		return c, configErrorf("unknown scenario %q (want one of %s)", scenario, strings.Join(ScenarioNames(), ", "))
+	}
+	Scenarios[i].apply(&c)
+	c.Scenario = scenario
+	return c, nil
+}
+
+// ConfigError is a configuration no run can start from: the CLI's exit
+// code 254.
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErrorf(format string, args ...any) error {
+	return &ConfigError{Err: fmt.Errorf(format, args...)}
+}
+
+// IsConfigError reports whether err is (or wraps) a ConfigError.
+func IsConfigError(err error) bool {
+	var ce *ConfigError
+	return errors.As(err, &ce)
+}
+
+// Validate checks c without starting anything: names known, numbers in
+// range, a run that ends.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if !slices.Contains(workload.Names(), c.Workload) {
+		bad("unknown workload %q (want one of %s)", c.Workload, strings.Join(workload.Names(), ", "))
+	}
+	if _, err := nemesis.Parse(c.Nemesis, nemesis.Options{}); err != nil {
+		bad("%v", err)
+	}
+	if c.Target != "" && c.Target != "raft" && c.Target != "twopc" {
+		bad("unknown target %q (want raft or twopc)", c.Target)
+	}
+	if c.Concurrency < 1 {
+		bad("concurrency %d: want at least 1", c.Concurrency)
+	}
+	if c.Rate < 0 {
+		bad("rate %g: want 0 (unlimited) or more", c.Rate)
+	}
+	if c.TimeLimit < 0 || c.Rounds < 0 {
+		bad("time limit %s, rounds %d: want neither negative", c.TimeLimit, c.Rounds)
+	}
+	if c.TimeLimit == 0 && c.Rounds == 0 {
+		bad("time limit 0 and rounds 0: the run would never end (give --time-limit or --rounds)")
+	}
+	if c.TimeLimit == 0 && (c.Nemesis == "" || c.Nemesis == "none") {
+		bad("time limit 0 with no nemesis: --rounds needs a nemesis to count, give --time-limit")
+	}
+	if c.Keys < 1 {
+		bad("keys %d: want at least 1", c.Keys)
+	}
+	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.NemesisInterval <= 0 || c.PauseBeforeCommit < 0 {
+		bad("op timeout, check timeout and nemesis interval must be positive, pause before commit not negative")
+	}
+	if c.NodeCount < 1 {
+		bad("nodes %d: want at least 1", c.NodeCount)
+	}
+	if c.Store == "" {
+		bad("no store directory")
+	}
+	if err := errors.Join(errs...); err != nil {
+		return &ConfigError{Err: err}
+	}
+	return nil
+}
+
+// withSeed returns c with a seed: its own, or a fresh random one.
+func (c Config) withSeed() Config {
+	for c.Seed == 0 {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			c.Seed = time.Now().UnixNano()
+		} else {
+			// Positive and below 2^53, so a JSON reader that turns it into
+			// a float64 (jq, JavaScript) gives it back unchanged.
+			c.Seed = int64(binary.LittleEndian.Uint64(b[:]) & (1<<53 - 1))
+		}
+	}
+	return c
+}
+
+// DeriveSeed gives each consumer of randomness (the workload generator,
+// the nemesis schedule) its own seed from the run's, so that changing how
+// one draws does not shift the other's choices.
+func DeriveSeed(seed int64, purpose string) int64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(seed))
+	h.Write(b[:])
+	h.Write([]byte(purpose))
+	// splitmix64 finalizer: FNV alone leaves nearby seeds correlated.
+	z := h.Sum64() + 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return int64((z ^ (z >> 31)) & (1<<63 - 1))
+}
+
+// workloadOptions and nemesisOptions translate the run's Config.
+func (c Config) workloadOptions() workload.Options {
+	o := workload.Options{
+		Concurrency: c.Concurrency, Rate: c.Rate, TimeLimit: c.TimeLimit, OpTimeout: c.OpTimeout,
+		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, RaftNodes: c.NodeCount,
+	}
+	return o
+}
+
+func (c Config) nemesisOptions() nemesis.Options {
+	return nemesis.Options{Interval: c.NemesisInterval, Rounds: c.Rounds,
+		PauseBeforeCommit: c.PauseBeforeCommit, Seed: DeriveSeed(c.Seed, "nemesis")}
+}
+
+// configJSON is how config.json spells durations: "20s", not nanoseconds.
+type configJSON struct {
+	*configAlias
+	TimeLimit         string `json:"time_limit"`
+	OpTimeout         string `json:"op_timeout"`
+	NemesisInterval   string `json:"nemesis_interval"`
+	PauseBeforeCommit string `json:"pause_before_commit"`
+	CheckTimeout      string `json:"check_timeout"`
+}
+
+type configAlias Config
+
+// MarshalJSON writes durations as Go duration strings.
+func (c Config) MarshalJSON() ([]byte, error) {
+	return json.Marshal(configJSON{configAlias: (*configAlias)(&c),
+		TimeLimit: c.TimeLimit.String(), OpTimeout: c.OpTimeout.String(), NemesisInterval: c.NemesisInterval.String(),
+		PauseBeforeCommit: c.PauseBeforeCommit.String(), CheckTimeout: c.CheckTimeout.String()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (c *Config) UnmarshalJSON(b []byte) error {
+	j := configJSON{configAlias: (*configAlias)(c)}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	for _, d := range []struct {
+		s   string
+		dst *time.Duration
+	}{{j.TimeLimit, &c.TimeLimit}, {j.OpTimeout, &c.OpTimeout}, {j.NemesisInterval, &c.NemesisInterval},
+		{j.PauseBeforeCommit, &c.PauseBeforeCommit}, {j.CheckTimeout, &c.CheckTimeout}} {
+		if d.s == "" {
+			continue
+		}
+		v, err := time.ParseDuration(d.s)
+		if err != nil {
+			return fmt.Errorf("config: %w", err)
+		}
+		*d.dst = v
+	}
+	return nil
+}

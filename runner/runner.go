@@ -1,0 +1,308 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/nemesis"
+	"github.com/chaoscheck/chaoscheck/store"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+// Time limits of the phases after the load. Heal waits for the cluster to
+// be healthy; final reads retry until the system answers.
+const (
+	healTimeout      = time.Minute
+	finalReadTimeout = time.Minute
+)
+
+// Outcome is what a run produced.
+type Outcome struct {
+	Config  Config        // as run: defaults filled, the seed used
+	Dir     string        // the run directory
+	Results store.Results // as written to results.json
+}
+
+// Run performs one run as cfg says and returns its outcome. The error is
+// nil whenever the run reached a verdict, whatever it is (an interrupted
+// run's included); it is a *ConfigError for a config no run can start
+// from, and any other error is chaoscheck's own failure (the SUT would not
+// boot, the disk is full). When a run directory was made, Outcome.Dir is
+// set and results.json is written even when Run fails.
+func Run(ctx context.Context, cfg Config) (Outcome, error) {
+	if cfg.Workload != "retry" && cfg.Target != "" {
+		return Outcome{Config: cfg}, configErrorf("--target %s: only the retry workload has a target", cfg.Target)
+	}
+	if cfg.Workload == "retry" && cfg.Target == "" {
+		cfg.Target = DefaultTarget
+	}
+	if err := cfg.Validate(); err != nil {
+		return Outcome{Config: cfg}, err
+	}
+	cfg = cfg.withSeed()
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	w, err := workload.ByName(cfg.Workload, cfg.workloadOptions())
+	if err != nil {
+		return Outcome{Config: cfg}, &ConfigError{Err: err}
+	}
+	nem, err := nemesis.Parse(cfg.Nemesis, cfg.nemesisOptions())
+	if err != nil {
+		return Outcome{Config: cfg}, &ConfigError{Err: err}
+	}
+
+	start := time.Now()
+	dir, err := store.Create(cfg.Store, store.TestName(cfg.Workload, cfg.Nemesis), start)
+	if err != nil {
+		return Outcome{Config: cfg}, err
+	}
+	r := &run{cfg: cfg, log: log, w: w, nem: nem, dir: dir, start: start}
+	r.res = store.Results{Workload: cfg.Workload, Nemesis: cfg.Nemesis, Scenario: cfg.Scenario,
+		Seed: cfg.Seed, Version: cfg.Version, Start: start, Dir: dir.Dir, History: dir.Path(store.HistoryFile)}
+	runErr := r.execute(ctx)
+	out, finErr := r.finish(ctx, runErr)
+	return out, errors.Join(runErr, finErr)
+}
+
+// run is the state of one Run between its phases.
+type run struct {
+	cfg   Config
+	log   *slog.Logger
+	w     workload.Workload
+	nem   nemesis.Nemesis
+	dir   *store.Run
+	start time.Time
+
+	rec         *history.Recorder
+	crec        *countingRecorder
+	sut         *sut
+	loadErr     error
+	finalReadOK bool
+	res         store.Results
+}
+
+// note adds a remark on the run to results.json and the log.
+func (r *run) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.res.Notes = append(r.res.Notes, msg)
+	r.log.Warn(msg)
+}
+
+// execute runs from config.json to the stopped cluster. Its error is
+// chaoscheck's own failure; what the SUT does is for the checkers.
+func (r *run) execute(ctx context.Context) error {
+	cfg := r.cfg
+	r.log.Info("run", "dir", r.dir.Dir, "workload", cfg.Workload, "nemesis", cfg.Nemesis, "scenario", cfg.Scenario, "seed", cfg.Seed)
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return fmt.Errorf("runner: encode config: %w", err)
+	}
+	r.res.Config = raw
+	if err := store.WriteJSON(r.dir.Path(store.ConfigFile), cfg); err != nil {
+		return err
+	}
+	// The history file exists from the start, so a run that fails to
+	// boot still has the complete set of files.
+	if r.rec, err = history.CreateRecorder(r.dir.Path(store.HistoryFile)); err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
+	r.crec = &countingRecorder{rec: r.rec}
+
+	r.log.Info("booting the system under test", "spec", fmt.Sprintf("%+v", r.w.Boot()))
+	r.sut, err = boot(ctx, r.w.Boot(), r.dir, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while booting: finish says so
+		}
+		return fmt.Errorf("runner: boot: %w", err)
+	}
+	defer r.sut.stop(ctx.Err() != nil)
+
+	if err := r.w.Setup(ctx, r.sut.target); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("runner: workload %s setup: %w", cfg.Workload, err)
+	}
+	if err := r.nem.Setup(ctx, r.sut.target); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("runner: nemesis %s setup: %w", cfg.Nemesis, err)
+	}
+	defer func() {
+		if err := r.nem.Close(); err != nil {
+			r.note("nemesis close: %v", err)
+		}
+	}()
+
+	r.load(ctx)
+	if ctx.Err() != nil {
+		// Interrupted: no heal, no final reads; the nodes die with the
+		// deferred stop, and the checkers judge what was recorded.
+		return nil
+	}
+
+	r.log.Info("healing", "nemesis", cfg.Nemesis)
+	hctx, cancel := context.WithTimeout(ctx, healTimeout)
+	err = r.nem.Heal(hctx, r.sut.target)
+	cancel()
+	if err != nil {
+		r.note("heal: %v", err)
+	}
+	if err := r.sut.waitHealthy(ctx, healTimeout); err != nil {
+		r.note("cluster not healthy after heal: %v", err)
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+
+	r.log.Info("final reads")
+	fctx, cancel := context.WithTimeout(ctx, finalReadTimeout)
+	err = r.w.FinalReads(fctx, r.sut.target, r.crec)
+	cancel()
+	switch {
+	case err == nil:
+		r.finalReadOK = true
+	case ctx.Err() == nil:
+		r.note("final reads: %v", err)
+	}
+	return nil
+}
+
+// load runs the workload and the nemesis schedule together. The load
+// lasts TimeLimit; with TimeLimit 0 it lasts until the nemesis has done
+// its Rounds, and one more interval so the system's recovery from the
+// last fault happens under load. The nemesis stops when the load does.
+func (r *run) load(ctx context.Context) {
+	cfg := r.cfg
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	nemCtx, stopNemesis := context.WithCancel(ctx)
+	defer stopNemesis()
+	progCtx, stopProgress := context.WithCancel(ctx)
+	prog := newProgress(cfg, r.log, r.crec)
+	progDone := make(chan struct{})
+	go func() { defer close(progDone); prog.run(progCtx) }()
+
+	r.log.Info("load", "time_limit", cfg.TimeLimit, "rounds", cfg.Rounds, "concurrency", cfg.Concurrency, "rate", cfg.Rate)
+	nemDone := make(chan error, 1)
+	go func() {
+		err := nemesis.RunSchedule(nemCtx, r.nem, r.sut.target, r.crec, cfg.nemesisOptions())
+		if cfg.TimeLimit == 0 && nemCtx.Err() == nil {
+			select {
+			case <-nemCtx.Done():
+			case <-time.After(cfg.NemesisInterval):
+			}
+			stopLoad()
+		}
+		nemDone <- err
+	}()
+	stats, err := workload.Run(loadCtx, r.w, r.sut.target, r.crec, cfg.workloadOptions())
+	stopNemesis()
+	nerr := <-nemDone
+	stopProgress()
+	<-progDone
+
+	if err != nil && !errors.Is(err, context.Canceled) {
+		r.loadErr = err
+		r.note("workload stopped early: %v", err)
+	}
+	if nerr != nil {
+		r.note("nemesis schedule: %v", nerr)
+	}
+	if cfg.Rounds > 0 && r.crec.faults.Load() < int64(cfg.Rounds) && ctx.Err() == nil {
+		r.note("nemesis did %d of %d rounds before the load ended", r.crec.faults.Load(), cfg.Rounds)
+	}
+	r.log.Info("load done", "invoked", stats.Invoked, "ok", stats.OK, "fail", stats.Fail, "info", stats.Info,
+		"nemesis_actions", r.crec.faults.Load(), "elapsed", stats.Elapsed.Round(time.Millisecond))
+}
+
+// finish checks what was recorded and stores the results. It runs
+// whatever execute returned, so every run directory gets a results.json.
+func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
+	var errs []error
+	if ctx.Err() != nil {
+		r.res.Interrupted = true
+		r.note("interrupted: %v", context.Cause(ctx))
+	}
+	var h history.History
+	if r.rec != nil {
+		if err := r.rec.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		if err := r.rec.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("runner: history incomplete: %w", err))
+		}
+		h = r.rec.History()
+	}
+	r.res.Ops = len(h)
+
+	checkers := r.w.Checkers(r.dir.Dir)
+	if !slices.ContainsFunc(checkers, func(c checker.Checker) bool { return c.Name() == "stats" }) {
+		checkers = append(checkers, checker.NewStats())
+	}
+	r.log.Info("checking", "ops", len(h), "checkers", len(checkers))
+	// An interrupted run is still judged: the check has its own deadline,
+	// not the cancelled run's.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.CheckTimeout)
+	res := checker.Compose(checkers...).Check(cctx, h)
+	cancel()
+	r.res.SetVerdict(res)
+
+	// Never valid on observations not made: the checkers that need a
+	// final read say unknown without one, and so does the run.
+	if !r.finalReadOK {
+		if runErr == nil && !r.res.Interrupted {
+			r.note("no final read: the verdict cannot be valid")
+		}
+		r.res.Valid = checker.Merge(r.res.Valid, checker.Unknown)
+	}
+	if r.loadErr != nil || runErr != nil {
+		r.res.Valid = checker.Merge(r.res.Valid, checker.Unknown)
+	}
+	if runErr != nil {
+		r.res.Notes = append(r.res.Notes, runErr.Error())
+	}
+
+	r.res.End = time.Now()
+	r.res.DurationSec = r.res.End.Sub(r.start).Seconds()
+	if err := store.WriteJSON(r.dir.Path(store.ResultsFile), r.res); err != nil {
+		errs = append(errs, err)
+	}
+	if err := store.MarkLatest(r.dir); err != nil {
+		errs = append(errs, err)
+	}
+	if r.res.Valid == checker.Valid {
+		if err := r.dir.RemoveNodeData(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.log.Info("done", "verdict", r.res.Valid.String(), "dir", r.dir.Dir)
+	return Outcome{Config: r.cfg, Dir: r.dir.Dir, Results: r.res}, errors.Join(errs...)
+}
+
+// sut is the booted system under test.
+type sut struct {
+	target      *cluster.Target
+	stopFn      func(kill bool) error
+	waitHealthy func(ctx context.Context, timeout time.Duration) error
+}
+
+// stop ends every node: SIGKILL when the run was interrupted (nothing is
+// left to observe), otherwise a graceful stop.
+func (s *sut) stop(kill bool) {
+	if s.stopFn != nil {
+		s.stopFn(kill)
+	}
+}
