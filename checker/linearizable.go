@@ -1,0 +1,577 @@
+package checker
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/chaoscheck/chaoscheck/history"
+)
+
+// LinearizableOptions configures the linearizable checker.
+type LinearizableOptions struct {
+	Model string // "register", "cas-register" or "kv"
+	// Init is the initial value of every register: nil by default, a
+	// json.Number for numbers (--init 0).
+	Init any
+	// Timeout bounds the whole search; 0 means no limit. Running out makes
+	// the verdict unknown, never valid.
+	Timeout time.Duration
+	// OutDir receives linear.html, porcupine's visualization, on an invalid
+	// or unknown verdict; "" writes nothing.
+	OutDir string
+	// MaxVisualizeOps skips linear.html (with a note) when the keys to
+	// draw hold more operations than this; 0 means DefaultMaxVisualizeOps.
+	MaxVisualizeOps int
+}
+
+// DefaultMaxVisualizeOps is the largest history drawn in linear.html by
+// default: beyond a few thousand operations the page is too slow in a
+// browser to be of use.
+const DefaultMaxVisualizeOps = 5000
+
+// LinearFile is the name of the visualization written into OutDir.
+const LinearFile = "linear.html"
+
+// NewLinearizable returns the linearizable checker: porcupine's search
+// against Knossos's register or cas-register model.
+//
+// Every model checks each key on its own, as Jepsen's independent checker
+// does: a history whose ops carry no key is one register; "kv" is a
+// cas-register per key. Only the keys' count of simultaneously searched
+// partitions is bounded (GOMAXPROCS), which keeps memory flat however
+// many keys there are. Rules, after Knossos:
+//   - ops are read, write and cas (value [from, to]); the register model
+//     has no cas. Other fs are ignored with a note (final reads and the like
+//     belong to other checkers);
+//   - a fail op never happened and is dropped;
+//   - an info or unfinished write or cas may take effect at any point after
+//     its invocation, or never: its return is at infinity;
+//   - a read constrains nothing when it did not return ok or returned nil;
+//   - values compare by canonical form (json.Number "3" equals an EDN 3,
+//     not the string "3");
+//   - real-time order is the order of ops in the history, as in Knossos,
+//     so histories without times (EDN) are judged correctly.
+func NewLinearizable(opts LinearizableOptions) (Checker, error) {
+	switch opts.Model {
+	case "register", "cas-register", "kv":
+	default:
+		return nil, fmt.Errorf("linearizable: unknown model %q: want register, cas-register or kv", opts.Model)
+	}
+	if opts.Timeout < 0 {
+		return nil, fmt.Errorf("linearizable: negative timeout %v", opts.Timeout)
+	}
+	initKey, err := regCanon(opts.Init)
+	if err != nil {
+		return nil, fmt.Errorf("linearizable: initial value: %w", err)
+	}
+	if opts.MaxVisualizeOps <= 0 {
+		opts.MaxVisualizeOps = DefaultMaxVisualizeOps
+	}
+	return &linearizable{opts: opts, initKey: initKey, init: &regValue{id: 0, text: initKey.text()}}, nil
+}
+
+type linearizable struct {
+	opts    LinearizableOptions
+	initKey regValueKey
+	init    *regValue // shared by every key's interner (see regInterner)
+}
+
+func (*linearizable) Name() string { return "linearizable" }
+
+// linGroup is one key's client operations.
+type linGroup struct {
+	key   string
+	pairs []linPair
+}
+
+// linPair is an invocation and its completion as positions in the history;
+// done is -1 when the history ended first (indeterminate, as in
+// history.Pairs). Positions are int32 to halve the one index a check keeps
+// for the whole history.
+type linPair struct{ inv, done int32 }
+
+// linKeyResult is the verdict on one key.
+type linKeyResult struct {
+	key       string
+	verdict   Validity
+	searched  bool // false when the check stopped before this key's turn
+	nops      int  // operations handed to porcupine
+	anomalies []Anomaly
+	ignored   map[string]int // f → ops ignored
+	// ops and info are kept for linear.html, only for a key that is not
+	// valid and small enough to draw.
+	ops  []porcupine.Operation
+	info *porcupine.LinearizationInfo
+}
+
+func (c *linearizable) Check(ctx context.Context, h history.History) Result {
+	res := Result{Checker: "linearizable", Counts: map[string]int{
+		"ops": 0, "keys": 0, "keys-invalid": 0, "keys-unknown": 0, "ignored": 0, "malformed": 0,
+	}}
+	if c.opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.opts.Timeout,
+			fmt.Errorf("time limit of %v reached", c.opts.Timeout))
+		defer cancel()
+	}
+	// stop makes every model step fail once ctx ends, so a search in
+	// porcupine (which takes no context) unwinds at once.
+	var stop atomic.Bool
+	defer context.AfterFunc(ctx, func() { stop.Store(true) })()
+	if ctx.Err() != nil {
+		stop.Store(true)
+	}
+
+	if len(h) > math.MaxInt32 {
+		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the linearizable checker's limit of %d", len(h), math.MaxInt32))
+		return res
+	}
+	groups := linGroupByKey(h)
+	results := make([]linKeyResult, len(groups))
+	// Keys are searched GOMAXPROCS at a time, each converted to porcupine
+	// operations only when its turn comes and released after: porcupine's
+	// cache holds a bitset of all the partition's operations per state it
+	// visits, so searching every key at once costs memory quadratic in the
+	// key's length times the number of keys.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(groups)) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(groups) {
+					return
+				}
+				results[i] = c.checkKey(ctx, &stop, h, groups[i])
+				groups[i].pairs = nil
+			}
+		})
+	}
+	wg.Wait()
+
+	res.Valid = Valid
+	ignored := map[string]int{}
+	var undecided []string
+	for i := range results {
+		r := &results[i]
+		res.Valid = Merge(res.Valid, r.verdict)
+		res.Anomalies = append(res.Anomalies, r.anomalies...)
+		res.Counts["ops"] += r.nops
+		if r.nops > 0 || !r.searched {
+			res.Counts["keys"]++
+		}
+		switch r.verdict {
+		case Invalid:
+			res.Counts["keys-invalid"]++
+		case Unknown:
+			res.Counts["keys-unknown"]++
+			undecided = append(undecided, linKeyName(r.key))
+		}
+		for f, n := range r.ignored {
+			ignored[f] += n
+			res.Counts["ignored"] += n
+		}
+	}
+	res.Counts["malformed"] = countLinKind(res.Anomalies, "malformed")
+	if len(ignored) > 0 {
+		res.Notes = append(res.Notes, c.ignoredNote(ignored))
+	}
+	if res.Counts["malformed"] > 0 {
+		res.Notes = append(res.Notes, "ops with malformed values were skipped: the verdict cannot be valid")
+	}
+	if stop.Load() && len(undecided) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("linearizable checker stopped before it finished (%v): %d of %d keys undecided: %s",
+			context.Cause(ctx), len(undecided), len(results), linList(undecided, 10)))
+	} else if len(undecided) > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("porcupine could not decide %d keys: %s", len(undecided), linList(undecided, 10)))
+	}
+	c.visualize(ctx, &stop, &res, results)
+	return res
+}
+
+// linGroupByKey matches invocations with completions, as history.Pairs
+// does, and groups them by the invocation's key, keys sorted. It keeps
+// positions rather than copies of ops: a million-op history is a few
+// hundred MiB, and copying it (or its pairs) doubled the checker's time
+// and peak memory.
+func linGroupByKey(h history.History) []linGroup {
+	at := map[string]int32{}
+	var groups []linGroup
+	type pending struct{ g, inv int32 }
+	open := map[int64]pending{} // process → its open invocation
+	for i := range h {
+		op := &h[i]
+		if !op.IsClient() {
+			continue
+		}
+		if op.Type == history.Invoke {
+			g, ok := at[op.Key]
+			if !ok {
+				g = int32(len(groups))
+				at[op.Key] = g
+				groups = append(groups, linGroup{key: op.Key})
+			}
+			if p, ok := open[op.Process]; ok { // invoked twice: the first never completed
+				groups[p.g].pairs = append(groups[p.g].pairs, linPair{p.inv, -1})
+			}
+			open[op.Process] = pending{g, int32(i)}
+			continue
+		}
+		if p, ok := open[op.Process]; ok {
+			delete(open, op.Process)
+			groups[p.g].pairs = append(groups[p.g].pairs, linPair{p.inv, int32(i)})
+		}
+	}
+	for _, p := range open {
+		groups[p.g].pairs = append(groups[p.g].pairs, linPair{p.inv, -1})
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i].key < groups[j].key })
+	return groups
+}
+
+// checkKey runs porcupine on one key.
+func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h history.History, g linGroup) linKeyResult {
+	r := linKeyResult{key: g.key, verdict: Unknown}
+	if stop.Load() {
+		return r
+	}
+	r.searched = true
+	ops, malformed, ignored := c.operations(h, g)
+	r.nops, r.anomalies, r.ignored = len(ops), malformed, ignored
+
+	var timeout time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		if timeout = time.Until(dl); timeout <= 0 {
+			return r
+		}
+	}
+	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, stop, false), ops, timeout)
+	switch {
+	case verdict == porcupine.Ok:
+		r.verdict = Valid
+	case verdict == porcupine.Illegal && !stop.Load():
+		r.verdict = Invalid
+		r.anomalies = append(r.anomalies, linExplain(g.key, ops, info, c.init))
+	}
+	if r.verdict == Valid && len(malformed) > 0 {
+		r.verdict = Unknown // a skipped op might have hidden an anomaly
+	}
+	if r.verdict != Valid && len(ops) <= c.opts.MaxVisualizeOps {
+		r.ops, r.info = ops, &info
+	}
+	return r
+}
+
+// operations turns one key's ops into porcupine operations. Call and Return
+// are positions in the history: real-time order is history order.
+func (c *linearizable) operations(h history.History, g linGroup) ([]porcupine.Operation, []Anomaly, map[string]int) {
+	in := newRegInterner(c.initKey, c.init)
+	lin := make([]linOp, 0, len(g.pairs)) // never grows: ops point into it
+	ops := make([]porcupine.Operation, 0, len(g.pairs))
+	clients := map[int64]int{} // process → dense client id, for the visualization
+	var malformed []Anomaly
+	var ignored map[string]int
+	for _, p := range g.pairs {
+		inv := &h[p.inv]
+		comp := &history.Op{Type: history.Info} // unfinished: indeterminate
+		if p.done >= 0 {
+			comp = &h[p.done]
+		}
+		if !c.knows(inv.F) {
+			if ignored == nil {
+				ignored = map[string]int{}
+			}
+			ignored[inv.F]++
+			continue
+		}
+		if comp.IsFail() {
+			continue // certainly never happened
+		}
+		op := linOp{key: g.key, process: inv.Process, invoke: inv.Index, done: -1, indeterminate: !comp.IsOK()}
+		if p.done >= 0 {
+			op.done = comp.Index
+		}
+		var err error
+		switch inv.F {
+		case "read":
+			if op.indeterminate || comp.Value == nil {
+				continue // constrains nothing
+			}
+			op.kind = linRead
+			op.arg, err = in.intern(comp.Value)
+		case "write":
+			op.kind = linWrite
+			op.arg, err = in.intern(linOperand(inv, comp))
+		case "cas":
+			op.kind = linCAS
+			v, ok := linOperand(inv, comp).([]any)
+			if !ok || len(v) != 2 {
+				err = fmt.Errorf("cas value %s is not [from, to]", valueForLinDetail(linOperand(inv, comp)))
+				break
+			}
+			if op.arg, err = in.intern(v[0]); err == nil {
+				op.to, err = in.intern(v[1])
+			}
+		}
+		if err != nil {
+			a := Anomaly{Kind: "malformed", Key: g.key, Ops: []int64{inv.Index},
+				Detail: fmt.Sprintf("%s by process %d: %v", inv.F, inv.Process, err)}
+			if p.done >= 0 {
+				a.Ops = append(a.Ops, comp.Index)
+			}
+			malformed = append(malformed, a)
+			continue
+		}
+		ret := int64(p.done)
+		if op.indeterminate {
+			ret = math.MaxInt64
+		}
+		id, ok := clients[inv.Process]
+		if !ok {
+			id = len(clients)
+			clients[inv.Process] = id
+		}
+		lin = append(lin, op)
+		o := &lin[len(lin)-1]
+		ops = append(ops, porcupine.Operation{ClientId: id, Input: o, Call: int64(p.inv), Return: ret, Metadata: o})
+	}
+	return ops, malformed, ignored
+}
+
+// knows reports whether the model has operation f.
+func (c *linearizable) knows(f string) bool {
+	switch f {
+	case "read", "write":
+		return true
+	case "cas":
+		return c.opts.Model != "register"
+	}
+	return false
+}
+
+// linOperand is what a write or cas asked for: the invocation's value, or
+// the completion's when the invocation lacks one.
+func linOperand(inv, comp *history.Op) any {
+	if inv.Value == nil {
+		return comp.Value
+	}
+	return inv.Value
+}
+
+func (c *linearizable) ignoredNote(ignored map[string]int) string {
+	fs := make([]string, 0, len(ignored))
+	for f := range ignored {
+		fs = append(fs, f)
+	}
+	sort.Strings(fs)
+	parts := make([]string, len(fs))
+	for i, f := range fs {
+		parts[i] = fmt.Sprintf("%q ×%d", f, ignored[f])
+	}
+	s := fmt.Sprintf("ignored client ops the %s model does not have: %s", c.opts.Model, strings.Join(parts, ", "))
+	if ignored["cas"] > 0 {
+		s += " (check cas with --workload cas-register or kv)"
+	}
+	return s
+}
+
+// linExplain describes why porcupine found no linearization, after Knossos:
+// take the longest partial linearization porcupine found; the op that
+// could not follow it is the pending op that returned first (every
+// linearization must place it before anything invoked after its return).
+// Ops names that op, the last op of the prefix (which set the state it
+// contradicts), and the other pending ops invoked before it returned,
+// which could have come first; each as invocation and completion indexes.
+func linExplain(key string, ops []porcupine.Operation, info porcupine.LinearizationInfo, init *regValue) Anomaly {
+	a := Anomaly{Kind: "nonlinearizable", Key: key}
+	var best []int
+	if parts := info.PartialLinearizations(); len(parts) == 1 {
+		for _, p := range parts[0] {
+			if len(p) > len(best) {
+				best = p
+			}
+		}
+	}
+	done := make([]bool, len(ops))
+	var state any = init
+	for _, id := range best {
+		done[id] = true
+		_, state = regStep(state, ops[id].Input)
+	}
+	stuck := -1
+	for i := range ops {
+		if !done[i] && (stuck < 0 || ops[i].Return < ops[stuck].Return ||
+			ops[i].Return == ops[stuck].Return && ops[i].Call < ops[stuck].Call) {
+			stuck = i
+		}
+	}
+	if stuck < 0 {
+		a.Detail = fmt.Sprintf("%s: porcupine found no linearization of its %d ops", linKeyName(key), len(ops))
+		return a
+	}
+	involved := []*linOp{ops[stuck].Input.(*linOp)}
+	var last *linOp
+	if len(best) > 0 {
+		last = ops[best[len(best)-1]].Input.(*linOp)
+		involved = append(involved, last)
+	}
+	const maxPending = 8
+	pending := 0
+	for i := range ops {
+		if !done[i] && i != stuck && ops[i].Call < ops[stuck].Return && pending < maxPending {
+			involved = append(involved, ops[i].Input.(*linOp))
+			pending++
+		}
+	}
+	for _, op := range involved {
+		a.Ops = append(a.Ops, op.invoke)
+		if op.done >= 0 {
+			a.Ops = append(a.Ops, op.done)
+		}
+	}
+	slices.Sort(a.Ops)
+	a.Ops = slices.Compact(a.Ops)
+
+	s := involved[0]
+	prefix := "no op of it linearizes"
+	if last != nil {
+		prefix = fmt.Sprintf("%d of %d ops, ends with %s by process %d (%s)", len(best), len(ops), last.describe(), last.process, last.indexes())
+	}
+	a.Detail = fmt.Sprintf("%s: %s by process %d (%s) cannot be linearized; the longest linearizable prefix %s and leaves the register at %s",
+		linKeyName(key), s.describe(), s.process, s.indexes(), prefix, state.(*regValue).text)
+	return a
+}
+
+// visualize writes linear.html for the keys that are invalid (or, when
+// none is, unknown): porcupine draws the history with its partial
+// linearizations. Several keys are drawn together, which takes a second
+// search over them since LinearizationInfo cannot be merged.
+func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, res *Result, results []linKeyResult) {
+	if c.opts.OutDir == "" || res.Valid == Valid {
+		return
+	}
+	var show []*linKeyResult
+	for _, want := range []Validity{Invalid, Unknown} {
+		for i := range results {
+			if r := &results[i]; r.verdict == want && r.nops > 0 {
+				show = append(show, r)
+			}
+		}
+		if len(show) > 0 {
+			break
+		}
+	}
+	if len(show) == 0 {
+		return
+	}
+	total, drawable := 0, true
+	for _, r := range show {
+		total += r.nops
+		drawable = drawable && r.info != nil
+	}
+	if !drawable && total <= c.opts.MaxVisualizeOps {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: the check stopped before searching every key to draw", LinearFile))
+		return
+	}
+	if total > c.opts.MaxVisualizeOps {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: the keys to draw hold %d ops, more than the limit of %d",
+			LinearFile, total, c.opts.MaxVisualizeOps))
+		return
+	}
+	info := *show[0].info
+	if len(show) > 1 && stop.Load() {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s shows %s only: no time was left to draw the other %d keys",
+			LinearFile, linKeyName(show[0].key), len(show)-1))
+		show = show[:1]
+	}
+	if len(show) > 1 {
+		var all []porcupine.Operation
+		for _, r := range show {
+			all = append(all, r.ops...)
+		}
+		var timeout time.Duration
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = max(time.Until(dl), time.Millisecond)
+		}
+		_, info = porcupine.CheckOperationsVerbose(regModel(c.init, stop, true), all, timeout)
+	}
+	if err := os.MkdirAll(c.opts.OutDir, 0o755); err != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: %v", LinearFile, err))
+		return
+	}
+	if err := linWriteHTML(filepath.Join(c.opts.OutDir, LinearFile), regModel(c.init, nil, len(show) > 1), info); err != nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: %v", LinearFile, err))
+		return
+	}
+	res.Files = append(res.Files, LinearFile)
+}
+
+// linWriteHTML writes porcupine's visualization. porcupine panics if a
+// replayed step fails; that would be a bug here, but it must not cost the
+// verdict, so it becomes an error.
+func linWriteHTML(path string, model porcupine.Model, info porcupine.LinearizationInfo) (err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("porcupine visualization: %v", p)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	w := bufio.NewWriter(f)
+	if err := porcupine.Visualize(model, info, w); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+// linKeyName names a key in notes and details.
+func linKeyName(key string) string {
+	if key == "" {
+		return "the register"
+	}
+	return "key " + key
+}
+
+func linList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(items[:n], ", "), len(items)-n)
+}
+
+func countLinKind(as []Anomaly, kind string) int {
+	n := 0
+	for _, a := range as {
+		if a.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
+// valueForLinDetail renders a value for a detail line, short.
+func valueForLinDetail(v any) string {
+	s := fmt.Sprintf("%v", v)
+	if len(s) > 60 {
+		s = s[:60] + "…"
+	}
+	return s
+}

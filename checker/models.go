@@ -1,0 +1,312 @@
+package checker
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// This file holds the sequential specifications the linearizable checker
+// hands to porcupine: Knossos's register and cas-register, one per key.
+
+// linKind is what an operation does to a register.
+type linKind uint8
+
+const (
+	linRead linKind = iota
+	linWrite
+	linCAS
+)
+
+// regValue is one distinct register value. Values are interned per key, so
+// equal values (by canonical form) share one *regValue: a model state is a
+// *regValue, porcupine's Equal is pointer equality and Hash is the id, which
+// lets its cache of (linearized set, state) pairs work without rendering or
+// comparing values during the search.
+type regValue struct {
+	id   uint64
+	text string // the value as a person reads it: 3, "x", [1 2]
+}
+
+// regValueKey is a value's canonical form, the key it is interned under:
+// json.Number "3", "3.0" and an EDN 3 are one number; the string "3" is not.
+type regValueKey struct {
+	kind byte // 0 nil, 'n' number, 's' string, 'b' bool, 'c' list or map
+	s    string
+}
+
+// regCanon returns the canonical form of a value in the shapes history
+// readers produce (nil, bool, json.Number, string, []any, map[string]any),
+// plus Go numbers for histories built in code. Other shapes are an error.
+func regCanon(v any) (regValueKey, error) {
+	switch x := v.(type) {
+	case nil:
+		return regValueKey{}, nil
+	case bool:
+		return regValueKey{'b', strconv.FormatBool(x)}, nil
+	case string:
+		return regValueKey{'s', x}, nil
+	case json.Number:
+		n, err := regCanonNumber(string(x))
+		return regValueKey{'n', n}, err
+	case int:
+		return regValueKey{'n', strconv.Itoa(x)}, nil
+	case int64:
+		return regValueKey{'n', strconv.FormatInt(x, 10)}, nil
+	case int32:
+		return regValueKey{'n', strconv.FormatInt(int64(x), 10)}, nil
+	case uint64:
+		return regValueKey{'n', strconv.FormatUint(x, 10)}, nil
+	case float64:
+		return regValueKey{'n', regCanonFloat(x)}, nil
+	case []any, map[string]any:
+		var b strings.Builder
+		if err := regCanonCompound(&b, x); err != nil {
+			return regValueKey{}, err
+		}
+		return regValueKey{'c', b.String()}, nil
+	default:
+		return regValueKey{}, fmt.Errorf("unsupported value type %T", v)
+	}
+}
+
+// regCanonNumber canonicalizes a number's text: integers lose leading zeros
+// and a plus sign whatever their size; "3.0" and "3e0" become "3".
+func regCanonNumber(t string) (string, error) {
+	digits, neg := t, false
+	if digits != "" && (digits[0] == '-' || digits[0] == '+') {
+		digits, neg = digits[1:], digits[0] == '-'
+	}
+	if digits != "" && strings.Trim(digits, "0123456789") == "" {
+		digits = strings.TrimLeft(digits, "0")
+		if digits == "" {
+			return "0", nil
+		}
+		if neg {
+			if len(t) == len(digits)+1 {
+				return t, nil // already canonical: no allocation on the hot path
+			}
+			return "-" + digits, nil
+		}
+		return digits, nil
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil {
+		return "", fmt.Errorf("malformed number %q", t)
+	}
+	return regCanonFloat(f), nil
+}
+
+func regCanonFloat(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// regCanonCompound writes a list as [a b] and a map as {k v, …} with sorted
+// keys, elements in their canonical text, so equal structures compare equal.
+func regCanonCompound(b *strings.Builder, v any) error {
+	switch x := v.(type) {
+	case []any:
+		b.WriteByte('[')
+		for i, e := range x {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			if err := regCanonCompound(b, e); err != nil {
+				return err
+			}
+		}
+		b.WriteByte(']')
+		return nil
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteByte('{')
+		for i, k := range keys {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Quote(k))
+			b.WriteByte(' ')
+			if err := regCanonCompound(b, x[k]); err != nil {
+				return err
+			}
+		}
+		b.WriteByte('}')
+		return nil
+	default:
+		k, err := regCanon(v)
+		if err != nil {
+			return err
+		}
+		b.WriteString(k.text())
+		return nil
+	}
+}
+
+// text renders a canonical value for people: strings quoted, nil as nil.
+func (k regValueKey) text() string {
+	switch k.kind {
+	case 0:
+		return "nil"
+	case 's':
+		return strconv.Quote(k.s)
+	default:
+		return k.s
+	}
+}
+
+// regInterner interns one key's values. Every key's interner maps the
+// initial value to the same shared *regValue, so one Model.Init serves all
+// keys even when porcupine checks several keys in one call.
+type regInterner struct {
+	m map[regValueKey]*regValue
+}
+
+func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
+	return &regInterner{m: map[regValueKey]*regValue{initKey: init}}
+}
+
+func (in *regInterner) intern(v any) (*regValue, error) {
+	k, err := regCanon(v)
+	if err != nil {
+		return nil, err
+	}
+	if r, ok := in.m[k]; ok {
+		return r, nil
+	}
+	r := &regValue{id: uint64(len(in.m)), text: k.text()}
+	in.m[k] = r
+	return r, nil
+}
+
+// linOp is the input of one porcupine operation (Output is unused: a read's
+// result is folded into the input, so Step needs one type assertion).
+type linOp struct {
+	kind linKind
+	// indeterminate marks an info or unfinished write/cas. Its return is at
+	// infinity (Knossos): it may take effect at any point after its
+	// invocation, or never, which porcupine covers by linearizing it last.
+	indeterminate bool
+	arg, to       *regValue // read: value read; write: value; cas: from, to
+	key           string
+	process       int64
+	invoke, done  int64 // history indexes of invocation and completion (-1: none)
+}
+
+// regStep is Knossos's cas-register (the register simply never sees a
+// cas). A cas that returned ok must find its from value; an indeterminate
+// cas that finds another value did nothing, which is legal because its
+// outcome is unknown.
+func regStep(state, input any) (bool, any) {
+	s := state.(*regValue)
+	op := input.(*linOp)
+	switch op.kind {
+	case linRead:
+		return op.arg == s, s
+	case linWrite:
+		return true, op.arg
+	case linCAS:
+		if op.arg == s {
+			return true, op.to
+		}
+		return op.indeterminate, s
+	}
+	return false, s
+}
+
+// regModel is the porcupine model for one or more keys' registers starting
+// at init. When stop is non-nil and set, every step fails so that a running
+// search unwinds within a few steps; the caller must then read an Illegal
+// verdict as unknown. Visualization replays steps, so it gets a model
+// without stop. byKey adds a partition function for histories holding
+// several keys' operations.
+func regModel(init *regValue, stop *atomic.Bool, byKey bool) porcupine.Model {
+	m := porcupine.Model{
+		Init: func() any { return init },
+		Step: func(state, input, _ any) (bool, any) {
+			return regStep(state, input)
+		},
+		Equal: func(a, b any) bool { return a == b },
+		Hash:  func(s any) uint64 { return s.(*regValue).id },
+		DescribeOperation: func(input, _ any) string {
+			return input.(*linOp).describe()
+		},
+		DescribeState: func(s any) string { return s.(*regValue).text },
+		DescribeOperationMetadata: func(meta any) string {
+			if op, ok := meta.(*linOp); ok {
+				return op.indexes()
+			}
+			return ""
+		},
+	}
+	if stop != nil {
+		m.Step = func(state, input, _ any) (bool, any) {
+			if stop.Load() {
+				return false, state
+			}
+			return regStep(state, input)
+		}
+	}
+	if byKey {
+		m.Partition = linPartitionByKey
+	}
+	return m
+}
+
+// linPartitionByKey splits operations by key, keeping their order: keys are
+// independent registers (Jepsen's independent checker), and porcupine
+// checks a history partition by partition.
+func linPartitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
+	at := map[string]int{}
+	var parts [][]porcupine.Operation
+	for _, o := range ops {
+		k := o.Input.(*linOp).key
+		i, ok := at[k]
+		if !ok {
+			i = len(parts)
+			at[k] = i
+			parts = append(parts, nil)
+		}
+		parts[i] = append(parts[i], o)
+	}
+	return parts
+}
+
+// describe renders an operation as Knossos would print it: read 3,
+// write 4, cas 1→2, marked when its outcome is unknown.
+func (op *linOp) describe() string {
+	var s string
+	switch op.kind {
+	case linRead:
+		s = "read " + op.arg.text
+	case linWrite:
+		s = "write " + op.arg.text
+	default:
+		s = "cas " + op.arg.text + "→" + op.to.text
+	}
+	if op.indeterminate {
+		s += " (info)"
+	}
+	return s
+}
+
+// indexes names the op's history lines: "index 12→15", or "index 12→?"
+// for an invocation the history never completed.
+func (op *linOp) indexes() string {
+	if op.done < 0 {
+		return fmt.Sprintf("index %d→?", op.invoke)
+	}
+	return fmt.Sprintf("index %d→%d", op.invoke, op.done)
+}
