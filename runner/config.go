@@ -23,7 +23,7 @@ type Config struct {
 	Workload string `json:"workload"`           // register, set, bank, retry
 	Nemesis  string `json:"nemesis"`            // none, restart-leader, kill, … or a comma list
 	Scenario string `json:"scenario,omitempty"` // the preset the values came from, if any
-	Target   string `json:"target,omitempty"`   // retry: raft or twopc
+	Target   string `json:"target,omitempty"`   // retry: raft or twopc (default); ignored by the others
 
 	Concurrency int           `json:"concurrency"`
 	Rate        float64       `json:"rate"`       // ops/s over all workers; 0: unlimited
@@ -73,13 +73,25 @@ const (
 	DefaultPauseBeforeCommit = 4 * time.Second
 	DefaultStore             = "store"
 	DefaultCheckTimeout      = 2 * time.Minute
-	DefaultTarget            = "twopc"
+	DefaultTarget            = "twopc" // the retry workload's
 )
+
+// DefaultNemesisFor is the nemesis a workload gets when none is named:
+// the fault its checkers are built to catch.
+func DefaultNemesisFor(workload string) string {
+	switch workload {
+	case "bank":
+		return "alternate-kill"
+	case "retry":
+		return "duplicate-retry"
+	}
+	return "restart-leader"
+}
 
 // Defaults returns a Config with every default set and no scenario.
 func Defaults() Config {
 	return Config{
-		Workload: DefaultWorkload, Nemesis: DefaultNemesis, Target: DefaultTarget,
+		Workload: DefaultWorkload, Nemesis: DefaultNemesis,
 		Concurrency: DefaultConcurrency, Rate: DefaultRate, TimeLimit: DefaultTimeLimit,
 		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout, NodeCount: DefaultNodeCount,
 		NemesisInterval: DefaultNemesisInterval, PauseBeforeCommit: DefaultPauseBeforeCommit,

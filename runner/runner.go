@@ -38,10 +38,10 @@ type Outcome struct {
 // boot, the disk is full). When a run directory was made, Outcome.Dir is
 // set and results.json is written even when Run fails.
 func Run(ctx context.Context, cfg Config) (Outcome, error) {
-	if cfg.Workload != "retry" && cfg.Target != "" {
-		return Outcome{Config: cfg}, configErrorf("--target %s: only the retry workload has a target", cfg.Target)
-	}
-	if cfg.Workload == "retry" && cfg.Target == "" {
+	switch {
+	case cfg.Workload != "retry":
+		cfg.Target = "" // only retry has a choice of system
+	case cfg.Target == "":
 		cfg.Target = DefaultTarget
 	}
 	if err := cfg.Validate(); err != nil {

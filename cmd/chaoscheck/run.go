@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/chaoscheck/chaoscheck/report"
+	"github.com/chaoscheck/chaoscheck/runner"
+)
+
+var runCmd = &cobra.Command{
+	Use:   "run",
+	Short: "Run a test: drive the embedded cluster under faults, check the history, store the run",
+	Long: `Boot a cluster of local node processes (the embedded SUT), drive it with a
+workload while a nemesis injects faults, heal, read the final state, check
+the history, and store everything under --store:
+
+  store/<workload>-<nemesis>/<start time>/  config.json history.jsonl
+      results.json linear.html nodes/<node>/node.log
+  store/latest -> the newest run
+
+With no flags: the register workload under restart-leader for 20s.
+
+Workloads:
+  register  read, write, cas on --keys keys of the Raft store; linearizable (porcupine, per key)
+  set       unique adds to the Raft store, then a final read-all; nothing acknowledged is lost
+  bank      transfers between accounts on 2PC participants; money is conserved, every tx_id applied once
+  retry     client-chosen tx_ids resubmitted after timeouts and as concurrent duplicates
+            (--target twopc or raft); every tx_id applied exactly once
+
+Nemeses (combine with commas, e.g. restart-leader,pause):
+  none             no faults
+  restart-leader   SIGKILL the Raft leader, then restart it on its data dir
+  kill             SIGKILL a random node, then restart it
+  pause            SIGSTOP a random node, SIGCONT it later
+  alternate-kill   hold the 2PC coordinator in its commit window (--pause-before-commit)
+                   and SIGKILL a participant there, p1 and p2 in turn
+  duplicate-retry  a proxy on the client path duplicates requests and drops responses
+Without --nemesis, a workload gets its natural one: register and set
+restart-leader, bank alternate-kill, retry duplicate-retry.
+
+Scenarios (presets; flags given explicitly override them):
+` + scenarioHelp() + `
+--time-limit is how long the load runs. With --rounds the nemesis stops after
+that many actions; with --rounds and --time-limit 0 the run lasts until the
+rounds are done. --seed fixes every random choice (op mix, keys, nemesis
+targets and timing); it is printed and recorded in config.json, so a rerun
+with the same seed replays the same schedule.
+
+Ctrl-C stops the load and kills the nodes; what was recorded is still checked
+and stored (a second Ctrl-C quits at once).
+
+Exit codes: 0 valid, 1 invalid, 2 unknown (cut short, no final read, a checker
+ran out of time), 254 bad flags, 255 internal error.`,
+	Example: `  chaoscheck run
+  chaoscheck run --scenario prepare-commit-alternate
+  chaoscheck run --scenario leader-restart --seed 42
+  chaoscheck run --scenario retry-idempotent --time-limit 1m
+  chaoscheck run --workload bank --nemesis alternate-kill --rounds 6 --time-limit 0
+  chaoscheck run --workload register --nemesis restart-leader,pause --concurrency 10 --rate 200 --keys 3
+  chaoscheck run --workload retry --target raft --nemesis duplicate-retry,kill
+  chaoscheck analyze store/latest`,
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, args []string) error {
+		cfg, err := runConfig(cmd.Flags(), &runFlags, runScenario)
+		if err != nil {
+			return badInput(err)
+		}
+		return runRun(cmd, cfg)
+	},
+}
+
+// runFlags holds the flag values; runConfig copies only those the user
+// set onto the scenario's preset, so explicit flags win and the rest come
+// from the scenario (or the defaults).
+var runFlags runner.Config
+
+var runScenario string
+
+func init() {
+	addRunFlags(runCmd.Flags(), &runFlags, &runScenario)
+	rootCmd.AddCommand(runCmd)
+}
+
+// addRunFlags defines run's flags on f, storing into v and scenario.
+func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
+	d := runner.Defaults()
+	f.StringVarP(&v.Workload, "workload", "w", d.Workload, "workload: register, set, bank or retry")
+	f.StringVarP(&v.Nemesis, "nemesis", "n", d.Nemesis, "faults: none, restart-leader, kill, pause, alternate-kill, duplicate-retry, or a comma list (default: the workload's own)")
+	f.StringVarP(scenario, "scenario", "s", "", "preset: "+strings.Join(runner.ScenarioNames(), ", "))
+	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
+	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
+	f.DurationVarP(&v.TimeLimit, "time-limit", "t", d.TimeLimit, "how long the load runs; 0 with --rounds: until the rounds are done")
+	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys")
+	f.Int64Var(&v.Seed, "seed", 0, "seed for every random choice; 0 picks one (printed and recorded)")
+	f.DurationVar(&v.NemesisInterval, "nemesis-interval", d.NemesisInterval, "time between nemesis actions")
+	f.IntVar(&v.Rounds, "rounds", 0, "nemesis actions to perform; 0 for as many as fit in --time-limit")
+	f.DurationVar(&v.PauseBeforeCommit, "pause-before-commit", d.PauseBeforeCommit, "alternate-kill: how long the coordinator is held in its commit window")
+	f.StringVar(&v.Store, "store", "./"+d.Store, "directory the run is stored under")
+	f.StringVar(&v.Target, "target", runner.DefaultTarget, "retry: the system it drives, twopc or raft")
+	f.DurationVar(&v.OpTimeout, "op-timeout", d.OpTimeout, "per-op timeout; an op that times out completes as info")
+	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
+	f.IntVar(&v.NodeCount, "nodes", d.NodeCount, "Raft cluster size")
+	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
+}
+
+func scenarioHelp() string {
+	var b strings.Builder
+	for _, s := range runner.Scenarios {
+		fmt.Fprintf(&b, "  %-26s %s\n", s.Name, s.Description)
+	}
+	return b.String()
+}
+
+// runConfig builds the run's config: the scenario preset (or the
+// defaults), then every flag the user set.
+func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.Config, error) {
+	cfg, err := runner.NewConfig(scenario)
+	if err != nil {
+		return cfg, err
+	}
+	set := func(name string, apply func()) {
+		if f.Changed(name) {
+			apply()
+		}
+	}
+	v := *flags
+	set("workload", func() {
+		cfg.Workload = v.Workload
+		if scenario == "" { // a scenario's nemesis stays unless --nemesis says otherwise
+			cfg.Nemesis = runner.DefaultNemesisFor(v.Workload)
+		}
+	})
+	set("nemesis", func() { cfg.Nemesis = v.Nemesis })
+	set("concurrency", func() { cfg.Concurrency = v.Concurrency })
+	set("rate", func() { cfg.Rate = v.Rate })
+	set("time-limit", func() { cfg.TimeLimit = v.TimeLimit })
+	set("keys", func() { cfg.Keys = v.Keys })
+	set("seed", func() { cfg.Seed = v.Seed })
+	set("nemesis-interval", func() { cfg.NemesisInterval = v.NemesisInterval })
+	set("rounds", func() { cfg.Rounds = v.Rounds })
+	set("pause-before-commit", func() { cfg.PauseBeforeCommit = v.PauseBeforeCommit })
+	set("store", func() { cfg.Store = v.Store })
+	set("target", func() { cfg.Target = v.Target })
+	set("op-timeout", func() { cfg.OpTimeout = v.OpTimeout })
+	set("check-timeout", func() { cfg.CheckTimeout = v.CheckTimeout })
+	set("nodes", func() { cfg.NodeCount = v.NodeCount })
+	set("sut-bug", func() { cfg.SUTBugs = v.SUTBugs })
+	if f.Changed("target") && cfg.Workload != "retry" {
+		return cfg, fmt.Errorf("--target %s: only the retry workload has a target", v.Target)
+	}
+	return cfg, cfg.Validate()
+}
+
+// runRun performs the run and maps its outcome to the exit code.
+func runRun(cmd *cobra.Command, cfg runner.Config) error {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, restore the default handling: a second
+		// Ctrl-C ends chaoscheck at once (the nodes die with it).
+		<-ctx.Done()
+		stop()
+	}()
+
+	cfg.Version = version
+	cfg.Progress = os.Stderr
+	cfg.Log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+	out, err := runner.Run(ctx, cfg)
+	if runner.IsConfigError(err) {
+		return badInput(err)
+	}
+	if out.Dir != "" {
+		fmt.Fprintln(cmd.OutOrStdout())
+		if werr := report.WriteSummary(cmd.OutOrStdout(), out.Results); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return &exitError{code: exitInternal, err: err}
+	}
+	if code := report.ExitCode(out.Results.Valid); code != exitValid {
+		return &exitError{code: code}
+	}
+	return nil
+}
