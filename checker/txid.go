@@ -1,9 +1,11 @@
 package checker
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 
@@ -50,6 +52,11 @@ type txState struct {
 	ok, fail     int32 // attempts completed ok / fail
 	indet        int32 // attempts completed info or unfinished
 	participants []string
+
+	// From the final read.
+	appliedOn     int32 // participants holding ≥ 1 effect row
+	appliedListed int32 // … of them, listed in participants
+	bad           bool  // a count of it was malformed: not judged
 }
 
 // txidKinds are the anomaly kinds, in the order a tx_id is judged.
@@ -62,45 +69,52 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	for _, k := range txidKinds {
 		res.Counts[k] = 0
 	}
-	pairs := history.Pairs(h)
+	if len(h) > math.MaxInt32 {
+		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the txid checker's int32 positions", len(h)))
+		return res
+	}
+	pairs := pairPositions(h)
 
-	byID := make(map[string]int32)
-	var txs []txState
+	// Sized for one tx_id per attempt, the most there can be: growing
+	// them costs more than capacity nobody touches.
+	byID := make(map[string]int32, len(pairs))
+	txs := make([]txState, 0, len(pairs))
 	next := make([]int32, len(pairs)) // next attempt of the same tx_id, or -1
 	final := -1
 	for i, p := range pairs {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
-		if p.Invoke.F == "final-read" && p.Completed && p.Completion.IsOK() {
+		inv := &h[p.inv]
+		if inv.F == "final-read" && p.done >= 0 && h[p.done].IsOK() {
 			final = i
 		}
-		if p.Invoke.TxID == "" {
+		if inv.TxID == "" {
 			continue
 		}
 		next[i] = -1
-		t, seen := byID[p.Invoke.TxID]
+		t, seen := byID[inv.TxID]
 		if !seen {
 			t = int32(len(txs))
-			byID[p.Invoke.TxID] = t
-			txs = append(txs, txState{id: p.Invoke.TxID, first: int32(i), last: int32(i)})
+			byID[inv.TxID] = t
+			txs = append(txs, txState{id: inv.TxID, first: int32(i), last: int32(i)})
 		} else {
 			next[txs[t].last] = int32(i)
 			txs[t].last = int32(i)
 		}
 		tx := &txs[t]
 		switch {
-		case !p.Completed || p.Completion.IsInfo():
+		case p.done < 0 || h[p.done].IsInfo():
 			tx.indet++
-		case p.Completion.IsOK():
+		case h[p.done].IsOK():
 			tx.ok++
-		case p.Completion.IsFail():
+		case h[p.done].IsFail():
 			tx.fail++
 		}
 		if tx.participants == nil {
-			ps, err := participantsOf(p.Invoke.Value)
+			ps, err := participantsOf(inv.Value)
 			if err != nil {
-				res.Anomalies = append(res.Anomalies, malformedAnomaly(p.Invoke, err.Error()))
+				res.Anomalies = append(res.Anomalies, malformedAnomaly(*inv, err.Error()))
 			}
 			tx.participants = ps
 		}
@@ -111,9 +125,9 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	attemptOps := func(tx *txState, extra ...int64) []int64 {
 		var ops []int64
 		for i := tx.first; i >= 0; i = next[i] {
-			ops = append(ops, pairs[i].Invoke.Index)
-			if pairs[i].Completed {
-				ops = append(ops, pairs[i].Completion.Index)
+			ops = append(ops, h[pairs[i].inv].Index)
+			if pairs[i].done >= 0 {
+				ops = append(ops, h[pairs[i].done].Index)
 			}
 		}
 		return append(ops, extra...)
@@ -146,99 +160,206 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		res.Valid = anomalyVerdict(res.Anomalies, true)
 		return res
 	}
-	read := pairs[final].Completion
-	counts, badIDs, readErrs := effectCounts(read.Value)
-	for _, e := range readErrs {
+	read := h[pairs[final].done]
+	fr := readEffects(read.Value, byID, txs)
+	for _, e := range fr.errs {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read, e))
 	}
-	unjudged := len(readErrs) > 0 || countKind(res.Anomalies, "malformed") > 0
+	unjudged := countKind(res.Anomalies, "malformed") > 0
 
 	// A participant some tx lists but the final read lacks was not read:
 	// what it holds is unknown, which is not the same as empty.
-	unread := map[string]bool{}
 	for i := range txs {
 		for _, p := range txs[i].participants {
-			if _, ok := counts[p]; !ok {
-				unread[p] = true
+			if !fr.read[p] {
+				fr.unread[p] = true
 			}
 		}
 	}
-	if len(unread) > 0 {
+	if len(fr.unread) > 0 {
 		unjudged = true
 		res.Notes = append(res.Notes, fmt.Sprintf("final-read (op %d) lacks participants %s: their transactions were not fully judged",
-			read.Index, strings.Join(slices.Sorted(maps.Keys(unread)), ", ")))
+			read.Index, strings.Join(slices.Sorted(maps.Keys(fr.unread)), ", ")))
 	}
-	parts := slices.Sorted(maps.Keys(counts)) // stable anomaly order
 
+	dups := fr.dups
 	for i := range txs {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
 		tx := &txs[i]
-		if badIDs[tx.id] {
-			continue // its count was malformed somewhere: already reported
+		dup := false
+		for len(dups) > 0 && dups[0].tx == int32(i) {
+			dup = true
+			add("duplicated", tx, fmt.Sprintf("participant %s holds %d effect rows", dups[0].participant, dups[0].n), read.Index)
+			dups = dups[1:]
 		}
-		appliedOn, dup := 0, false
-		for _, p := range parts {
-			n := counts[p][tx.id]
-			if n > 1 {
-				dup = true
-				add("duplicated", tx, fmt.Sprintf("participant %s holds %d effect rows", p, n), read.Index)
-			}
-			if n > 0 {
-				appliedOn++
-			}
+		if tx.bad {
+			continue // a count of it was malformed: reported above
 		}
-		// Listed participants the tx was (not) applied on, among those
-		// read; fully read when every participant it may touch was read.
-		var missing, present []string
-		fullyRead := len(unread) == 0
-		for _, p := range tx.participants {
-			switch {
-			case unread[p]:
-			case counts[p][tx.id] > 0:
-				present = append(present, p)
-			default:
-				missing = append(missing, p)
+		// Listed participants read, and how many of them lack its rows.
+		readListed := int32(len(tx.participants))
+		if len(fr.unread) > 0 {
+			readListed = 0
+			for _, p := range tx.participants {
+				if !fr.unread[p] {
+					readListed++
+				}
 			}
 		}
-		if tx.participants != nil {
-			fullyRead = len(present)+len(missing) == len(tx.participants)
+		fullyRead := readListed == int32(len(tx.participants))
+		if tx.participants == nil {
+			fullyRead = len(fr.unread) == 0 // it may sit on any participant
 		}
+		missing := readListed - tx.appliedListed
 		switch {
-		case tx.ok > 0 && len(missing) > 0:
-			add("lost", tx, fmt.Sprintf("acknowledged ok, but no effect rows on %s", strings.Join(missing, ", ")), read.Index)
-		case tx.ok > 0 && tx.participants == nil && appliedOn == 0 && fullyRead:
+		case tx.ok > 0 && missing > 0:
+			add("lost", tx, fmt.Sprintf("acknowledged ok, but no effect rows on %s", fr.describe(tx, false)), read.Index)
+		case tx.ok > 0 && tx.participants == nil && tx.appliedOn == 0 && fullyRead:
 			add("lost", tx, "acknowledged ok, but no participant holds its effect rows", read.Index)
-		case tx.ok == 0 && tx.indet == 0 && appliedOn > 0:
-			add("failed-applied", tx, fmt.Sprintf("every attempt failed, yet %d participants hold its effect rows", appliedOn), read.Index)
-		case tx.ok == 0 && tx.indet > 0 && len(tx.participants) > 1 && len(present) > 0 && len(missing) > 0:
+		case tx.ok == 0 && tx.indet == 0 && tx.appliedOn > 0:
+			add("failed-applied", tx, fmt.Sprintf("every attempt failed, yet %d participants hold its effect rows", tx.appliedOn), read.Index)
+		case tx.ok == 0 && tx.indet > 0 && len(tx.participants) > 1 && tx.appliedListed > 0 && missing > 0:
 			add("partial", tx, fmt.Sprintf("indeterminate; applied on %s but not on %s",
-				strings.Join(present, ", "), strings.Join(missing, ", ")), read.Index)
-		case !dup && appliedOn > 0 && fullyRead:
+				fr.describe(tx, true), fr.describe(tx, false)), read.Index)
+		case !dup && tx.appliedOn > 0 && fullyRead:
 			res.Counts["applied-once"]++
 		}
 	}
 
 	// Effect rows of transactions nobody invoked.
-	for _, p := range parts {
-		ids := slices.Sorted(maps.Keys(counts[p]))
-		for _, id := range ids {
-			if _, invoked := byID[id]; invoked || counts[p][id] <= 0 {
-				continue
-			}
-			res.Counts["never-invoked"]++
-			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "never-invoked", Key: id, Ops: []int64{read.Index},
-				Detail: fmt.Sprintf("participant %s holds %d effect rows of a tx_id no op invoked", p, counts[p][id])})
-		}
+	for _, g := range fr.ghosts {
+		res.Counts["never-invoked"]++
+		res.Anomalies = append(res.Anomalies, Anomaly{Kind: "never-invoked", Key: g.id, Ops: []int64{read.Index},
+			Detail: fmt.Sprintf("participant %s holds %d effect rows of a tx_id no op invoked", g.participant, g.n)})
 	}
 
 	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
-	if unjudged && res.Counts["malformed"] > 0 {
+	if res.Counts["malformed"] > 0 {
 		res.Notes = append(res.Notes, "malformed values were skipped: the verdict cannot be valid")
 	}
 	res.Valid = anomalyVerdict(res.Anomalies, unjudged)
 	return res
+}
+
+// finalEffects is what txid's final read says, folded into the txStates
+// in one pass: the read holds an entry per participant per tx_id, so a
+// second map of it would cost as much as the rest of the check.
+type finalEffects struct {
+	raw    map[string]any  // the read's value, for anomaly details
+	read   map[string]bool // participants read (their entry is a map)
+	unread map[string]bool // participants whose entry is missing or malformed
+	dups   []effectRows    // counts > 1 of invoked tx_ids, by tx then participant
+	ghosts []effectRows    // counts > 0 of tx_ids no op invoked, by participant then tx_id
+	errs   []string        // malformed entries, sorted
+}
+
+type effectRows struct {
+	tx              int32
+	participant, id string
+	n               int64
+}
+
+// readEffects reads a final-read value: participant → tx_id → count of
+// effect rows, recording counts into txs. A participant whose entry is not
+// a map is unread, and a tx_id with a malformed count is marked bad, so
+// that neither is mistaken for "no effect rows".
+func readEffects(v any, byID map[string]int32, txs []txState) finalEffects {
+	fr := finalEffects{read: map[string]bool{}, unread: map[string]bool{}}
+	m, ok := v.(map[string]any)
+	if !ok {
+		fr.errs = []string{fmt.Sprintf("final-read value %s is not a map of participant to tx_id counts", valueForDetail(v))}
+		return fr
+	}
+	fr.raw = m
+	for _, p := range slices.Sorted(maps.Keys(m)) {
+		rows, ok := m[p].(map[string]any)
+		if !ok {
+			fr.unread[p] = true
+			fr.errs = append(fr.errs, fmt.Sprintf("final-read participant %s: %s is not a map of tx_id to count", p, valueForDetail(m[p])))
+			continue
+		}
+		fr.read[p] = true
+		for id, c := range rows {
+			n, ok := integerValue(c)
+			t, invoked := byID[id]
+			if !ok || n < 0 {
+				if invoked {
+					txs[t].bad = true
+				}
+				fr.errs = append(fr.errs, fmt.Sprintf("final-read participant %s tx_id %s: count %s is not a non-negative integer", p, id, valueForDetail(c)))
+				continue
+			}
+			switch {
+			case n == 0:
+			case !invoked:
+				fr.ghosts = append(fr.ghosts, effectRows{participant: p, id: id, n: n})
+			default:
+				tx := &txs[t]
+				tx.appliedOn++
+				if slices.Contains(tx.participants, p) {
+					tx.appliedListed++
+				}
+				if n > 1 {
+					fr.dups = append(fr.dups, effectRows{tx: t, participant: p, id: id, n: n})
+				}
+			}
+		}
+	}
+	slices.Sort(fr.errs)
+	slices.SortFunc(fr.ghosts, func(a, b effectRows) int {
+		return cmp.Or(strings.Compare(a.participant, b.participant), strings.Compare(a.id, b.id))
+	})
+	slices.SortFunc(fr.dups, func(a, b effectRows) int {
+		return cmp.Or(cmp.Compare(a.tx, b.tx), strings.Compare(a.participant, b.participant))
+	})
+	return fr
+}
+
+// describe lists tx's read participants that hold its effect rows
+// (applied) or lack them, for an anomaly's detail.
+func (fr finalEffects) describe(tx *txState, applied bool) string {
+	var ps []string
+	for _, p := range tx.participants {
+		if fr.unread[p] {
+			continue
+		}
+		rows, _ := fr.raw[p].(map[string]any)
+		n, _ := integerValue(rows[tx.id])
+		if (n > 0) == applied {
+			ps = append(ps, p)
+		}
+	}
+	return strings.Join(ps, ", ")
+}
+
+// opPair is history.Pair by position in the history: inv and done index
+// h, done is -1 when the history ended first.
+type opPair struct{ inv, done int32 }
+
+// pairPositions matches invocations with completions exactly as
+// history.Pairs does (TestPairPositionsAgreeWithHistoryPairs holds them
+// equal) without copying ops: a Pair copies two 136-byte ops, and at a
+// million ops those copies cost more than the whole txid check.
+func pairPositions(h history.History) []opPair {
+	pairs := make([]opPair, 0, len(h)/2+16)
+	open := make(map[int64]int32) // process → position in pairs
+	for i := range h {
+		op := &h[i]
+		if !op.IsClient() {
+			continue
+		}
+		if op.Type == history.Invoke {
+			open[op.Process] = int32(len(pairs))
+			pairs = append(pairs, opPair{inv: int32(i), done: -1})
+			continue
+		}
+		if j, ok := open[op.Process]; ok {
+			delete(open, op.Process)
+			pairs[j].done = int32(i)
+		}
+	}
+	return pairs
 }
 
 // participantsOf reads value.participants of a transaction's invocation:
@@ -271,39 +392,4 @@ func participantsOf(v any) ([]string, error) {
 		}
 	}
 	return ps, nil
-}
-
-// effectCounts reads a final-read value: participant → tx_id → count of
-// effect rows. Entries of the wrong shape are skipped and described; a
-// participant whose entry is not a map is left out (unread), and a tx_id
-// with a malformed count is returned in bad, so that neither is mistaken
-// for "no effect rows".
-func effectCounts(v any) (counts map[string]map[string]int64, bad map[string]bool, errs []string) {
-	bad = map[string]bool{}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return map[string]map[string]int64{}, bad, []string{
-			fmt.Sprintf("final-read value %s is not a map of participant to tx_id counts", valueForDetail(v))}
-	}
-	out := make(map[string]map[string]int64, len(m))
-	for _, p := range slices.Sorted(maps.Keys(m)) {
-		rows, ok := m[p].(map[string]any)
-		if !ok {
-			errs = append(errs, fmt.Sprintf("final-read participant %s: %s is not a map of tx_id to count", p, valueForDetail(m[p])))
-			continue
-		}
-		counts := make(map[string]int64, len(rows))
-		for id, c := range rows {
-			n, ok := integerValue(c)
-			if !ok || n < 0 {
-				bad[id] = true
-				errs = append(errs, fmt.Sprintf("final-read participant %s tx_id %s: count %s is not a non-negative integer", p, id, valueForDetail(c)))
-				continue
-			}
-			counts[id] = n
-		}
-		out[p] = counts
-	}
-	slices.Sort(errs)
-	return out, bad, errs
 }
