@@ -1,0 +1,66 @@
+// Package raftsql is one replica of chaoscheck's embedded system under test:
+// a Raft-replicated SQLite store. Each replica is its own OS process
+// (`chaoscheck node raft …`) with its own data directory.
+//
+// The package has two storage layers under the node loop:
+//
+//   - LogStore (logstore.go) keeps what raft itself must not forget: the
+//     log, the hard state, the conf state and the latest snapshot. It is a
+//     raft.Storage backed by badger; snapshot data lives beside it as a file.
+//   - StateMachine (statemachine.go) is the SQLite database the log is
+//     applied to, together with the bookkeeping that makes applying exactly
+//     once: the applied index and each request id's first result.
+//
+// Commands (command.go) are JSON: a client-chosen request id and a list of
+// SQL statements with arguments. sqlcheck.go rejects statements that two
+// replicas could evaluate differently (random(), datetime('now'), …), because
+// every replica applies the same entry on its own.
+//
+// # Invariants and who keeps them
+//
+// raft docs, Ready loop: entries, hard state and snapshot of a Ready are
+// durable before its messages are sent. LogStore.Save writes all three in one
+// badger transaction (split into an order that keeps every crash point a
+// valid log only when one transaction cannot hold them) and fsyncs before it
+// returns when asked to (Ready.MustSync).
+//
+// Exactly once: StateMachine.Apply runs an entry's statements, stores the
+// entry's index as the applied index and records the request id's result in
+// ONE SQLite transaction. Two guards, each for one hazard:
+//   - re-delivery of an entry (restart with an older raft Applied, a
+//     replayed Ready) is caught by the applied index: index ≤ applied is a
+//     no-op;
+//   - a client retry (the same request id proposed again, so a NEW entry) is
+//     caught by the request table: a request id first recorded at an earlier
+//     index returns that first result with Duplicate set and applies nothing.
+//
+// The deliberate bugs in Options each remove one guard (ForgetAppliedIndex,
+// NoDedup) or make it volatile (MemoryDedup), so a nemesis can show that the
+// checkers notice.
+//
+// # What the node loop must do, in order
+//
+//  1. On start: open both stores; set raft.Config.Applied to
+//     StateMachine.AppliedIndex(); if LogStore.Snapshot() is newer than that,
+//     Restore it into the state machine first (a crash may fall between
+//     saving a snapshot and restoring it).
+//  2. Per Ready: LogStore.Save(rd.HardState, rd.Entries, rd.Snapshot,
+//     rd.MustSync); then send messages; then, if rd.Snapshot is not empty,
+//     StateMachine.Restore(rd.Snapshot.Data); then apply committed entries:
+//     Apply for normal entries with data, ApplyNoop for empty entries, and
+//     for conf changes raft's ApplyConfChange, LogStore.SaveConfState (the
+//     conf state must be durable before the index that caused it is recorded
+//     as applied, or a restart would skip it), then ApplyNoop; then Advance.
+//  3. Every N applied entries: StateMachine.Snapshot(), then
+//     LogStore.CreateSnapshot(index, confState, data), then
+//     LogStore.Compact(index - keep) (Compact refuses to pass the snapshot).
+//
+// A Go error from either store means the disk cannot be trusted: the node
+// must stop (crash) rather than go on. A statement that fails (constraint,
+// syntax) is not a Go error but a deterministic outcome recorded in the
+// ExecResult.
+//
+// This package may import go.etcd.io/raft/v3, badger, modernc.org/sqlite and
+// sut/failpoint; it must not import the runner, workloads, checkers or
+// history: the SUT knows nothing of the test that drives it.
+package raftsql
