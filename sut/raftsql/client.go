@@ -1,0 +1,330 @@
+package raftsql
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Client is the Go client for a raftsql cluster's HTTP API, what workloads
+// use. It finds the leader by itself: a node that answers "not leader", or
+// that refuses the connection, costs nothing but a retry on the next one.
+//
+// Invariant: an /exec is sent at most once per call. Once a request may
+// have reached a node that could propose it (the connection was made and
+// the body written), any failure is indeterminate (IsIndeterminate) and is
+// returned to the caller, who records the op as info. Retrying with the
+// same request id is safe only because the SUT deduplicates it, which is
+// exactly what the tests check, so the client never does it on its own.
+type Client struct {
+	ids  []uint64
+	apis map[uint64]string
+	http *http.Client
+	opts ClientOptions
+
+	mu     sync.Mutex
+	leader uint64 // last node that served a request; tried first
+}
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	// Timeout bounds one Exec, Query or Status call, retries included,
+	// when ctx has no earlier deadline. Default 10s, longer than a node's
+	// request timeout so the node's own verdict arrives first.
+	Timeout time.Duration
+	// HTTP is the client to send with; default a fresh one.
+	HTTP *http.Client
+}
+
+// ExecResponse is the body of a successful /exec: the result and the node
+// that served it.
+type ExecResponse struct {
+	ExecResult
+	Node uint64 `json:"node"`
+}
+
+// QueryResponse is the body of a successful /query.
+type QueryResponse struct {
+	QueryResult
+	Node uint64 `json:"node"`
+}
+
+// ErrorResponse is the body of every failed API call.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Leader is the node believed to lead (0: unknown), on "not leader".
+	Leader uint64 `json:"leader,omitempty"`
+	// Indeterminate: the command may or may not have been applied.
+	Indeterminate bool   `json:"indeterminate,omitempty"`
+	Node          uint64 `json:"node,omitempty"`
+}
+
+// Error is a failed call. Indeterminate says whether the operation may
+// still have taken effect (Jepsen: info) or certainly did not (fail).
+type Error struct {
+	Op            string // "exec", "query", "status"
+	Node          uint64 // the node that answered or was last tried; 0 if none
+	Status        int    // HTTP status, 0 when there was no answer
+	Msg           string
+	Leader        uint64
+	Indeterminate bool
+	NotLeader     bool
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "raftsql %s", e.Op)
+	if e.Node != 0 {
+		fmt.Fprintf(&b, " on node %d", e.Node)
+	}
+	if e.Status != 0 {
+		fmt.Fprintf(&b, ": HTTP %d", e.Status)
+	}
+	fmt.Fprintf(&b, ": %s", e.Msg)
+	if e.Indeterminate && !strings.Contains(e.Msg, "indeterminate") {
+		b.WriteString(" (indeterminate)")
+	}
+	return b.String()
+}
+
+// IsIndeterminate reports whether err leaves the operation's outcome
+// unknown: it may or may not have been applied. Every other error from
+// Exec means it certainly was not.
+func IsIndeterminate(err error) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Indeterminate
+	}
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
+}
+
+// IsNotLeader reports whether err is a "not leader" answer with no
+// leader to forward to, e.g. during an election.
+func IsNotLeader(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.NotLeader
+}
+
+// NewClient returns a client for the nodes whose API addresses
+// (host:port) apis holds.
+func NewClient(apis map[uint64]string, opts ClientOptions) *Client {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 10 * time.Second
+	}
+	c := &Client{apis: map[uint64]string{}, http: opts.HTTP, opts: opts}
+	if c.http == nil {
+		c.http = &http.Client{Transport: &http.Transport{
+			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+			MaxIdleConnsPerHost: 16,
+		}}
+	}
+	for id, a := range apis {
+		c.apis[id] = a
+		c.ids = append(c.ids, id)
+	}
+	sort.Slice(c.ids, func(i, j int) bool { return c.ids[i] < c.ids[j] })
+	return c
+}
+
+// Exec proposes stmts as one command under requestID and returns its
+// result and the node that served it. A statement that failed inside the
+// committed command (constraint, syntax) is a definite *Error with the
+// result still returned.
+func (c *Client) Exec(ctx context.Context, requestID string, stmts ...Stmt) (ExecResult, uint64, error) {
+	body, err := json.Marshal(Command{RequestID: requestID, Stmts: stmts})
+	if err != nil {
+		return ExecResult{}, 0, &Error{Op: "exec", Msg: err.Error()}
+	}
+	var out ExecResponse
+	node, err := c.call(ctx, "exec", "/exec", body, true, &out)
+	if err != nil {
+		return ExecResult{}, node, err
+	}
+	if out.Error != "" {
+		return out.ExecResult, out.Node, &Error{Op: "exec", Node: out.Node, Status: http.StatusOK, Msg: out.Error}
+	}
+	return out.ExecResult, out.Node, nil
+}
+
+// Query runs a read-only statement linearizably (ReadIndex on the leader)
+// and returns its rows and the node that served it. A failed query never
+// changed anything, so its errors are never indeterminate.
+func (c *Client) Query(ctx context.Context, sql string, args ...any) (QueryResult, uint64, error) {
+	body, err := json.Marshal(QueryRequest{SQL: sql, Args: args})
+	if err != nil {
+		return QueryResult{}, 0, &Error{Op: "query", Msg: err.Error()}
+	}
+	var out QueryResponse
+	node, err := c.call(ctx, "query", "/query", body, false, &out)
+	if err != nil {
+		return QueryResult{}, node, err
+	}
+	return out.QueryResult, out.Node, nil
+}
+
+// QueryNode runs a read-only statement on one node without redirection,
+// e.g. to compare replicas. It is linearizable only when id leads.
+func (c *Client) QueryNode(ctx context.Context, id uint64, sql string, args ...any) (QueryResult, error) {
+	body, err := json.Marshal(QueryRequest{SQL: sql, Args: args})
+	if err != nil {
+		return QueryResult{}, &Error{Op: "query", Msg: err.Error()}
+	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	var out QueryResponse
+	if _, err := c.do(ctx, "query", id, http.MethodPost, "/query", body, false, &out); err != nil {
+		return QueryResult{}, err
+	}
+	return out.QueryResult, nil
+}
+
+// Status returns node id's /status.
+func (c *Client) Status(ctx context.Context, id uint64) (Status, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	var st Status
+	_, err := c.do(ctx, "status", id, http.MethodGet, "/status", nil, false, &st)
+	return st, err
+}
+
+// Leader is the node that served the last successful request (0: none
+// yet); a hint only.
+func (c *Client) Leader() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.leader
+}
+
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opts.Timeout)
+}
+
+// call sends body to the leader, trying nodes in turn while an attempt
+// certainly did nothing (refused connection, "not leader"). Between full
+// rounds without a leader it backs off briefly, until ctx ends.
+func (c *Client) call(ctx context.Context, op, path string, body []byte, once bool, out any) (uint64, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
+	var last error
+	hint := uint64(0)
+	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
+		for _, id := range c.order(hint) {
+			hint = 0
+			node, err := c.do(ctx, op, id, http.MethodPost, path, body, once, out)
+			if err == nil {
+				c.mu.Lock()
+				c.leader = node
+				c.mu.Unlock()
+				return node, nil
+			}
+			last = err
+			var e *Error
+			if !errors.As(err, &e) || e.Indeterminate || !(e.NotLeader || e.Status == 0) {
+				return id, err
+			}
+			if e.Leader != 0 && e.Leader != id {
+				if _, ok := c.apis[e.Leader]; ok {
+					hint = e.Leader
+					break
+				}
+			}
+		}
+		if hint != 0 {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			if last != nil {
+				return 0, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+			}
+			return 0, &Error{Op: op, Msg: ctx.Err().Error()}
+		case <-time.After(backoff):
+		}
+	}
+}
+
+// order lists the nodes to try: the hint, then the last leader, then the
+// rest by id.
+func (c *Client) order(hint uint64) []uint64 {
+	c.mu.Lock()
+	first := c.leader
+	c.mu.Unlock()
+	ids := make([]uint64, 0, len(c.ids)+2)
+	if hint != 0 {
+		ids = append(ids, hint)
+	}
+	if first != 0 && first != hint {
+		ids = append(ids, first)
+	}
+	for _, id := range c.ids {
+		if id != hint && id != first {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// do sends one request to node id. once marks a request that must not be
+// assumed harmless once it may have been delivered.
+func (c *Client) do(ctx context.Context, op string, id uint64, method, path string, body []byte, once bool, out any) (uint64, error) {
+	addr, ok := c.apis[id]
+	if !ok {
+		return id, &Error{Op: op, Node: id, Msg: "unknown node"}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
+	if err != nil {
+		return id, &Error{Op: op, Node: id, Msg: err.Error()}
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		// Only a failed dial proves the request went nowhere.
+		return id, &Error{Op: op, Node: id, Msg: err.Error(), Indeterminate: once && !notSent(err)}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return id, &Error{Op: op, Node: id, Status: resp.StatusCode, Msg: "read response: " + err.Error(), Indeterminate: once}
+	}
+	if resp.StatusCode != http.StatusOK {
+		var er ErrorResponse
+		if json.Unmarshal(data, &er) != nil || er.Error == "" {
+			er.Error = strings.TrimSpace(string(data))
+			// An answer we cannot read after the request was delivered
+			// says nothing about whether it was applied.
+			er.Indeterminate = once && resp.StatusCode >= 500
+		}
+		node := id
+		if er.Node != 0 {
+			node = er.Node
+		}
+		return node, &Error{Op: op, Node: node, Status: resp.StatusCode, Msg: er.Error, Leader: er.Leader,
+			Indeterminate: once && er.Indeterminate, NotLeader: resp.StatusCode == http.StatusServiceUnavailable && er.Error == errNotLeader}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return id, &Error{Op: op, Node: id, Status: resp.StatusCode, Msg: "decode response: " + err.Error(), Indeterminate: once}
+	}
+	return id, nil
+}
+
+// notSent reports whether a transport error happened before any byte of
+// the request could have reached the server.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}

@@ -1,0 +1,25 @@
+package raftsql
+
+import gofail "go.etcd.io/gofail/runtime"
+
+// Failpoints in the Ready loop, switched at run time over /failpoints/ or
+// GOFAIL_FAILPOINTS. A `panic` term crashes the node the way a real crash
+// would (the process dies mid-loop, nothing is flushed on the way out); a
+// `sleep` term stalls the loop. They are package variables because the
+// gofail runtime panics when a name is registered twice.
+var (
+	// raftBeforeSave: a Ready is in hand, nothing of it is durable yet.
+	fpBeforeSave = gofail.NewFailpoint("raftBeforeSave")
+	// raftAfterSave: entries and hard state are durable, no message sent.
+	fpAfterSave = gofail.NewFailpoint("raftAfterSave")
+	// raftBeforeApply: committed entries are about to be applied.
+	fpBeforeApply = gofail.NewFailpoint("raftBeforeApply")
+	// raftAfterApply: committed entries are applied, Advance not called.
+	fpAfterApply = gofail.NewFailpoint("raftAfterApply")
+)
+
+// evalFailpoint evaluates fp's terms; sleep and panic act inside Acquire, and
+// a returned value has no meaning at these points.
+func evalFailpoint(fp *gofail.Failpoint) {
+	_, _ = fp.Acquire()
+}
