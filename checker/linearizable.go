@@ -446,12 +446,17 @@ func linExplain(key string, ops []porcupine.Operation, info porcupine.Linearizat
 	a.Ops = slices.Compact(a.Ops)
 
 	s := involved[0]
-	prefix := "no op of it linearizes"
-	if last != nil {
-		prefix = fmt.Sprintf("%d of %d ops, ends with %s by process %d (%s)", len(best), len(ops), last.describe(), last.process, last.indexes())
+	where := ""
+	if key != "" {
+		where = "key " + key + ": "
 	}
-	a.Detail = fmt.Sprintf("%s: %s by process %d (%s) cannot be linearized; the longest linearizable prefix %s and leaves the register at %s",
-		linKeyName(key), s.describe(), s.process, s.indexes(), prefix, state.(*regValue).text)
+	if last == nil {
+		a.Detail = fmt.Sprintf("%s%s by process %d (%s) cannot be linearized: no op linearizes before it, and the register starts at %s",
+			where, s.describe(), s.process, s.indexes(), state.(*regValue).text)
+	} else {
+		a.Detail = fmt.Sprintf("%s%s by process %d (%s) cannot be linearized after the longest linearizable prefix (%d of %d ops), which ends with %s by process %d (%s) and leaves the register at %s",
+			where, s.describe(), s.process, s.indexes(), len(best), len(ops), last.describe(), last.process, last.indexes(), state.(*regValue).text)
+	}
 	return a
 }
 

@@ -501,7 +501,7 @@ func TestLinearizableTestdataVerdicts(t *testing.T) {
 			paths, _ := filepath.Glob(filepath.Join("..", "testdata", dir, model+"-*"))
 			n := 0
 			for _, path := range paths {
-				if strings.HasSuffix(path, ".args") || (model == "register" && strings.Contains(path, "cas-register")) {
+				if strings.HasSuffix(path, ".args") {
 					continue
 				}
 				n++
@@ -527,6 +527,9 @@ func TestLinearizableTestdataVerdicts(t *testing.T) {
 					r := linCheck(t, opts, h)
 					if r.Valid != want {
 						t.Errorf("got %v, want %v; anomalies %+v; notes %q", r.Valid, want, r.Anomalies, r.Notes)
+					}
+					for _, a := range r.Anomalies {
+						t.Logf("%s %s ops %v: %s", a.Kind, a.Key, a.Ops, a.Detail)
 					}
 					if want == Invalid && (len(r.Anomalies) == 0 || len(r.Files) != 1) {
 						t.Errorf("anomalies %+v, files %v: want an anomaly and %s", r.Anomalies, r.Files, LinearFile)
