@@ -48,10 +48,6 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return Outcome{Config: cfg}, err
 	}
 	cfg = cfg.withSeed()
-	log := cfg.Log
-	if log == nil {
-		log = slog.Default()
-	}
 	w, err := workload.ByName(cfg.Workload, cfg.workloadOptions())
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
@@ -61,12 +57,25 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
 	}
 
+	return runWith(ctx, cfg, w, nem, boot)
+}
+
+// bootFunc starts the system under test a workload asks for; tests
+// replace it to run the phases without node processes.
+type bootFunc func(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Config) (*sut, error)
+
+// runWith is Run once the workload and nemesis are built.
+func runWith(ctx context.Context, cfg Config, w workload.Workload, nem nemesis.Nemesis, boot bootFunc) (Outcome, error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	start := time.Now()
 	dir, err := store.Create(cfg.Store, store.TestName(cfg.Workload, cfg.Nemesis), start)
 	if err != nil {
 		return Outcome{Config: cfg}, err
 	}
-	r := &run{cfg: cfg, log: log, w: w, nem: nem, dir: dir, start: start}
+	r := &run{cfg: cfg, log: log, w: w, nem: nem, dir: dir, start: start, boot: boot}
 	r.res = store.Results{Workload: cfg.Workload, Nemesis: cfg.Nemesis, Scenario: cfg.Scenario,
 		Seed: cfg.Seed, Version: cfg.Version, Start: start, Dir: dir.Dir, History: dir.Path(store.HistoryFile)}
 	runErr := r.execute(ctx)
@@ -82,6 +91,7 @@ type run struct {
 	nem   nemesis.Nemesis
 	dir   *store.Run
 	start time.Time
+	boot  bootFunc
 
 	rec         *history.Recorder
 	crec        *countingRecorder
@@ -119,14 +129,14 @@ func (r *run) execute(ctx context.Context) error {
 	r.crec = &countingRecorder{rec: r.rec}
 
 	r.log.Info("booting the system under test", "spec", fmt.Sprintf("%+v", r.w.Boot()))
-	r.sut, err = boot(ctx, r.w.Boot(), r.dir, cfg)
+	r.sut, err = r.boot(ctx, r.w.Boot(), r.dir, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while booting: finish says so
 		}
 		return fmt.Errorf("runner: boot: %w", err)
 	}
-	defer r.sut.stop(ctx.Err() != nil)
+	defer func() { r.sut.stop(ctx.Err() != nil) }()
 
 	if err := r.w.Setup(ctx, r.sut.target); err != nil {
 		if ctx.Err() != nil {
@@ -160,7 +170,7 @@ func (r *run) execute(ctx context.Context) error {
 	if err != nil {
 		r.note("heal: %v", err)
 	}
-	if err := r.sut.waitHealthy(ctx, healTimeout); err != nil {
+	if err := r.sut.healthy(ctx, healTimeout); err != nil {
 		r.note("cluster not healthy after heal: %v", err)
 	}
 	if ctx.Err() != nil {
@@ -297,6 +307,15 @@ type sut struct {
 	target      *cluster.Target
 	stopFn      func(kill bool) error
 	waitHealthy func(ctx context.Context, timeout time.Duration) error
+}
+
+// healthy waits until every node is up and serving, as far as the
+// cluster can tell.
+func (s *sut) healthy(ctx context.Context, timeout time.Duration) error {
+	if s.waitHealthy == nil {
+		return nil
+	}
+	return s.waitHealthy(ctx, timeout)
 }
 
 // stop ends every node: SIGKILL when the run was interrupted (nothing is
