@@ -85,7 +85,7 @@ func (c bankChecker) Check(ctx context.Context, h history.History) Result {
 			}
 			total, haveTot = sum, true
 			res.Notes = append(res.Notes, fmt.Sprintf(
-				"total %d inferred from the first read (op %d); pass --total to check that read too", total, read.Index))
+				"total %d inferred from the first read (op %d): give the total to catch a first read that is already wrong", total, read.Index))
 		}
 
 		before := len(res.Anomalies)
