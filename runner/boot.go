@@ -3,13 +3,105 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/chaoscheck/chaoscheck/store"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
-// boot starts the clusters spec asks for, each node's data dir and
-// node.log under the run's nodes/<node>/.
+// bootTimeout bounds the wait for a freshly started cluster to be healthy
+// (a Raft leader elected, every 2PC node answering).
+const bootTimeout = 30 * time.Second
+
+// boot starts the clusters spec asks for. Every node lives in the run's
+// nodes/<node>/ (n1…, p1…, coordinator): its node.log and its data, so a
+// run directory holds all the evidence and a valid run's data can be
+// dropped in one place. On error nothing is left running.
 func boot(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Config) (*sut, error) {
-	return nil, errors.New("booting the SUT needs sut/cluster's StartRaft and StartTwoPC, which are not built yet")
+	bin, err := cluster.Binary()
+	if err != nil {
+		return nil, err
+	}
+	nodes := filepath.Join(dir.Dir, store.NodesDir)
+	var extra []string
+	for _, b := range cfg.SUTBugs {
+		extra = append(extra, "--sut-bug", b)
+	}
+
+	var rc *cluster.RaftCluster
+	var tc *cluster.TwoPCCluster
+	s := &sut{target: &cluster.Target{}}
+	s.stopFn = func(kill bool) error {
+		var errs []error
+		if rc != nil {
+			if kill {
+				for _, id := range rc.IDs() {
+					errs = append(errs, rc.Kill(id))
+				}
+			} else {
+				errs = append(errs, rc.Stop())
+			}
+		}
+		if tc != nil {
+			if kill {
+				for _, n := range tc.Nodes() {
+					errs = append(errs, tc.Kill(n))
+				}
+			} else {
+				errs = append(errs, tc.Stop())
+			}
+		}
+		return errors.Join(errs...)
+	}
+	s.waitHealthy = func(ctx context.Context, timeout time.Duration) error {
+		var errs []error
+		if rc != nil {
+			if err := rc.WaitHealthy(ctx, timeout); err != nil {
+				errs = append(errs, fmt.Errorf("raft: %w", err))
+			}
+		}
+		if tc != nil {
+			if err := tc.WaitHealthy(ctx, timeout); err != nil {
+				errs = append(errs, fmt.Errorf("2pc: %w", err))
+			}
+		}
+		return errors.Join(errs...)
+	}
+	fail := func(err error) (*sut, error) {
+		s.stopFn(true)
+		return nil, err
+	}
+
+	if spec.RaftNodes > 0 {
+		rc, err = cluster.StartRaft(ctx, cluster.RaftConfig{N: spec.RaftNodes, Dir: nodes, Bin: bin, ExtraArgs: extra})
+		if err != nil {
+			return fail(err)
+		}
+		s.target.Raft = rc
+	}
+	if p := spec.TwoPC; p != nil {
+		tcfg := cluster.TwoPCConfig{Dir: nodes, Bin: bin, Participants: p.Participants,
+			InitialBalance: p.InitialBalance, ExtraArgs: extra}
+		if len(p.Accounts) > 0 {
+			tcfg.Accounts = make(map[string]int64, len(p.Accounts))
+			for _, a := range p.Accounts {
+				tcfg.Accounts[a] = p.InitialBalance
+			}
+		}
+		tc, err = cluster.StartTwoPC(ctx, tcfg)
+		if err != nil {
+			return fail(err)
+		}
+		s.target.TwoPC = tc
+	}
+	if rc == nil && tc == nil {
+		return fail(fmt.Errorf("workload %s boots nothing: %+v", cfg.Workload, spec))
+	}
+	if err := s.healthy(ctx, bootTimeout); err != nil {
+		return fail(fmt.Errorf("cluster not healthy after boot: %w", err))
+	}
+	return s, nil
 }
