@@ -313,7 +313,8 @@ func (c *Client) do(ctx context.Context, op string, id uint64, method, path stri
 		return node, &Error{Op: op, Node: node, Status: resp.StatusCode, Msg: er.Error, Leader: er.Leader,
 			Indeterminate: once && er.Indeterminate, NotLeader: resp.StatusCode == http.StatusServiceUnavailable && er.Error == errNotLeader}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	// Numbers stay json.Number: an INTEGER cell must not turn into a float.
+	if err := decodeJSON(data, out); err != nil {
 		return id, &Error{Op: op, Node: id, Status: resp.StatusCode, Msg: "decode response: " + err.Error(), Indeterminate: once}
 	}
 	return id, nil

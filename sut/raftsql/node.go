@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -688,4 +689,63 @@ func (b Bugs) Names() []string {
 
 func (b Bugs) stateMachineOptions() Options {
 	return Options{ForgetAppliedIndex: b.ForgetAppliedIndex, NoDedup: b.NoDedup, MemoryDedup: b.MemoryDedup}
+}
+
+// ParseAddrs parses "1=127.0.0.1:7101,2=127.0.0.1:7102" into id → address.
+// Addresses must be on 127.0.0.1 (or localhost): nodes never listen
+// beyond the loopback interface.
+func ParseAddrs(s string) (map[uint64]string, error) {
+	m := map[uint64]string{}
+	if strings.TrimSpace(s) == "" {
+		return m, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		idStr, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want ID=HOST:PORT", part)
+		}
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("%q: node id must be a positive integer", part)
+		}
+		if err := CheckLoopback(addr); err != nil {
+			return nil, fmt.Errorf("%q: %w", part, err)
+		}
+		if _, dup := m[id]; dup {
+			return nil, fmt.Errorf("node id %d given twice", id)
+		}
+		m[id] = addr
+	}
+	return m, nil
+}
+
+// FormatAddrs is the inverse of ParseAddrs, in id order.
+func FormatAddrs(m map[uint64]string) string {
+	ids := make([]uint64, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%d=%s", id, m[id])
+	}
+	return strings.Join(parts, ",")
+}
+
+// CheckLoopback accepts host:port addresses on the loopback interface.
+func CheckLoopback(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+		return fmt.Errorf("bad port %q", port)
+	}
+	if host != "localhost" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			return fmt.Errorf("host %q is not a loopback address (nodes listen on 127.0.0.1 only)", host)
+		}
+	}
+	return nil
 }

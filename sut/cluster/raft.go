@@ -1,0 +1,375 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/sut/raftsql"
+)
+
+// RaftConfig says how to start a raftsql cluster.
+type RaftConfig struct {
+	N   int    // replicas; default 3
+	Dir string // node i runs in Dir/n<i>: its data and node.log
+	Bin string // the chaoscheck binary; default Binary()
+	// SnapshotEvery is passed as --snapshot-every when > 0; otherwise the
+	// node's default applies.
+	SnapshotEvery uint64
+	// Tick is passed as --tick when > 0.
+	Tick time.Duration
+	// Env is extra environment for every node (GOFAIL_FAILPOINTS=…).
+	Env []string
+	// ExtraArgs are appended to every node's arguments, e.g.
+	// ["--sut-bug", "no-dedup"].
+	ExtraArgs []string
+}
+
+// RaftCluster is a running raftsql cluster of local processes: what a
+// nemesis kills, pauses and restarts, and what a workload's clients talk to.
+type RaftCluster struct {
+	cfg    RaftConfig
+	ids    []uint64
+	procs  map[uint64]*Proc
+	apis   map[uint64]string
+	peers  map[uint64]string
+	client *raftsql.Client
+}
+
+// StartRaft starts cfg.N replicas on free loopback ports and returns once
+// every one answers /status; call WaitHealthy to wait for a leader. A port
+// taken between FreePorts and the node's bind is retried with new ports.
+func StartRaft(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
+	if cfg.N <= 0 {
+		cfg.N = 3
+	}
+	if cfg.Dir == "" {
+		return nil, errors.New("start raft: no Dir")
+	}
+	if cfg.Bin == "" {
+		bin, err := Binary()
+		if err != nil {
+			return nil, fmt.Errorf("start raft: %w", err)
+		}
+		cfg.Bin = bin
+	}
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	cfg.Dir = dir
+	var last error
+	for attempt := 0; attempt < 3; attempt++ {
+		rc, err := startRaftOnce(ctx, cfg)
+		if err == nil {
+			return rc, nil
+		}
+		last = err
+		if !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
+	return nil, last
+}
+
+func startRaftOnce(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
+	ports, err := FreePorts(2 * cfg.N)
+	if err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	rc := &RaftCluster{cfg: cfg, procs: map[uint64]*Proc{}, apis: map[uint64]string{}, peers: map[uint64]string{}}
+	for i := 0; i < cfg.N; i++ {
+		id := uint64(i + 1)
+		rc.ids = append(rc.ids, id)
+		rc.peers[id] = fmt.Sprintf("127.0.0.1:%d", ports[2*i])
+		rc.apis[id] = fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
+	}
+	for _, id := range rc.ids {
+		args := []string{"node", "raft",
+			"--id", strconv.FormatUint(id, 10),
+			"--peers", raftsql.FormatAddrs(rc.peers),
+			"--peer-apis", raftsql.FormatAddrs(rc.apis),
+			"--api", rc.apis[id],
+			"--data", rc.DataDir(id),
+		}
+		if cfg.SnapshotEvery > 0 {
+			args = append(args, "--snapshot-every", strconv.FormatUint(cfg.SnapshotEvery, 10))
+		}
+		if cfg.Tick > 0 {
+			args = append(args, "--tick", cfg.Tick.String())
+		}
+		args = append(args, cfg.ExtraArgs...)
+		rc.procs[id] = NewProc(ProcSpec{Name: nodeName(id), Bin: cfg.Bin, Args: args, Dir: rc.DataDir(id), Env: cfg.Env})
+	}
+	rc.client = raftsql.NewClient(rc.apis, raftsql.ClientOptions{Timeout: 10 * time.Second})
+	for _, id := range rc.ids {
+		if err := rc.procs[id].Start(); err != nil {
+			rc.Stop()
+			return nil, fmt.Errorf("start raft: %w", err)
+		}
+	}
+	if err := rc.waitServing(ctx, rc.ids, 15*time.Second); err != nil {
+		rc.Stop()
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	return rc, nil
+}
+
+func nodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
+
+// waitServing waits until every node in ids answers /status, and fails
+// early, with the end of its log, when one exits instead.
+func (rc *RaftCluster) waitServing(ctx context.Context, ids []uint64, timeout time.Duration) error {
+	return WaitFor(ctx, timeout, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+		for _, id := range ids {
+			p := rc.procs[id]
+			if !p.Running() {
+				return false, fmt.Errorf("node %s exited at start: %s", p.Name(), logTail(p.Spec().LogPath, 600))
+			}
+			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+			_, err := rc.client.Status(sctx, id)
+			cancel()
+			if err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+}
+
+// logTail returns the last n bytes of the file at path, for errors.
+func logTail(path string, n int64) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return err.Error()
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err.Error()
+	}
+	off := max(st.Size()-n, 0)
+	buf := make([]byte, st.Size()-off)
+	_, _ = f.ReadAt(buf, off)
+	return strings.TrimSpace(string(buf))
+}
+
+// IDs lists the replica ids in order.
+func (rc *RaftCluster) IDs() []uint64 { return append([]uint64(nil), rc.ids...) }
+
+// Node returns replica id's process, nil for an unknown id.
+func (rc *RaftCluster) Node(id uint64) *Proc { return rc.procs[id] }
+
+// APIAddr is replica id's client API address (host:port).
+func (rc *RaftCluster) APIAddr(id uint64) string { return rc.apis[id] }
+
+// APIs maps every replica id to its client API address.
+func (rc *RaftCluster) APIs() map[uint64]string {
+	m := make(map[uint64]string, len(rc.apis))
+	for id, a := range rc.apis {
+		m[id] = a
+	}
+	return m
+}
+
+// DataDir is replica id's directory: its data and node.log.
+func (rc *RaftCluster) DataDir(id uint64) string {
+	return filepath.Join(rc.cfg.Dir, nodeName(id))
+}
+
+// LogPath is replica id's node.log.
+func (rc *RaftCluster) LogPath(id uint64) string { return rc.procs[id].Spec().LogPath }
+
+// Client is a client of the whole cluster that follows the leader.
+func (rc *RaftCluster) Client() *raftsql.Client { return rc.client }
+
+func (rc *RaftCluster) proc(id uint64) (*Proc, error) {
+	p, ok := rc.procs[id]
+	if !ok {
+		return nil, fmt.Errorf("raft cluster: no node %d", id)
+	}
+	return p, nil
+}
+
+// Kill sends SIGKILL to replica id and waits until it is gone.
+func (rc *RaftCluster) Kill(id uint64) error {
+	p, err := rc.proc(id)
+	if err != nil {
+		return err
+	}
+	return p.Kill()
+}
+
+// Start starts replica id again on its data dir and waits until it
+// answers /status.
+func (rc *RaftCluster) Start(id uint64) error {
+	p, err := rc.proc(id)
+	if err != nil {
+		return err
+	}
+	if err := p.Start(); err != nil {
+		return err
+	}
+	return rc.waitServing(context.Background(), []uint64{id}, 15*time.Second)
+}
+
+// Restart kills replica id (kill -9) and starts it on the same data dir.
+func (rc *RaftCluster) Restart(id uint64) error {
+	if err := rc.Kill(id); err != nil {
+		return err
+	}
+	return rc.Start(id)
+}
+
+// Pause stops replica id with SIGSTOP.
+func (rc *RaftCluster) Pause(id uint64) error {
+	p, err := rc.proc(id)
+	if err != nil {
+		return err
+	}
+	return p.Pause()
+}
+
+// Resume continues a paused replica.
+func (rc *RaftCluster) Resume(id uint64) error {
+	p, err := rc.proc(id)
+	if err != nil {
+		return err
+	}
+	return p.Resume()
+}
+
+// Status asks replica id for its /status.
+func (rc *RaftCluster) Status(ctx context.Context, id uint64) (raftsql.Status, error) {
+	return rc.client.Status(ctx, id)
+}
+
+// statuses asks every running, unpaused replica for /status at once; a
+// replica that does not answer within a second is left out.
+func (rc *RaftCluster) statuses(ctx context.Context) (map[uint64]raftsql.Status, error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	out := map[uint64]raftsql.Status{}
+	var errs []error
+	for _, id := range rc.ids {
+		p := rc.procs[id]
+		if !p.Running() || p.Paused() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			st, err := rc.client.Status(sctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			out[id] = st
+		}()
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// Leader returns the replica that a majority of the cluster's /status
+// answers name as leader.
+func (rc *RaftCluster) Leader(ctx context.Context) (uint64, error) {
+	sts, err := rc.statuses(ctx)
+	leader, ok := agreedLeader(sts, len(rc.ids))
+	if ok {
+		return leader, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("no leader agreed by a majority: %w", err)
+	}
+	return 0, fmt.Errorf("no leader agreed by a majority: %s", describe(sts))
+}
+
+func agreedLeader(sts map[uint64]raftsql.Status, n int) (uint64, bool) {
+	votes := map[uint64]int{}
+	for _, st := range sts {
+		if st.Leader != 0 {
+			votes[st.Leader]++
+		}
+	}
+	for l, v := range votes {
+		if v > n/2 {
+			if st, ok := sts[l]; ok && st.State == "StateLeader" {
+				return l, true
+			}
+		}
+	}
+	return 0, false
+}
+
+func describe(sts map[uint64]raftsql.Status) string {
+	ids := make([]uint64, 0, len(sts))
+	for id := range sts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	var parts []string
+	for _, id := range ids {
+		st := sts[id]
+		parts = append(parts, fmt.Sprintf("n%d: %s leader=%d term=%d commit=%d applied=%d", id, st.State, st.Leader, st.Term, st.Commit, st.Applied))
+	}
+	if len(parts) == 0 {
+		return "no node answered"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// WaitHealthy waits until a leader is agreed by a majority and every
+// running, unpaused replica has applied everything the leader has
+// committed.
+func (rc *RaftCluster) WaitHealthy(ctx context.Context, timeout time.Duration) error {
+	return WaitFor(ctx, timeout, 25*time.Millisecond, func(ctx context.Context) (bool, error) {
+		sts, err := rc.statuses(ctx)
+		if err != nil {
+			return false, err
+		}
+		leader, ok := agreedLeader(sts, len(rc.ids))
+		if !ok {
+			return false, fmt.Errorf("no leader agreed by a majority: %s", describe(sts))
+		}
+		commit := sts[leader].Commit
+		for id, st := range sts {
+			if st.Applied < commit {
+				return false, fmt.Errorf("n%d applied %d < leader n%d commit %d", id, st.Applied, leader, commit)
+			}
+		}
+		return true, nil
+	})
+}
+
+// Stop stops every replica: SIGTERM, then SIGKILL after a grace period.
+// It is idempotent, and an error says which replica is still alive.
+func (rc *RaftCluster) Stop() error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(rc.ids))
+	for i, id := range rc.ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = rc.procs[id].Stop(5 * time.Second)
+		}()
+	}
+	wg.Wait()
+	for _, id := range rc.ids {
+		if pid := rc.procs[id].Pid(); pid != 0 {
+			errs = append(errs, fmt.Errorf("node n%d still running (pid %d) after Stop", id, pid))
+		}
+	}
+	return errors.Join(errs...)
+}
