@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/chaoscheck/chaoscheck/history"
 )
@@ -30,15 +31,18 @@ type setChecker struct{}
 
 func (setChecker) Name() string { return "set" }
 
-// setElem is what the history says about one element.
+// setElem is what the history says about one element. Its adds are a
+// linked list of pair positions (next), so half a million elements cost
+// no slice each.
 type setElem struct {
-	ops      []int64 // add invocations and completions, in history order
-	firstInv int64   // index of the first add invocation
-	ok       bool    // some add completed ok …
-	okBefore bool    // … before the final read was invoked
-	info     bool    // some add is indeterminate (info or unfinished)
-	fail     bool    // some add completed fail
-	reads    int     // occurrences in the final read
+	key         string
+	first, last int32 // pair positions of its first and last add
+	firstInv    int64 // index of its first add invocation
+	ok          bool  // some add completed ok …
+	okBefore    bool  // … before the final read was invoked
+	info        bool  // some add is indeterminate (info or unfinished)
+	fail        bool  // some add completed fail
+	reads       int   // occurrences in the final read
 }
 
 func (setChecker) Check(ctx context.Context, h history.History) Result {
@@ -47,59 +51,62 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		"duplicated": 0, "recovered": 0, "info-lost": 0, "never-read": 0,
 		"failed": 0, "malformed": 0,
 	}}
-	pairs := history.Pairs(h)
+	pairs := pairPositions(h)
 
 	// The final read: the last ok read-all.
 	final := -1
 	for i := len(pairs) - 1; i >= 0; i-- {
-		if p := pairs[i]; p.Invoke.F == "read-all" && p.Completed && p.Completion.IsOK() {
+		if p := pairs[i]; h[p.inv].F == "read-all" && p.done >= 0 && h[p.done].IsOK() {
 			final = i
 			break
 		}
 	}
 	var readInv, readDone int64 = math.MaxInt64, math.MaxInt64
 	if final >= 0 {
-		readInv, readDone = pairs[final].Invoke.Index, pairs[final].Completion.Index
+		readInv, readDone = h[pairs[final].inv].Index, h[pairs[final].done].Index
 	}
 
-	elems := make(map[string]*setElem)
-	var order []string // first-invocation order, for stable output
+	byKey := make(map[string]int32, len(pairs))
+	elems := make([]setElem, 0, len(pairs)) // in first-add order, for stable output
+	next := make([]int32, len(pairs))       // next add of the same element, or -1
 	unjudged := false
 	for i, p := range pairs {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
-		if p.Invoke.F != "add" {
+		inv := &h[p.inv]
+		if inv.F != "add" {
 			continue
 		}
 		res.Counts["attempted"]++
-		key, ok := elementText(p.Invoke.Value)
+		key, ok := elementText(inv.Value)
 		if !ok {
-			res.Anomalies = append(res.Anomalies, malformedAnomaly(p.Invoke,
-				fmt.Sprintf("add value %s is not a number, string or bool", valueForDetail(p.Invoke.Value))))
+			res.Anomalies = append(res.Anomalies, malformedAnomaly(*inv,
+				fmt.Sprintf("add value %s is not a number, string or bool", valueForDetail(inv.Value))))
 			unjudged = true
 			continue
 		}
-		e := elems[key]
-		if e == nil {
-			e = &setElem{firstInv: p.Invoke.Index}
-			elems[key] = e
-			order = append(order, key)
+		next[i] = -1
+		j, seen := byKey[key]
+		if !seen {
+			j = int32(len(elems))
+			byKey[key] = j
+			elems = append(elems, setElem{key: key, first: int32(i), last: int32(i), firstInv: inv.Index})
+		} else {
+			next[elems[j].last] = int32(i)
+			elems[j].last = int32(i)
 		}
-		e.ops = append(e.ops, p.Invoke.Index)
-		if p.Completed {
-			e.ops = append(e.ops, p.Completion.Index)
-		}
+		e := &elems[j]
 		switch {
-		case !p.Completed || p.Completion.IsInfo():
+		case p.done < 0 || h[p.done].IsInfo():
 			e.info = true
-		case p.Completion.IsOK():
+		case h[p.done].IsOK():
 			res.Counts["acknowledged"]++
 			e.ok = true
-			if p.Completion.Index < readInv {
+			if h[p.done].Index < readInv {
 				e.okBefore = true
 			}
-		case p.Completion.IsFail():
+		case h[p.done].IsFail():
 			res.Counts["failed"]++
 			e.fail = true
 		}
@@ -113,7 +120,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	}
 
 	// Read the final set. Elements nobody added are collected in read order.
-	read := pairs[final].Completion
+	read := h[pairs[final].done]
 	list, isList := read.Value.([]any)
 	if !isList && read.Value != nil {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read,
@@ -133,8 +140,8 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 			unjudged = true
 			continue
 		}
-		if e := elems[key]; e != nil && e.firstInv < readDone {
-			e.reads++
+		if j, ok := byKey[key]; ok && elems[j].firstInv < readDone {
+			elems[j].reads++
 			continue
 		}
 		if strays[key] == 0 {
@@ -143,21 +150,33 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		strays[key]++
 	}
 
-	for i, key := range order {
+	// elemOps lists an element's add invocations and completions and the
+	// final read.
+	elemOps := func(e *setElem) []int64 {
+		var ops []int64
+		for i := e.first; i >= 0; i = next[i] {
+			ops = append(ops, h[pairs[i].inv].Index)
+			if pairs[i].done >= 0 {
+				ops = append(ops, h[pairs[i].done].Index)
+			}
+		}
+		return append(ops, read.Index)
+	}
+	for i := range elems {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
-		e := elems[key]
-		ops := append(e.ops[:len(e.ops):len(e.ops)], read.Index)
+		e := &elems[i]
+		key := e.key
 		if e.reads > 1 {
 			res.Counts["duplicated"]++
-			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "duplicated", Ops: ops, Key: key,
+			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "duplicated", Ops: elemOps(e), Key: key,
 				Detail: fmt.Sprintf("element %s appears %d times in the final read", key, e.reads)})
 		}
 		switch {
 		case e.ok && e.reads == 0 && e.okBefore:
 			res.Counts["lost"]++
-			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "lost", Ops: ops, Key: key,
+			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "lost", Ops: elemOps(e), Key: key,
 				Detail: fmt.Sprintf("add of %s was acknowledged before the final read began, but the read lacks it", key)})
 		case e.ok && e.reads == 0:
 			res.Counts["never-read"]++
@@ -168,7 +187,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 			res.Counts["info-lost"]++
 		case e.fail && e.reads > 0:
 			res.Counts["unexpected"]++
-			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "unexpected", Ops: ops, Key: key,
+			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "unexpected", Ops: elemOps(e), Key: key,
 				Detail: fmt.Sprintf("every add of %s failed, yet the final read holds it", key)})
 		}
 	}
@@ -192,24 +211,16 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 }
 
 // elementText is an element's canonical text, the identity the set
-// checker compares: numbers in their shortest form (json.Number "3", 3 and
-// 3.0 are one element), strings as they are, so a store that returns "3"
-// for an added 3 still matches. Lists, maps and nil are not elements.
+// checker compares: numbers in their shortest form (json.Number "3", 3,
+// "3.0" and "+03" are one element), strings that spell a number as that
+// number (a store may hand back "3" for an added 3), other strings as they
+// are. Lists, maps and nil are not elements.
 func elementText(v any) (string, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return strconv.FormatInt(n, 10), true
-		}
-		if f, err := strconv.ParseFloat(string(x), 64); err == nil && !math.IsInf(f, 0) {
-			return strconv.FormatFloat(f, 'g', -1, 64), true
-		}
-		return string(x), true
+		return numberText(string(x)), true
 	case string:
-		if n, err := strconv.ParseInt(x, 10, 64); err == nil {
-			return strconv.FormatInt(n, 10), true
-		}
-		return x, true
+		return numberText(x), true
 	case bool:
 		return strconv.FormatBool(x), true
 	case int:
@@ -217,9 +228,56 @@ func elementText(v any) (string, bool) {
 	case int64:
 		return strconv.FormatInt(x, 10), true
 	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64), true
+		return floatText(x), true
 	}
 	return "", false
+}
+
+// numberText canonicalizes s if it spells a number, else returns it.
+// Integers of any length keep every digit; other numbers go through
+// float64, so an integral float beyond int64 ("1e19") does not match the
+// same value spelled as an integer.
+func numberText(s string) string {
+	if canonicalInt(s) {
+		return s // the common case, without an allocation
+	}
+	d := strings.TrimLeft(s, "+-")
+	if len(s)-len(d) <= 1 && d != "" && strings.Trim(d, "0123456789") == "" {
+		d = strings.TrimLeft(d, "0")
+		if d == "" {
+			return "0"
+		}
+		if s[0] == '-' {
+			return "-" + d
+		}
+		return d
+	}
+	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+		return floatText(f)
+	}
+	return s
+}
+
+func floatText(f float64) string {
+	if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// canonicalInt reports whether s is an integer in its shortest decimal
+// form: -?(0|[1-9][0-9]*), not -0.
+func canonicalInt(s string) bool {
+	d := strings.TrimPrefix(s, "-")
+	if d == "" || (d[0] == '0' && len(d) > 1) || s == "-0" {
+		return false
+	}
+	for i := 0; i < len(d); i++ {
+		if d[i] < '0' || d[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // integerValue reads an integer (a balance, an effect-row count) from the

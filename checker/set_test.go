@@ -194,3 +194,42 @@ func TestSetCheckerPassesGeneratedHistory(t *testing.T) {
 		t.Errorf("generator should exercise info adds both ways: counts %v", r.Counts)
 	}
 }
+
+func TestSetElementsCompareByCanonicalText(t *testing.T) {
+	cases := []struct {
+		in   any
+		want string
+		ok   bool
+	}{
+		{json.Number("3"), "3", true},
+		{json.Number("-3"), "-3", true},
+		{json.Number("3.0"), "3", true},
+		{json.Number("1e2"), "100", true},
+		{json.Number("-0"), "0", true},
+		{json.Number("9223372036854775807"), "9223372036854775807", true},
+		{json.Number("9223372036854775808"), "9223372036854775808", true}, // beyond int64: every digit kept
+		{json.Number("00012345678901234567890"), "12345678901234567890", true},
+		{json.Number("1.5"), "1.5", true},
+		{"3", "3", true},
+		{"03", "3", true},
+		{"+3", "3", true},
+		{"-03", "-3", true},
+		{"+-3", "+-3", true},
+		{"1.50", "1.5", true},
+		{"x", "x", true},
+		{"", "", true},
+		{3, "3", true},
+		{int64(-7), "-7", true},
+		{3.0, "3", true},
+		{true, "true", true},
+		{nil, "", false},
+		{[]any{num(1)}, "", false},
+		{map[string]any{}, "", false},
+	}
+	for _, tc := range cases {
+		got, ok := elementText(tc.in)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("elementText(%#v) = %q, %v; want %q, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -92,16 +92,17 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 
 	lat := map[string][]int64{} // f → ok latencies, ns
 	negative := 0
-	for _, p := range history.Pairs(h) {
-		if !p.Completed || !p.Completion.IsOK() {
+	for _, p := range pairPositions(h) {
+		if p.done < 0 || !h[p.done].IsOK() {
 			continue
 		}
-		dt := p.Completion.Time - p.Invoke.Time
+		inv := &h[p.inv]
+		dt := h[p.done].Time - inv.Time
 		if dt < 0 {
 			negative++
 			continue
 		}
-		lat[p.Invoke.F] = append(lat[p.Invoke.F], dt)
+		lat[inv.F] = append(lat[inv.F], dt)
 	}
 	if negative > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d ok ops completed before they were invoked (time goes backwards); left out of latencies", negative))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"math"
 	"slices"
 	"strings"
 
@@ -68,10 +67,6 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	}}
 	for _, k := range txidKinds {
 		res.Counts[k] = 0
-	}
-	if len(h) > math.MaxInt32 {
-		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the txid checker's int32 positions", len(h)))
-		return res
 	}
 	pairs := pairPositions(h)
 
@@ -331,35 +326,6 @@ func (fr finalEffects) describe(tx *txState, applied bool) string {
 		}
 	}
 	return strings.Join(ps, ", ")
-}
-
-// opPair is history.Pair by position in the history: inv and done index
-// h, done is -1 when the history ended first.
-type opPair struct{ inv, done int32 }
-
-// pairPositions matches invocations with completions exactly as
-// history.Pairs does (TestPairPositionsAgreeWithHistoryPairs holds them
-// equal) without copying ops: a Pair copies two 136-byte ops, and at a
-// million ops those copies cost more than the whole txid check.
-func pairPositions(h history.History) []opPair {
-	pairs := make([]opPair, 0, len(h)/2+16)
-	open := make(map[int64]int32) // process → position in pairs
-	for i := range h {
-		op := &h[i]
-		if !op.IsClient() {
-			continue
-		}
-		if op.Type == history.Invoke {
-			open[op.Process] = int32(len(pairs))
-			pairs = append(pairs, opPair{inv: int32(i), done: -1})
-			continue
-		}
-		if j, ok := open[op.Process]; ok {
-			delete(open, op.Process)
-			pairs[j].done = int32(i)
-		}
-	}
-	return pairs
 }
 
 // participantsOf reads value.participants of a transaction's invocation:
