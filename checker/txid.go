@@ -43,8 +43,8 @@ type txidChecker struct{}
 func (txidChecker) Name() string { return "txid" }
 
 // txState is what the history says about one tx_id. Its attempts are a
-// linked list through txidChecker's next slice, so a million attempts cost
-// no per-tx slice.
+// linked list of pair positions (Check's next), so a million attempts
+// cost no slice each.
 type txState struct {
 	id           string
 	first, last  int32 // positions in pairs of its first and last attempt
@@ -84,7 +84,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		if inv.F == "final-read" && p.done >= 0 && h[p.done].IsOK() {
 			final = i
 		}
-		if inv.TxID == "" {
+		if inv.TxID == "" || inv.F == "final-read" {
 			continue
 		}
 		next[i] = -1
@@ -160,7 +160,13 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	for _, e := range fr.errs {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read, e))
 	}
-	unjudged := countKind(res.Anomalies, "malformed") > 0
+	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	if fr.raw == nil {
+		res.Notes = append(res.Notes, "the final-read is malformed: the txid checker cannot tell what was applied")
+		res.Valid = anomalyVerdict(res.Anomalies, true)
+		return res
+	}
+	unjudged := res.Counts["malformed"] > 0
 
 	// A participant some tx lists but the final read lacks was not read:
 	// what it holds is unknown, which is not the same as empty.

@@ -176,6 +176,18 @@ func TestTxIDCheckerJudgesEachTxAgainstTheFinalRead(t *testing.T) {
 			counts: map[string]int{"conflicting-outcomes": 1, "ok": 1},
 		},
 		{
+			name: "a final-read with a tx_id is the judge, not a transaction",
+			build: func(b *histBuilder) []wantAnomaly {
+				b.txInvoke(0, "transfer", "t1", transfer("p1"))
+				b.complete(0, history.OK, nil)
+				b.txInvoke(9, "final-read", "fr", nil)
+				b.complete(9, history.OK, effects([]string{"p1"}, "p1", "t1", 1))
+				return nil
+			},
+			valid:  Valid,
+			counts: map[string]int{"tx_ids": 1},
+		},
+		{
 			name: "no final-read is unknown",
 			build: func(b *histBuilder) []wantAnomaly {
 				b.txInvoke(0, "transfer", "t1", transfer("p1", "p2"))
@@ -224,9 +236,9 @@ func TestTxIDCheckerJudgesEachTxAgainstTheFinalRead(t *testing.T) {
 		{
 			name: "a final-read that is not a map is malformed",
 			build: func(b *histBuilder) []wantAnomaly {
-				b.txInvoke(1, "transfer", "t2", transfer("p1", "p2"))
-				b.complete(1, history.OK, nil)
-				_, r := b.call(9, "final-read", nil, history.OK, "p1:t2")
+				b.txInvoke(2, "txn", "t3", nil) // any participant: must not be judged lost
+				b.complete(2, history.OK, nil)
+				_, r := b.call(9, "final-read", nil, history.OK, "p1:t3")
 				return []wantAnomaly{{"malformed", "", []int64{r}}}
 			},
 			valid: Unknown,
