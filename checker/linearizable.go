@@ -2,6 +2,7 @@ package checker
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -393,7 +394,7 @@ func (c *linearizable) ignoredNote(ignored map[string]int) string {
 // could not follow it is the pending op that returned first (every
 // linearization must place it before anything invoked after its return).
 // Ops names that op, the last op of the prefix (which set the state it
-// contradicts), and the other pending ops invoked before it returned,
+// contradicts), and up to 8 other pending ops invoked before it returned,
 // which could have come first; each as invocation and completion indexes.
 func linExplain(key string, ops []porcupine.Operation, info porcupine.LinearizationInfo, init *regValue) Anomaly {
 	a := Anomaly{Kind: "nonlinearizable", Key: key}
@@ -428,13 +429,17 @@ func linExplain(key string, ops []porcupine.Operation, info porcupine.Linearizat
 		last = ops[best[len(best)-1]].Input.(*linOp)
 		involved = append(involved, last)
 	}
-	const maxPending = 8
-	pending := 0
+	// Pending ops, the latest invoked first: info ops stay pending to the
+	// end, and the ones from long ago rarely explain anything.
+	var pending []int
 	for i := range ops {
-		if !done[i] && i != stuck && ops[i].Call < ops[stuck].Return && pending < maxPending {
-			involved = append(involved, ops[i].Input.(*linOp))
-			pending++
+		if !done[i] && i != stuck && ops[i].Call < ops[stuck].Return {
+			pending = append(pending, i)
 		}
+	}
+	slices.SortFunc(pending, func(i, j int) int { return cmp.Compare(ops[j].Call, ops[i].Call) })
+	for _, i := range pending[:min(len(pending), 8)] {
+		involved = append(involved, ops[i].Input.(*linOp))
 	}
 	for _, op := range involved {
 		a.Ops = append(a.Ops, op.invoke)
