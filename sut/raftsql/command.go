@@ -68,9 +68,10 @@ func EncodeCommand(c Command) ([]byte, error) {
 }
 
 // DecodeCommand decodes a log entry's data. Numbers in Args decode as int64
-// when they are integers and float64 otherwise, so `1` stays an INTEGER in
-// SQLite on every replica instead of turning into the REAL 1.0 that plain
-// encoding/json would give.
+// when their value is an integer and float64 otherwise, so `1` stays an
+// INTEGER in SQLite instead of turning into the REAL 1.0 that plain
+// encoding/json would give. JSON does not tell 2.0 from 2, so a float with an
+// integral value also arrives as an integer, on every replica alike.
 func DecodeCommand(b []byte) (Command, error) {
 	var c Command
 	if len(b) > MaxCommandBytes {
@@ -180,6 +181,9 @@ func normalizeArg(a any) (any, error) {
 		}
 		if err := checkFloat(f); err != nil {
 			return nil, err
+		}
+		if f == math.Trunc(f) && f >= -(1<<63) && f < (1<<63) {
+			return int64(f), nil // 1.0 and 1e3 are the integers JSON cannot tell from 1 and 1000
 		}
 		return f, nil
 	default:
