@@ -13,8 +13,8 @@ import (
 // BankOptions configures the bank checker.
 type BankOptions struct {
 	// Total is the money the bank holds. Nil: the sum of the first ok read,
-	// noted as inferred (a read that was already wrong would hide the
-	// error behind the others, so say so).
+	// with a Note saying so — if that read was already wrong, the correct
+	// reads after it are the ones reported.
 	Total *int64
 	// Accounts are the accounts that exist. Empty: those of the first ok
 	// read.

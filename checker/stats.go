@@ -54,14 +54,15 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 		"invoke": 0, "ok": 0, "fail": 0, "info": 0}}
 	d := &StatsDetails{ByF: map[string]*FStats{}, Nemesis: map[string]*FStats{}}
 	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
-	for i, op := range h {
+	odd := 0 // ops of no known type
+	for i := range h {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
+		op := &h[i]
 		by := d.ByF
 		if op.IsClient() {
 			res.Counts["client-ops"]++
-			res.Counts[string(op.Type)]++
 		} else {
 			by = d.Nemesis
 			res.Counts["nemesis-ops"]++
@@ -80,8 +81,17 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 			s.Fail++
 		case history.Info:
 			s.Info++
+		default:
+			odd++
+			continue
+		}
+		if op.IsClient() {
+			res.Counts[string(op.Type)]++
 		}
 		minT, maxT = min(minT, op.Time), max(maxT, op.Time)
+	}
+	if odd > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d ops have a type other than invoke, ok, fail or info; not counted by type", odd))
 	}
 	if res.Counts["client-ops"] == 0 {
 		res.Valid = Unknown

@@ -94,3 +94,15 @@ func TestStatsCheckerSurvivesTimeGoingBackwards(t *testing.T) {
 		t.Errorf("negative latency: %v, notes %q; want valid with a note", r.Valid, r.Notes)
 	}
 }
+
+func TestStatsCheckerNotesOpsOfUnknownType(t *testing.T) {
+	h := history.History{
+		{Index: 0, Time: 0, Type: history.Invoke, Process: 0, F: "read"},
+		{Index: 1, Time: 5, Type: "client-ops", Process: 0, F: "read"},
+		{Index: 2, Time: 9, Type: history.OK, Process: 0, F: "read"},
+	}
+	r := NewStats().Check(context.Background(), h)
+	if r.Valid != Valid || len(r.Notes) == 0 || r.Counts["client-ops"] != 3 || r.Counts["invoke"] != 1 || r.Counts["ok"] != 1 {
+		t.Errorf("an op of type %q: %v, counts %v, notes %q; want valid, 3 client ops, 1 invoke, 1 ok, a note", h[1].Type, r.Valid, r.Counts, r.Notes)
+	}
+}
