@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/history"
+)
+
+// analyzeConfig is what the analyze flags say.
+type analyzeConfig struct {
+	path          string
+	workload      string
+	checkers      []string
+	init          string
+	timeout       time.Duration
+	out           string
+	jsonOut       bool
+	total         int64
+	totalSet      bool
+	accounts      []string
+	allowNegative bool
+}
+
+var analyzeFlags analyzeConfig
+
+var analyzeCmd = &cobra.Command{
+	Use:   "analyze FILE|RUN-DIR",
+	Short: "Check a recorded history (JSONL, JSON array or Jepsen EDN)",
+	Long: `Check a history from any system: chaoscheck's history.jsonl, a JSON array of
+the same op objects, or a Jepsen/Knossos history.edn. The format is detected
+from the content. A run directory (or store/latest) is read from its
+history.jsonl and judged by the checkers its workload names.
+
+Workloads and their checkers:
+  register      linearizable (one register: read, write)        + stats
+  cas-register  linearizable (one register: read, write, cas)   + stats
+  kv            linearizable (a cas-register per key)           + stats
+  set           set (lost, unexpected, duplicated, recovered)   + stats
+  bank          bank (every read sums to the total) + txid      + stats
+  txid          txid (every tx_id applied exactly once)         + stats
+
+Exit codes: 0 valid, 1 invalid, 2 unknown, 254 unreadable input or bad
+arguments, 255 internal error.`,
+	Example: `  chaoscheck analyze --workload cas-register --init 0 testdata/good/cas-register-knossos.edn
+  chaoscheck analyze --workload set testdata/bad/set-lost-ack.jsonl
+  chaoscheck analyze --workload bank --total 100 --json history.jsonl
+  chaoscheck analyze --checkers txid,bank store/latest
+  chaoscheck analyze --workload kv --timeout 30s --out /tmp/check history.jsonl`,
+	Args: cobra.ExactArgs(1),
+	RunE: func(cmd *cobra.Command, args []string) error {
+		cfg := analyzeFlags
+		cfg.path = args[0]
+		cfg.totalSet = cmd.Flags().Changed("total")
+		return runAnalyze(cmd.Context(), cmd, cfg)
+	},
+}
+
+func init() {
+	f := analyzeCmd.Flags()
+	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: the run's workload for a run directory, else kv)")
+	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
+	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
+	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable: time limit for the search; running out gives unknown")
+	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json and linear.html (default: none; a run directory's own dir)")
+	f.BoolVar(&analyzeFlags.jsonOut, "json", false, "print results as JSON instead of the human summary")
+	f.Int64Var(&analyzeFlags.total, "total", 0, "bank: the sum every read must have (default: the first read's sum)")
+	f.StringSliceVar(&analyzeFlags.accounts, "accounts", nil, "bank: the accounts every read must hold (default: the first read's)")
+	f.BoolVar(&analyzeFlags.allowNegative, "allow-negative", false, "bank: negative balances are legal")
+	rootCmd.AddCommand(analyzeCmd)
+}
+
+// analysis is what analyze writes to results.json and --json.
+type analysis struct {
+	File     string           `json:"file"`
+	Valid    checker.Validity `json:"valid"`
+	Ops      int              `json:"ops"`
+	Warnings []string         `json:"warnings,omitempty"`
+	Results  []checker.Result `json:"results"`
+}
+
+func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	file, runWorkload, err := resolveHistory(cfg.path)
+	if err != nil {
+		return badInput(err)
+	}
+	if cfg.out == "" && runWorkload != "" {
+		cfg.out = filepath.Dir(file)
+	}
+	init, err := parseInit(cfg.init)
+	if err != nil {
+		return badInput(fmt.Errorf("--init: %w", err))
+	}
+	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative}
+	if cfg.totalSet {
+		t := cfg.total
+		opts.Total = &t
+	}
+	var checkers []checker.Checker
+	switch {
+	case len(cfg.checkers) > 0 && cfg.workload != "":
+		return badInput(errors.New("give --workload or --checkers, not both"))
+	case len(cfg.checkers) > 0:
+		checkers, err = checker.Build(cfg.checkers, opts)
+	default:
+		w := cfg.workload
+		if w == "" {
+			w = runWorkload
+		}
+		if w == "" {
+			w = "kv"
+		}
+		checkers, err = checker.ForWorkload(w, opts)
+	}
+	if err != nil {
+		return badInput(err)
+	}
+	if cfg.out != "" {
+		if err := os.MkdirAll(cfg.out, 0o755); err != nil {
+			return badInput(fmt.Errorf("--out: %w", err))
+		}
+	}
+
+	h, warnings, err := history.ReadFile(file)
+	if err != nil {
+		return badInput(err)
+	}
+	a := analysis{File: file, Ops: len(h)}
+	for _, w := range warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+		a.Warnings = append(a.Warnings, fmt.Sprint(w))
+	}
+
+	composed := checker.Compose(checkers...).Check(ctx, h)
+	a.Valid = composed.Valid
+	a.Results = checker.SubResults(composed)
+
+	if cfg.out != "" {
+		b, err := json.MarshalIndent(a, "", "  ")
+		if err != nil {
+			return &exitError{code: exitInternal, err: err}
+		}
+		name := "results.json"
+		if runWorkload != "" {
+			name = "analysis.json" // a run's own results.json is the run's record; keep it
+		}
+		if err := os.WriteFile(filepath.Join(cfg.out, name), append(b, '\n'), 0o644); err != nil {
+			return &exitError{code: exitInternal, err: err}
+		}
+	}
+	w := cmd.OutOrStdout()
+	if cfg.jsonOut {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(a); err != nil {
+			return &exitError{code: exitInternal, err: err}
+		}
+	} else {
+		printAnalysis(w, a, cfg.out)
+	}
+	return verdictExit(a.Valid)
+}
+
+// verdictExit maps a verdict to the command's exit: nil for valid.
+func verdictExit(v checker.Validity) error {
+	switch v {
+	case checker.Valid:
+		return nil
+	case checker.Invalid:
+		return &exitError{code: exitInvalid}
+	default:
+		return &exitError{code: exitUnknown}
+	}
+}
+
+// parseInit reads --init as JSON with numbers kept as json.Number, the
+// representation the readers give values; "nil" is Clojure's spelling.
+func parseInit(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "nil" || s == "null" {
+		return nil, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		// A bare word is a string value, as a user would mean it.
+		return s, nil
+	}
+	return v, nil
+}
+
+// resolveHistory turns a file or a run directory into the history file to
+// read, and the run's workload when it is a run directory.
+func resolveHistory(path string) (file, workload string, err error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", "", fmt.Errorf("%s: %w", path, errors.Unwrap(err))
+	}
+	if !st.IsDir() {
+		return path, "", nil
+	}
+	file = filepath.Join(path, "history.jsonl")
+	if _, err := os.Stat(file); err != nil {
+		return "", "", fmt.Errorf("%s: no history.jsonl in this directory (want a history file or a run directory)", path)
+	}
+	var cfg struct {
+		Workload string `json:"workload"`
+		Target   string `json:"target"`
+	}
+	if b, err := os.ReadFile(filepath.Join(path, "config.json")); err == nil {
+		_ = json.Unmarshal(b, &cfg)
+	}
+	return file, analyzeWorkloadForRun(cfg.Workload, cfg.Target), nil
+}
+
+// analyzeWorkloadForRun maps a `run` workload to the analyze workload
+// with the same checkers: run's register is a register per key.
+func analyzeWorkloadForRun(w, target string) string {
+	switch w {
+	case "register":
+		return "kv"
+	case "retry":
+		if target == "raft" {
+			return "txid"
+		}
+		return "bank"
+	}
+	return w
+}
