@@ -126,5 +126,5 @@ func (b badgerLogger) Errorf(f string, a ...any) {
 func (b badgerLogger) Warningf(f string, a ...any) {
 	b.log.Warn("badger: " + strings.TrimSpace(fmt.Sprintf(f, a...)))
 }
-func (b badgerLogger) Infof(string, ...any)        {}
-func (b badgerLogger) Debugf(string, ...any)       {}
+func (b badgerLogger) Infof(string, ...any)  {}
+func (b badgerLogger) Debugf(string, ...any) {}

@@ -58,10 +58,11 @@ func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logge
 		return err
 	case <-ctx.Done():
 	}
+	log.Info("stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
+		srv.Close() // requests held at a failpoint end here
 	}
 	return nil
 }

@@ -44,7 +44,7 @@ type CoordinatorStatus struct {
 	// PausedTxID is a tx held at coordinatorBeforeCommit: its commit
 	// decision is durable and no commit message has gone out yet.
 	PausedTxID string `json:"paused_tx_id"`
-	Held       []Held `json:"held"`     // every tx held at any coordinator failpoint
+	Held       []Held `json:"held"`      // every tx held at any coordinator failpoint
 	InFlight   int    `json:"in_flight"` // first attempts not yet answered
 	// Waiting counts requests for a tx_id whose first attempt is in
 	// flight; they will get its outcome.
