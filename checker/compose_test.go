@@ -115,3 +115,65 @@ func TestSubResultsReadsDecodedResultsJSON(t *testing.T) {
 		t.Errorf("SubResults of a non-composed result should be nil")
 	}
 }
+
+// TestCheckersNeverPanicOrPassOnMalformedValues puts values of the wrong
+// shape where each checker needs a particular one, and calls the checkers
+// directly (not through Compose, which would hide a panic).
+func TestCheckersNeverPanicOrPassOnMalformedValues(t *testing.T) {
+	odd := []any{nil, true, "x", num(-1), json.Number("1.5"), []any{nil}, []any{[]any{}}, map[string]any{"a": []any{}},
+		map[string]any{"p1": map[string]any{"t1": nil}}, map[string]any{"participants": map[string]any{}}}
+	roles := []struct {
+		name    string
+		checker Checker
+		build   func(b *histBuilder, v any)
+		legal   func(v any) bool // values of the right shape for this role
+	}{
+		{"set add value", NewSet(), func(b *histBuilder, v any) {
+			b.call(0, "add", v, history.OK, v)
+			b.call(1, "read-all", nil, history.OK, []any{v})
+		}, func(v any) bool { _, ok := elementText(v); return ok }},
+		{"set read-all value", NewSet(), func(b *histBuilder, v any) {
+			b.call(1, "read-all", nil, history.OK, v)
+		}, func(v any) bool { return false }},
+		{"bank read-balances value", NewBank(BankOptions{}), func(b *histBuilder, v any) {
+			b.call(1, "read-balances", nil, history.OK, v)
+		}, func(v any) bool { return false }},
+		{"txid invoke value", NewTxID(), func(b *histBuilder, v any) {
+			b.txInvoke(0, "transfer", "t1", v)
+			b.complete(0, history.OK, v)
+			b.call(1, "final-read", nil, history.OK, map[string]any{"p1": map[string]any{"t1": num(1)}})
+		}, func(v any) bool {
+			m, _ := v.(map[string]any)
+			_, err := participantsOf(v)
+			return err == nil && m["participants"] == nil // any participant: p1 holds it
+		}},
+		{"txid final-read value", NewTxID(), func(b *histBuilder, v any) {
+			b.txInvoke(0, "transfer", "t1", transfer("p1"))
+			b.complete(0, history.OK, nil)
+			b.call(1, "final-read", nil, history.OK, v)
+		}, func(v any) bool { return false }},
+		{"stats any value", NewStats(), func(b *histBuilder, v any) {
+			b.call(0, "read", v, history.OK, v)
+		}, func(v any) bool { return true }},
+	}
+	for _, role := range roles {
+		for _, v := range odd {
+			b := &histBuilder{}
+			role.build(b, v)
+			func() {
+				defer func() {
+					if p := recover(); p != nil {
+						t.Fatalf("%s %s: panic %v on history %+v", role.name, valueForDetail(v), p, b.h)
+					}
+				}()
+				r := role.checker.Check(context.Background(), b.h)
+				if r.Valid == Valid && !role.legal(v) {
+					t.Errorf("%s %s: valid, though the value has the wrong shape; result %+v", role.name, valueForDetail(v), r)
+				}
+				if r.Valid == Unknown && len(r.Notes) == 0 {
+					t.Errorf("%s %s: unknown without a note", role.name, valueForDetail(v))
+				}
+			}()
+		}
+	}
+}

@@ -115,17 +115,17 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	if final < 0 {
 		res.Valid = Unknown
 		res.Notes = append(res.Notes, "no ok read-all: without a final read the set checker cannot judge")
-		res.Counts["malformed"] = len(res.Anomalies)
+		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
 		return res
 	}
 
 	// Read the final set. Elements nobody added are collected in read order.
 	read := h[pairs[final].done]
 	list, isList := read.Value.([]any)
-	if !isList && read.Value != nil {
+	if !isList {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read,
 			fmt.Sprintf("read-all value %s is not a list", valueForDetail(read.Value))))
-		res.Counts["malformed"] = len(res.Anomalies)
+		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
 		res.Notes = append(res.Notes, "the final read-all is malformed: the set checker cannot judge")
 		return res
