@@ -106,7 +106,7 @@ func startRaftOnce(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
 			args = append(args, "--tick", cfg.Tick.String())
 		}
 		args = append(args, cfg.ExtraArgs...)
-		rc.procs[id] = NewProc(ProcSpec{Name: nodeName(id), Bin: cfg.Bin, Args: args, Dir: rc.DataDir(id), Env: cfg.Env})
+		rc.procs[id] = NewProc(ProcSpec{Name: raftNodeName(id), Bin: cfg.Bin, Args: args, Dir: rc.DataDir(id), Env: cfg.Env})
 	}
 	rc.client = raftsql.NewClient(rc.apis, raftsql.ClientOptions{Timeout: 10 * time.Second})
 	for _, id := range rc.ids {
@@ -122,7 +122,8 @@ func startRaftOnce(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
 	return rc, nil
 }
 
-func nodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
+// raftNodeName is replica id's name: n1, n2, …
+func raftNodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
 
 // waitServing waits until every node in ids answers /status, and fails
 // early, with the end of its log, when one exits instead.
@@ -131,7 +132,7 @@ func (rc *RaftCluster) waitServing(ctx context.Context, ids []uint64, timeout ti
 		for _, id := range ids {
 			p := rc.procs[id]
 			if !p.Running() {
-				return false, fmt.Errorf("node %s exited at start: %s", p.Name(), logTail(p.Spec().LogPath, 600))
+				return false, fmt.Errorf("node %s exited at start: %s", p.Name(), tailFile(p.Spec().LogPath, 600))
 			}
 			sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 			_, err := rc.client.Status(sctx, id)
@@ -144,8 +145,8 @@ func (rc *RaftCluster) waitServing(ctx context.Context, ids []uint64, timeout ti
 	})
 }
 
-// logTail returns the last n bytes of the file at path, for errors.
-func logTail(path string, n int64) string {
+// tailFile returns the last n bytes of the file at path, for errors.
+func tailFile(path string, n int64) string {
 	f, err := os.Open(path)
 	if err != nil {
 		return err.Error()
@@ -181,7 +182,7 @@ func (rc *RaftCluster) APIs() map[uint64]string {
 
 // DataDir is replica id's directory: its data and node.log.
 func (rc *RaftCluster) DataDir(id uint64) string {
-	return filepath.Join(rc.cfg.Dir, nodeName(id))
+	return filepath.Join(rc.cfg.Dir, raftNodeName(id))
 }
 
 // LogPath is replica id's node.log.
@@ -293,7 +294,7 @@ func (rc *RaftCluster) Leader(ctx context.Context) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("no leader agreed by a majority: %w", err)
 	}
-	return 0, fmt.Errorf("no leader agreed by a majority: %s", describe(sts))
+	return 0, fmt.Errorf("no leader agreed by a majority: %s", describeStatuses(sts))
 }
 
 func agreedLeader(sts map[uint64]raftsql.Status, n int) (uint64, bool) {
@@ -313,7 +314,7 @@ func agreedLeader(sts map[uint64]raftsql.Status, n int) (uint64, bool) {
 	return 0, false
 }
 
-func describe(sts map[uint64]raftsql.Status) string {
+func describeStatuses(sts map[uint64]raftsql.Status) string {
 	ids := make([]uint64, 0, len(sts))
 	for id := range sts {
 		ids = append(ids, id)
@@ -341,7 +342,7 @@ func (rc *RaftCluster) WaitHealthy(ctx context.Context, timeout time.Duration) e
 		}
 		leader, ok := agreedLeader(sts, len(rc.ids))
 		if !ok {
-			return false, fmt.Errorf("no leader agreed by a majority: %s", describe(sts))
+			return false, fmt.Errorf("no leader agreed by a majority: %s", describeStatuses(sts))
 		}
 		commit := sts[leader].Commit
 		for id, st := range sts {
@@ -351,6 +352,17 @@ func (rc *RaftCluster) WaitHealthy(ctx context.Context, timeout time.Duration) e
 		}
 		return true, nil
 	})
+}
+
+// Pids lists the process ids of the replicas now running.
+func (rc *RaftCluster) Pids() []int {
+	var pids []int
+	for _, id := range rc.ids {
+		if pid := rc.procs[id].Pid(); pid != 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // Stop stops every replica: SIGTERM, then SIGKILL after a grace period.

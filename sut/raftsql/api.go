@@ -16,6 +16,9 @@ import (
 //
 //	POST /exec   Command {"request_id","stmts":[{"sql","args"}]} → ExecResponse
 //	POST /query  QueryRequest {"sql","args"}                      → QueryResponse
+//	POST /query?local=true  the same from this replica's applied state,
+//	             no ReadIndex and no forwarding (not linearizable; for
+//	             comparing replicas once they have caught up)
 //	GET  /status                                                  → Status
 //	/failpoints/ the gofail failpoints (sut/failpoint)
 //
@@ -141,7 +144,7 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: "not a single read-only statement; use /exec"})
 		return
 	}
-	if !n.cfg.Bugs.StaleRead {
+	if local := r.URL.Query().Get("local") == "true"; !local && !n.cfg.Bugs.StaleRead {
 		if !n.isLeader() {
 			n.forward(w, r, body, false)
 			return

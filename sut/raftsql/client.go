@@ -79,7 +79,10 @@ type Error struct {
 	Leader        uint64
 	Indeterminate bool
 	NotLeader     bool
+	Err           error // the underlying error, if any (context.DeadlineExceeded …)
 }
+
+func (e *Error) Unwrap() error { return e.Err }
 
 func (e *Error) Error() string {
 	var b strings.Builder
@@ -172,9 +175,10 @@ func (c *Client) Query(ctx context.Context, sql string, args ...any) (QueryResul
 	return out.QueryResult, out.Node, nil
 }
 
-// QueryNode runs a read-only statement on one node without redirection,
-// e.g. to compare replicas. It is linearizable only when id leads.
-func (c *Client) QueryNode(ctx context.Context, id uint64, sql string, args ...any) (QueryResult, error) {
+// QueryLocal runs a read-only statement on replica id's own applied state:
+// no ReadIndex, no forwarding, so not linearizable. It is for comparing
+// replicas once they have caught up.
+func (c *Client) QueryLocal(ctx context.Context, id uint64, sql string, args ...any) (QueryResult, error) {
 	body, err := json.Marshal(QueryRequest{SQL: sql, Args: args})
 	if err != nil {
 		return QueryResult{}, &Error{Op: "query", Msg: err.Error()}
@@ -182,7 +186,7 @@ func (c *Client) QueryNode(ctx context.Context, id uint64, sql string, args ...a
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var out QueryResponse
-	if _, err := c.do(ctx, "query", id, http.MethodPost, "/query", body, false, &out); err != nil {
+	if _, err := c.do(ctx, "query", id, http.MethodPost, "/query?local=true", body, false, &out); err != nil {
 		return QueryResult{}, err
 	}
 	return out.QueryResult, nil
@@ -244,10 +248,13 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 		}
 		select {
 		case <-ctx.Done():
+			// Every attempt so far certainly did nothing (an attempt that
+			// might have was returned above): a definite failure.
+			msg := ctx.Err().Error()
 			if last != nil {
-				return 0, fmt.Errorf("%w (last: %v)", ctx.Err(), last)
+				msg += " (last: " + last.Error() + ")"
 			}
-			return 0, &Error{Op: op, Msg: ctx.Err().Error()}
+			return 0, &Error{Op: op, Msg: msg, NotLeader: IsNotLeader(last), Err: ctx.Err()}
 		case <-time.After(backoff):
 		}
 	}
@@ -291,7 +298,7 @@ func (c *Client) do(ctx context.Context, op string, id uint64, method, path stri
 	resp, err := c.http.Do(req)
 	if err != nil {
 		// Only a failed dial proves the request went nowhere.
-		return id, &Error{Op: op, Node: id, Msg: err.Error(), Indeterminate: once && !notSent(err)}
+		return id, &Error{Op: op, Node: id, Msg: err.Error(), Indeterminate: once && !notSent(err), Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
