@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -54,6 +55,7 @@ type ednParser struct {
 	pos   int
 	line  int // 1-based line of data[pos]
 	depth int
+	strs  interner // keywords and symbols; may be nil
 }
 
 func newEDNParser(data []byte) *ednParser { return &ednParser{data: data, line: 1} }
@@ -154,14 +156,14 @@ func (p *ednParser) value() (any, ednKind, error) {
 	case ')', ']', '}':
 		return nil, ednNil, p.errorf("unexpected %q", c)
 	case ':':
-		tok := p.token()
-		name := strings.TrimLeft(tok, ":")
-		if name == "" {
+		tok := p.tokenBytes()
+		name := bytes.TrimLeft(tok, ":")
+		if len(name) == 0 {
 			return nil, ednNil, p.errorf("empty keyword %q", tok)
 		}
-		return name, ednKeyword, nil
+		return p.text(name), ednKeyword, nil
 	}
-	tok := p.token()
+	tok := p.text(p.tokenBytes())
 	if tok == "" {
 		return nil, ednNil, p.errorf("unexpected %q", p.data[p.pos])
 	}
@@ -184,14 +186,24 @@ func (p *ednParser) value() (any, ednKind, error) {
 	return tok, ednSymbol, nil
 }
 
-// token reads the run of non-delimiter bytes at p.pos.
-func (p *ednParser) token() string {
+// tokenBytes reads the run of non-delimiter bytes at p.pos.
+func (p *ednParser) tokenBytes() []byte {
 	start := p.pos
 	p.pos++ // the first byte may be ':' or '#', never a delimiter here
 	for p.pos < len(p.data) && !isEDNDelim(p.data[p.pos]) {
 		p.pos++
 	}
-	return validText(p.data[start:p.pos])
+	return p.data[start:p.pos]
+}
+
+func (p *ednParser) token() string { return validText(p.tokenBytes()) }
+
+// text is b as valid UTF-8, shared with earlier equal tokens.
+func (p *ednParser) text(b []byte) string {
+	if utf8.Valid(b) {
+		return p.strs.get(b)
+	}
+	return validText(b)
 }
 
 // validText returns b as a string, replacing invalid UTF-8 as
@@ -563,4 +575,183 @@ func isJSONNumber(s string) bool {
 		}
 	}
 	return i == len(s)
+}
+
+// readEDN reads Jepsen EDN: top-level op maps, or top-level vectors or
+// lists of op maps.
+func (b *builder) readEDN(data []byte) error {
+	b.size = int64(len(data))
+	p := newEDNParser(data)
+	p.strs = b.strs
+	for {
+		line := p.line
+		done, err := p.atEOF()
+		if err != nil {
+			return b.ednFailure(err, line)
+		}
+		if done {
+			return nil
+		}
+		c := p.data[p.pos]
+		if c != '[' && c != '(' {
+			if stop, err := b.ednOp(p); stop || err != nil {
+				return err
+			}
+			continue
+		}
+		closer := byte(']')
+		if c == '(' {
+			closer = ')'
+		}
+		p.pos++
+		for {
+			line := p.line
+			done, err := p.atEOF()
+			if err != nil {
+				return b.ednFailure(err, line)
+			}
+			if done {
+				b.warnings = append(b.warnings, Warning{File: b.file, Line: p.line, Msg: "vector of ops has no closing bracket (did the writer crash?)"})
+				return nil
+			}
+			if p.data[p.pos] == closer {
+				p.pos++
+				break
+			}
+			if stop, err := b.ednOp(p); stop || err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// ednOp reads one op map at p.pos. stop is true when the op was cut off
+// by the end of the input and reading ends with a warning.
+func (b *builder) ednOp(p *ednParser) (stop bool, err error) {
+	start, line := p.pos, p.line
+	op, has, err := p.op()
+	b.read = int64(p.pos)
+	if err != nil {
+		if e, ok := err.(*ednError); ok && e.eof && lastLine(p.data, start) {
+			b.warnTruncated(line)
+			return true, nil
+		}
+		return false, b.ednFailure(err, line)
+	}
+	return false, b.add(op, has, line)
+}
+
+// ednFailure reports err at the line where the op starts, naming the line
+// of the defect when it is elsewhere.
+func (b *builder) ednFailure(err error, line int) error {
+	e, ok := err.(*ednError)
+	if !ok {
+		return b.errorAt(line, "%v", err)
+	}
+	if e.line != line {
+		return b.errorAt(line, "%s (line %d)", e.msg, e.line)
+	}
+	return b.errorAt(line, "%s", e.msg)
+}
+
+// op reads one op map, optionally tagged (#jepsen.history.Op{…}).
+func (p *ednParser) op() (Op, opFields, error) {
+	var op Op
+	var has opFields
+	if c := p.data[p.pos]; c == '#' && p.pos+1 < len(p.data) && p.data[p.pos+1] != '{' && p.data[p.pos+1] != '#' {
+		p.token()
+		if err := p.skip(); err != nil {
+			return op, has, err
+		}
+		if p.pos >= len(p.data) {
+			return op, has, p.eofError("tagged op")
+		}
+	}
+	if p.data[p.pos] != '{' {
+		start := p.pos
+		if _, _, err := p.value(); err != nil {
+			return op, has, err
+		}
+		return op, has, p.errorf("want an op map, got %s", snippet(p.data[start:p.pos]))
+	}
+	err := p.mapEntries(func(key string, v any, kind ednKind, raw []byte) error {
+		if ferr := setEDNField(&op, &has, key, v, kind, raw); ferr != nil {
+			return p.errorf("%s", ferr.msg)
+		}
+		return nil
+	})
+	return op, has, err
+}
+
+// ednName is the name a keyword, symbol or string gives a type, f or
+// process.
+func ednName(v any, kind ednKind) (string, bool) {
+	if kind == ednKeyword || kind == ednString || kind == ednSymbol {
+		return v.(string), true
+	}
+	return "", false
+}
+
+func setEDNField(op *Op, has *opFields, key string, v any, kind ednKind, raw []byte) *fieldError {
+	if kind == ednNil {
+		return nil // Knossos writes :value nil; any nil field is an absent one
+	}
+	switch key {
+	case "index", "time":
+		if kind != ednInt {
+			return fieldErrorf("%s: want an integer, got %s", key, snippet(raw))
+		}
+		n, err := strconv.ParseInt(string(v.(json.Number)), 10, 64)
+		if err != nil {
+			return fieldErrorf("%s: %s does not fit in 64 bits", key, raw)
+		}
+		if key == "time" {
+			op.Time = n
+			return nil
+		}
+		if n < 0 {
+			return fieldErrorf("index: want a non-negative integer, got %d", n)
+		}
+		op.Index, has.index = n, true
+	case "type":
+		s, ok := ednName(v, kind)
+		if !ok {
+			return fieldErrorf("type: want a keyword, got %s", snippet(raw))
+		}
+		t, err := parseType(s)
+		if err != nil {
+			return err
+		}
+		op.Type, has.typ = t, true
+	case "process":
+		if s, ok := ednName(v, kind); ok && s == "nemesis" {
+			op.Process, has.process = NemesisProcess, true
+			return nil
+		}
+		if kind != ednInt {
+			return fieldErrorf("process: want an integer or :nemesis, got %s", snippet(raw))
+		}
+		n, err := strconv.ParseInt(string(v.(json.Number)), 10, 64)
+		if err != nil {
+			return fieldErrorf("process: %s does not fit in 64 bits", raw)
+		}
+		op.Process, has.process = n, true
+	case "f":
+		s, ok := ednName(v, kind)
+		if !ok {
+			return fieldErrorf("f: want a keyword, got %s", snippet(raw))
+		}
+		op.F, has.f = s, true
+	case "key":
+		op.Key = ednText(v, kind, raw)
+	case "value":
+		op.Value = v
+	case "tx-id", "tx_id":
+		op.TxID = ednText(v, kind, raw)
+	case "node":
+		op.Node = ednText(v, kind, raw)
+	case "error":
+		op.Error = ednText(v, kind, raw)
+	}
+	return nil
 }

@@ -113,3 +113,29 @@ func FuzzEDNValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzJSONValue: the hand-written walker over valid JSON decodes exactly
+// as encoding/json does into an interface with UseNumber.
+func FuzzJSONValue(f *testing.F) {
+	for _, s := range []string{
+		`null`, `[1, -2.5e3, "a\"b\u00e9", true, false, null, [], {}]`,
+		`{"a": {"b": [1, {"c": "d"}]}, "a": 2, "\u0061": 3, "x\\y": "\ud800"}`, ` "s" `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		var want any
+		if err := dec.Decode(&want); err != nil {
+			t.Fatalf("Decode(%q): %v", data, err)
+		}
+		got := jsonValue(bytes.TrimSpace(data))
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("jsonValue(%q) = %#v, encoding/json gives %#v", data, got, want)
+		}
+	})
+}

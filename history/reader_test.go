@@ -72,7 +72,7 @@ func TestReadNormalizesEveryFormat(t *testing.T) {
 			want:  History{{Index: 0, Type: Invoke, Process: 2, F: "transfer", Key: "k1", TxID: "t4-17"}},
 		},
 		{
-			name: "edn scalars, sets, maps with non-keyword keys, tags and discards",
+			name:  "edn scalars, sets, maps with non-keyword keys, tags and discards",
 			input: `{:type :invoke, :f :x, :process 0, :value [true false nil 1.5 -2 +3 7N 1.25M 1/4 \a \newline "q\"\n" sym #{1} {1 :one, "s" 2, [1] 3} #inst "2020-01-01" #_ ignored ##Inf]}`,
 			want: History{{Index: 0, Type: Invoke, Process: 0, F: "x", Value: []any{
 				true, false, nil, n("1.5"), n("-2"), n("3"), n("7"), n("1.25"), n("0.25"), "a", "\n", "q\"\n", "sym",
