@@ -11,6 +11,16 @@
 // again; its worker continues under a new process number. Process -1 is
 // the nemesis.
 //
+// Files: op.go (Op, History), pairs.go (invocations with completions),
+// recorder.go (Recorder, WriteJSONL), reader.go (Read, format detection),
+// json.go and edn.go (the two syntaxes), validate.go (Validate).
+//
+// On disk a history is JSON Lines, one op per line in index order. The
+// Recorder writes each line with a single Write, so a crash leaves at most
+// one truncated last line; readers drop such a line with a Warning and
+// treat every other defect as a *ParseError naming file and line. Whatever
+// the source format, values reach checkers in one shape (see Op).
+//
 // history imports nothing else from chaoscheck; checker, runner and the
 // CLI import it. It must never import the system under test.
 package history

@@ -580,6 +580,7 @@ func isJSONNumber(s string) bool {
 // readEDN reads Jepsen EDN: top-level op maps, or top-level vectors or
 // lists of op maps.
 func (b *builder) readEDN(data []byte) error {
+	data = bytes.TrimPrefix(data, bom)
 	b.size = int64(len(data))
 	p := newEDNParser(data)
 	p.strs = b.strs

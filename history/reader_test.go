@@ -118,6 +118,11 @@ func TestReadNormalizesEveryFormat(t *testing.T) {
 			},
 		},
 		{
+			name:  "edn after a byte order mark",
+			input: "\uFEFF{:type :invoke, :process 0, :f :read}",
+			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},
+		},
+		{
 			name:  "byte order mark",
 			input: "\uFEFF" + `{"type":"invoke","process":0,"f":"read"}`,
 			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},
