@@ -62,12 +62,12 @@ func ReadFile(path string) (History, []Warning, error) {
 // Every other defect is a *ParseError naming the line; input without ops
 // is ErrNoOps.
 func Read(r io.Reader, name string) (History, []Warning, error) {
+	b := &builder{file: name, size: inputSize(r), strs: interner{}}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(br.Size())
 	if err != nil && err != io.EOF {
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
-	b := &builder{file: name, size: inputSize(r), strs: interner{}}
 	f, line, ok := detect(head, err == io.EOF)
 	var data []byte // the whole input, for the formats parsed in one piece
 	if !ok {

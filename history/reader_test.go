@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -306,5 +307,33 @@ func TestReadLongJSONLLines(t *testing.T) {
 	h, _, err := readString(t, input)
 	if err != nil || len(h) != 2 || h[1].Value != long {
 		t.Fatalf("Read of two 200 KiB lines = %d ops, error %v", len(h), err)
+	}
+}
+
+func TestReadLargeHistoryKeepsEveryOp(t *testing.T) {
+	want := registerHistory(3*sizeAfter + 7) // past the point where the reader sizes its history
+	var jsonl bytes.Buffer
+	if err := WriteJSONL(&jsonl, want); err != nil {
+		t.Fatal(err)
+	}
+	array := "[" + strings.ReplaceAll(strings.TrimSpace(jsonl.String()), "\n", ",\n") + "]"
+	tests := []struct {
+		name   string
+		reader func() io.Reader
+	}{
+		{"jsonl of known size", func() io.Reader { return bytes.NewReader(jsonl.Bytes()) }},
+		{"jsonl of unknown size", func() io.Reader { return struct{ io.Reader }{bytes.NewReader(jsonl.Bytes())} }},
+		{"json array", func() io.Reader { return strings.NewReader(array) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := Read(tt.reader(), "big")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("read %d ops, want the %d written", len(got), len(want))
+			}
+		})
 	}
 }
