@@ -100,7 +100,7 @@ func WriteSummary(w io.Writer, r store.Results) error {
 	if len(facts) > 0 {
 		fmt.Fprintf(ew, "%s\n", strings.Join(facts, ", "))
 	}
-	if r.History != "" {
+	if r.History != "" && (r.Dir == "" || filepath.Dir(r.History) != r.Dir) {
 		fmt.Fprintf(ew, "history: %s\n", r.History)
 	}
 	if r.Dir != "" {

@@ -111,10 +111,10 @@ type Scenario struct {
 var Scenarios = []Scenario{
 	{
 		Name:        "leader-restart",
-		Description: "set workload; the Raft leader is killed and restarted every 3s (at least 3 times in the default 15s)",
+		Description: "set workload; the Raft leader is killed and restarted 2s after the last one is back (4 or more times in 15s)",
 		apply: func(c *Config) {
 			c.Workload, c.Nemesis = "set", "restart-leader"
-			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 15*time.Second, 0
+			c.NemesisInterval, c.TimeLimit, c.Rounds = 2*time.Second, 15*time.Second, 0
 		},
 	},
 	{

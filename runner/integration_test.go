@@ -56,6 +56,7 @@ func scenarioConfig(t *testing.T, scenario string, mod func(*Config)) Config {
 	c.Store = t.TempDir()
 	c.Seed = 20261125
 	c.Progress = nil
+	c.Log = testLogger(t)
 	c.CheckTimeout = time.Minute
 	if mod != nil {
 		mod(&c)
@@ -127,11 +128,12 @@ func assertNoNodeProcesses(t *testing.T, runDir string) {
 	}
 }
 
-// nemesisCompletions returns the nemesis completions of f.
+// nemesisCompletions returns the nemesis completions whose f contains f
+// (duplicate-retry records start-duplicate-retry and stop-…).
 func nemesisCompletions(h history.History, f string) []history.Op {
 	var ops []history.Op
 	for _, op := range h {
-		if !op.IsClient() && op.F == f && op.Type != history.Invoke {
+		if !op.IsClient() && strings.Contains(op.F, f) && op.Type != history.Invoke {
 			ops = append(ops, op)
 		}
 	}
@@ -141,7 +143,7 @@ func nemesisCompletions(h history.History, f string) []history.Op {
 func TestScenarioLeaderRestart(t *testing.T) {
 	integration(t)
 	cfg := scenarioConfig(t, "leader-restart", func(c *Config) {
-		c.TimeLimit, c.NemesisInterval = 11*time.Second, 2500*time.Millisecond
+		c.TimeLimit, c.NemesisInterval = 10*time.Second, 1500*time.Millisecond
 	})
 	_, h := runScenario(t, cfg)
 	restarts := 0

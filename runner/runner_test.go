@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -119,7 +120,13 @@ func fakeConfig(t *testing.T) Config {
 	c.Store = t.TempDir()
 	c.TimeLimit, c.NemesisInterval, c.Rate = 300*time.Millisecond, 50*time.Millisecond, 0
 	c.CheckTimeout = 10 * time.Second
+	c.Log = testLogger(t)
 	return c
+}
+
+// testLogger logs into the test's output, shown when it fails or with -v.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil))
 }
 
 func TestRunStoresACompleteRunDirectory(t *testing.T) {

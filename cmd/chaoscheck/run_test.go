@@ -40,7 +40,7 @@ func TestRunFlagsOverrideTheScenarioPreset(t *testing.T) {
 			return c.Rounds == 6 && c.PauseBeforeCommit == time.Second && c.Workload == "bank"
 		}},
 		{"explicit time limit keeps the preset's interval", []string{"--scenario", "leader-restart", "--time-limit", "5s"}, func(c runner.Config) bool {
-			return c.TimeLimit == 5*time.Second && c.NemesisInterval == 3*time.Second && c.Workload == "set"
+			return c.TimeLimit == 5*time.Second && c.NemesisInterval == 2*time.Second && c.Workload == "set"
 		}},
 		{"a workload gets its own nemesis", []string{"--workload", "bank"}, func(c runner.Config) bool {
 			return c.Nemesis == "alternate-kill"
