@@ -79,8 +79,9 @@ func CreateRecorder(path string, opts ...RecorderOption) (*Recorder, error) {
 // Record stamps op with the next index and the time since the Recorder
 // started, appends it to the history and returns the stamped op. Record
 // never panics: when the op cannot be recorded (after Close, after a write
-// error, or a Value JSON cannot encode) it returns op with Index and Time
-// -1 and the reason is kept for Err.
+// error, a Value JSON cannot encode, or a type other than the four) it
+// returns op with Index and Time -1, keeps the reason for Err, and records
+// nothing more.
 func (r *Recorder) Record(op Op) Op {
 	// Encode outside the lock, with index and time zero, so concurrent
 	// clients do not queue behind each other's reflection; the stamped
@@ -92,6 +93,9 @@ func (r *Recorder) Record(op Op) Op {
 	body, ok := bytes.CutPrefix(buf.Bytes(), zeroPrefix)
 	if encErr == nil && !ok {
 		encErr = fmt.Errorf("encoded op does not start with %s", zeroPrefix)
+	}
+	if _, ferr := parseType(string(op.Type)); ferr != nil {
+		encErr = errors.New(ferr.msg) // Read would reject the whole file
 	}
 
 	r.mu.Lock()

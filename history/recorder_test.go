@@ -168,6 +168,9 @@ func TestRecorderStopsAtTheFirstFailure(t *testing.T) {
 		{"value JSON cannot encode", func(w *writeLog, r *Recorder) {
 			r.Invoke(9, "write", "", make(chan int), "")
 		}, "unsupported type"},
+		{"unknown type", func(w *writeLog, r *Recorder) {
+			r.Record(Op{Type: "done", Process: 3, F: "read"})
+		}, `unknown type "done"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
