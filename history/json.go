@@ -142,7 +142,7 @@ func decodeJSONOp(text []byte, strs interner) (Op, opFields, *fieldError) {
 		// A Decoder tells an input that merely ends too soon from a bad one.
 		var v any
 		if err := json.NewDecoder(bytes.NewReader(text)).Decode(&v); errors.Is(err, io.ErrUnexpectedEOF) {
-			return op, has, &fieldError{msg: "op object is cut off", eof: true}
+			return op, has, &fieldError{msg: "invalid JSON: the op object ends before its closing }", eof: true}
 		}
 		err := json.Unmarshal(text, &v)
 		return op, has, fieldErrorf("invalid JSON: %v", err)

@@ -157,7 +157,7 @@ func TestReadRejectsMalformedInputNamingTheLine(t *testing.T) {
 		{"unparsable jsonl line", inv + "{\"type\":\"ok\",,}\n" + ok, 2, "invalid JSON"},
 		{"jsonl line that is not an object", inv + "[1]\n", 2, "want an op object"},
 		{"two objects on one jsonl line", inv + ok[:len(ok)-1] + " " + ok, 2, "invalid JSON"},
-		{"op cut off before the last line", `{"type":"invoke","process":0,` + "\n" + inv, 1, "cut off"},
+		{"op cut off before the last line", `{"type":"invoke","process":0,` + "\n" + inv, 1, "ends before its closing }"},
 		{"unknown type", `{"type":"done","process":0,"f":"read"}`, 1, `unknown type "done"`},
 		{"missing type", inv + `{"process":0,"f":"read"}`, 2, "no type"},
 		{"missing process", `{"type":"invoke","f":"read"}`, 1, "no process"},
