@@ -11,10 +11,13 @@ import (
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
 )
 
-// composite interleaves several nemeses: each action is a seeded random
-// pick among them, as Jepsen's composed nemesis does.
+// composite interleaves several nemeses in seeded random order, like
+// Jepsen's composed nemesis, but in cycles: each cycle of len(parts)
+// actions gives every part one turn, so even a short run sees every kind
+// of fault.
 type composite struct {
 	parts []Nemesis
+	cycle []int              // the parts whose turn is still to come in this cycle
 	byF   map[string]Nemesis // which part made an action with this f
 }
 
@@ -40,7 +43,11 @@ func (c *composite) Setup(ctx context.Context, t *cluster.Target) error {
 }
 
 func (c *composite) Op(rng *rand.Rand) history.Op {
-	p := c.parts[rng.Intn(len(c.parts))]
+	if len(c.cycle) == 0 {
+		c.cycle = rng.Perm(len(c.parts))
+	}
+	p := c.parts[c.cycle[0]]
+	c.cycle = c.cycle[1:]
 	op := p.Op(rng)
 	c.byF[op.F] = p
 	return op

@@ -4,13 +4,9 @@ import "sync"
 
 // Target is the running system under test that a workload and a nemesis
 // act on. Exactly the parts the scenario booted are non-nil.
-//
-// Raft and TwoPC are typed `any` only until RaftCluster and TwoPCCluster
-// exist in this package; they then become *RaftCluster and *TwoPCCluster
-// (a composite literal such as Target{Raft: rc} compiles either way).
 type Target struct {
-	Raft  any // *RaftCluster
-	TwoPC any // *TwoPCCluster
+	Raft  *RaftCluster
+	TwoPC *TwoPCCluster
 
 	mu sync.Mutex
 	// via maps an API address ("127.0.0.1:7001") to the address workload
