@@ -220,6 +220,7 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var last error
+	sawNotLeader := false
 	hint := uint64(0)
 	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
 		for _, id := range c.order(hint) {
@@ -236,6 +237,7 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 			if !errors.As(err, &e) || e.Indeterminate || !(e.NotLeader || e.Status == 0) {
 				return id, err
 			}
+			sawNotLeader = sawNotLeader || e.NotLeader
 			if e.Leader != 0 && e.Leader != id {
 				if _, ok := c.apis[e.Leader]; ok {
 					hint = e.Leader
@@ -254,7 +256,7 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 			if last != nil {
 				msg += " (last: " + last.Error() + ")"
 			}
-			return 0, &Error{Op: op, Msg: msg, NotLeader: IsNotLeader(last), Err: ctx.Err()}
+			return 0, &Error{Op: op, Msg: msg, NotLeader: sawNotLeader, Err: ctx.Err()}
 		case <-time.After(backoff):
 		}
 	}
