@@ -144,7 +144,7 @@ func TestCheckersNeverPanicOrPassOnMalformedValues(t *testing.T) {
 			b.call(1, "final-read", nil, history.OK, map[string]any{"p1": map[string]any{"t1": num(1)}})
 		}, func(v any) bool {
 			m, _ := v.(map[string]any)
-			_, err := participantsOf(v)
+			_, err := newPartSets().of(v)
 			return err == nil && m["participants"] == nil // any participant: p1 holds it
 		}},
 		{"txid final-read value", NewTxID(), func(b *histBuilder, v any) {

@@ -46,11 +46,11 @@ func (txidChecker) Name() string { return "txid" }
 // linked list of pair positions (Check's next), so a million attempts
 // cost no slice each.
 type txState struct {
-	id           string
-	first, last  int32 // positions in pairs of its first and last attempt
-	ok, fail     int32 // attempts completed ok / fail
-	indet        int32 // attempts completed info or unfinished
-	participants []string
+	id          string
+	first, last int32 // positions in pairs of its first and last attempt
+	ok, fail    int32 // attempts completed ok / fail
+	indet       int32 // attempts completed info or unfinished
+	parts       int32 // its participants: an index into partSets.lists, 0 = none listed (any)
 
 	// From the final read.
 	appliedOn     int32 // participants holding ≥ 1 effect row
@@ -75,6 +75,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	byID := make(map[string]int32, len(pairs))
 	txs := make([]txState, 0, len(pairs))
 	next := make([]int32, len(pairs)) // next attempt of the same tx_id, or -1
+	sets := newPartSets()
 	final := -1
 	for i, p := range pairs {
 		if i&0xfff == 0 && ctx.Err() != nil {
@@ -106,12 +107,12 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		case h[p.done].IsFail():
 			tx.fail++
 		}
-		if tx.participants == nil {
-			ps, err := participantsOf(inv.Value)
+		if tx.parts == 0 {
+			k, err := sets.of(inv.Value)
 			if err != nil {
 				res.Anomalies = append(res.Anomalies, malformedAnomaly(*inv, err.Error()))
 			}
-			tx.participants = ps
+			tx.parts = k
 		}
 	}
 	res.Counts["tx_ids"] = len(txs)
@@ -156,7 +157,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		return res
 	}
 	read := h[pairs[final].done]
-	fr := readEffects(read.Value, byID, txs)
+	fr := readEffects(read.Value, byID, txs, sets)
 	for _, e := range fr.errs {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read, e))
 	}
@@ -170,10 +171,18 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 
 	// A participant some tx lists but the final read lacks was not read:
 	// what it holds is unknown, which is not the same as empty.
-	for i := range txs {
-		for _, p := range txs[i].participants {
+	for _, list := range sets.lists {
+		for _, p := range list {
 			if !fr.read[p] {
 				fr.unread[p] = true
+			}
+		}
+	}
+	readListed := make([]int32, len(sets.lists)) // per set, its participants that were read
+	for k, list := range sets.lists {
+		for _, p := range list {
+			if !fr.unread[p] {
+				readListed[k]++
 			}
 		}
 	}
@@ -198,31 +207,22 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		if tx.bad {
 			continue // a count of it was malformed: reported above
 		}
-		// Listed participants read, and how many of them lack its rows.
-		readListed := int32(len(tx.participants))
-		if len(fr.unread) > 0 {
-			readListed = 0
-			for _, p := range tx.participants {
-				if !fr.unread[p] {
-					readListed++
-				}
-			}
-		}
-		fullyRead := readListed == int32(len(tx.participants))
-		if tx.participants == nil {
+		listed := sets.lists[tx.parts]
+		fullyRead := readListed[tx.parts] == int32(len(listed))
+		if tx.parts == 0 {
 			fullyRead = len(fr.unread) == 0 // it may sit on any participant
 		}
-		missing := readListed - tx.appliedListed
+		missing := readListed[tx.parts] - tx.appliedListed // read, listed, lacking its rows
 		switch {
 		case tx.ok > 0 && missing > 0:
-			add("lost", tx, fmt.Sprintf("acknowledged ok, but no effect rows on %s", fr.describe(tx, false)), read.Index)
-		case tx.ok > 0 && tx.participants == nil && tx.appliedOn == 0 && fullyRead:
+			add("lost", tx, fmt.Sprintf("acknowledged ok, but no effect rows on %s", fr.describe(tx, listed, false)), read.Index)
+		case tx.ok > 0 && tx.parts == 0 && tx.appliedOn == 0 && fullyRead:
 			add("lost", tx, "acknowledged ok, but no participant holds its effect rows", read.Index)
 		case tx.ok == 0 && tx.indet == 0 && tx.appliedOn > 0:
 			add("failed-applied", tx, fmt.Sprintf("every attempt failed, yet %d participants hold its effect rows", tx.appliedOn), read.Index)
-		case tx.ok == 0 && tx.indet > 0 && len(tx.participants) > 1 && tx.appliedListed > 0 && missing > 0:
+		case tx.ok == 0 && tx.indet > 0 && len(listed) > 1 && tx.appliedListed > 0 && missing > 0:
 			add("partial", tx, fmt.Sprintf("indeterminate; applied on %s but not on %s",
-				fr.describe(tx, true), fr.describe(tx, false)), read.Index)
+				fr.describe(tx, listed, true), fr.describe(tx, listed, false)), read.Index)
 		case !dup && tx.appliedOn > 0 && fullyRead:
 			res.Counts["applied-once"]++
 		}
@@ -265,7 +265,7 @@ type effectRows struct {
 // effect rows, recording counts into txs. A participant whose entry is not
 // a map is unread, and a tx_id with a malformed count is marked bad, so
 // that neither is mistaken for "no effect rows".
-func readEffects(v any, byID map[string]int32, txs []txState) finalEffects {
+func readEffects(v any, byID map[string]int32, txs []txState, sets *partSets) finalEffects {
 	fr := finalEffects{read: map[string]bool{}, unread: map[string]bool{}}
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -281,6 +281,7 @@ func readEffects(v any, byID map[string]int32, txs []txState) finalEffects {
 			continue
 		}
 		fr.read[p] = true
+		listedIn := sets.containing(p)
 		for id, c := range rows {
 			n, ok := integerValue(c)
 			t, invoked := byID[id]
@@ -298,7 +299,7 @@ func readEffects(v any, byID map[string]int32, txs []txState) finalEffects {
 			default:
 				tx := &txs[t]
 				tx.appliedOn++
-				if slices.Contains(tx.participants, p) {
+				if listedIn[tx.parts] {
 					tx.appliedListed++
 				}
 				if n > 1 {
@@ -319,9 +320,9 @@ func readEffects(v any, byID map[string]int32, txs []txState) finalEffects {
 
 // describe lists tx's read participants that hold its effect rows
 // (applied) or lack them, for an anomaly's detail.
-func (fr finalEffects) describe(tx *txState, applied bool) string {
+func (fr finalEffects) describe(tx *txState, listed []string, applied bool) string {
 	var ps []string
-	for _, p := range tx.participants {
+	for _, p := range listed {
 		if fr.unread[p] {
 			continue
 		}
@@ -334,34 +335,65 @@ func (fr finalEffects) describe(tx *txState, applied bool) string {
 	return strings.Join(ps, ", ")
 }
 
-// participantsOf reads value.participants of a transaction's invocation:
-// nil when absent (any participant), an error when it is not a list of
-// strings (then also nil, so the tx is judged as "any participant").
-func participantsOf(v any) ([]string, error) {
+// partSets interns the participant lists of transactions: a workload
+// touches few distinct sets ({p1,p2}, {p2,p3} …), so a tx holds a small
+// index, and "is p listed" is a look-up in a table that stays in cache
+// rather than a scan of a slice per tx.
+type partSets struct {
+	byKey   map[string]int32
+	lists   [][]string // lists[0] is nil: no participants listed
+	scratch []string
+	key     []byte
+}
+
+func newPartSets() *partSets {
+	return &partSets{byKey: map[string]int32{}, lists: [][]string{nil}}
+}
+
+// of returns the set index of value.participants of a transaction's
+// invocation: 0 when absent or empty (any participant), and also 0 with
+// an error when it is not a list of strings.
+func (ps *partSets) of(v any) (int32, error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, nil
+		return 0, nil
 	}
 	raw, ok := m["participants"]
 	if !ok || raw == nil {
-		return nil, nil
+		return 0, nil
 	}
 	list, ok := raw.([]any)
 	if !ok {
-		return nil, fmt.Errorf("participants %s is not a list", valueForDetail(raw))
+		return 0, fmt.Errorf("participants %s is not a list", valueForDetail(raw))
 	}
-	if len(list) == 0 {
-		return nil, nil
-	}
-	ps := make([]string, 0, len(list))
+	ps.scratch, ps.key = ps.scratch[:0], ps.key[:0]
 	for _, x := range list {
 		s, ok := x.(string)
 		if !ok {
-			return nil, fmt.Errorf("participants %s holds a non-string", valueForDetail(raw))
+			return 0, fmt.Errorf("participants %s holds a non-string", valueForDetail(raw))
 		}
-		if !slices.Contains(ps, s) {
-			ps = append(ps, s)
+		if !slices.Contains(ps.scratch, s) {
+			ps.scratch = append(ps.scratch, s)
+			ps.key = append(append(ps.key, s...), 0)
 		}
 	}
-	return ps, nil
+	if len(ps.scratch) == 0 {
+		return 0, nil
+	}
+	if k, ok := ps.byKey[string(ps.key)]; ok { // no allocation on a hit
+		return k, nil
+	}
+	k := int32(len(ps.lists))
+	ps.byKey[string(ps.key)] = k
+	ps.lists = append(ps.lists, slices.Clone(ps.scratch))
+	return k, nil
+}
+
+// containing reports, per set index, whether the set lists p.
+func (ps *partSets) containing(p string) []bool {
+	in := make([]bool, len(ps.lists))
+	for k, list := range ps.lists {
+		in[k] = slices.Contains(list, p)
+	}
+	return in
 }
