@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/store"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/sut/raftsql"
+	"github.com/chaoscheck/chaoscheck/sut/twopc"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -26,10 +30,7 @@ func boot(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Confi
 		return nil, err
 	}
 	nodes := filepath.Join(dir.Dir, store.NodesDir)
-	var extra []string
-	for _, b := range cfg.SUTBugs {
-		extra = append(extra, "--sut-bug", b)
-	}
+	raftBugs, twopcBugs := bugArgs(cfg.SUTBugs)
 
 	var rc *cluster.RaftCluster
 	var tc *cluster.TwoPCCluster
@@ -76,7 +77,7 @@ func boot(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Confi
 	}
 
 	if spec.RaftNodes > 0 {
-		rc, err = cluster.StartRaft(ctx, cluster.RaftConfig{N: spec.RaftNodes, Dir: nodes, Bin: bin, ExtraArgs: extra})
+		rc, err = cluster.StartRaft(ctx, cluster.RaftConfig{N: spec.RaftNodes, Dir: nodes, Bin: bin, ExtraArgs: raftBugs})
 		if err != nil {
 			return fail(err)
 		}
@@ -84,7 +85,7 @@ func boot(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Confi
 	}
 	if p := spec.TwoPC; p != nil {
 		tcfg := cluster.TwoPCConfig{Dir: nodes, Bin: bin, Participants: p.Participants,
-			InitialBalance: p.InitialBalance, ExtraArgs: extra}
+			InitialBalance: p.InitialBalance, ExtraArgs: twopcBugs}
 		if len(p.Accounts) > 0 {
 			tcfg.Accounts = make(map[string]int64, len(p.Accounts))
 			for _, a := range p.Accounts {
@@ -104,4 +105,35 @@ func boot(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Confi
 		return fail(fmt.Errorf("cluster not healthy after boot: %w", err))
 	}
 	return s, nil
+}
+
+// bugArgs splits seeded bugs into the --sut-bug arguments of Raft nodes
+// and of 2PC nodes: each node kind refuses a name it does not know.
+func bugArgs(bugs []string) (raft, twopcArgs []string) {
+	for _, b := range bugs {
+		if slices.Contains(raftsql.BugNames(), b) {
+			raft = append(raft, "--sut-bug", b)
+		}
+		if slices.Contains(twopc.BugNames(), b) {
+			twopcArgs = append(twopcArgs, "--sut-bug", b)
+		}
+	}
+	return raft, twopcArgs
+}
+
+// checkBugs makes sure every seeded bug reaches a node that has it: a
+// bug no booted node knows would make a self-test pass vacuously.
+func checkBugs(bugs []string, spec workload.BootSpec, workloadName string) error {
+	for _, b := range bugs {
+		raft, tp := slices.Contains(raftsql.BugNames(), b), slices.Contains(twopc.BugNames(), b)
+		switch {
+		case !raft && !tp:
+			return configErrorf("unknown SUT bug %q (raft nodes know %s; 2pc nodes know %s)", b,
+				strings.Join(raftsql.BugNames(), ", "), strings.Join(twopc.BugNames(), ", "))
+		case raft && spec.RaftNodes > 0, tp && spec.TwoPC != nil:
+		default:
+			return configErrorf("SUT bug %q: no node the %s workload boots has it", b, workloadName)
+		}
+	}
+	return nil
 }

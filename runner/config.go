@@ -111,7 +111,7 @@ type Scenario struct {
 var Scenarios = []Scenario{
 	{
 		Name:        "leader-restart",
-		Description: "set workload; the Raft leader is killed and restarted 2s after the last one is back (4 or more times in 15s)",
+		Description: "set; restart-leader 2s after the last restart, for 15s (4+ restarts)",
 		apply: func(c *Config) {
 			c.Workload, c.Nemesis = "set", "restart-leader"
 			c.NemesisInterval, c.TimeLimit, c.Rounds = 2*time.Second, 15*time.Second, 0
@@ -119,7 +119,7 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name:        "prepare-commit-alternate",
-		Description: "bank over 2PC; each round holds the coordinator in its commit window and kills a participant, alternating p1 and p2, for 4 rounds",
+		Description: "bank; alternate-kill: p1, p2, p1, p2 killed in the commit window (4 rounds)",
 		apply: func(c *Config) {
 			c.Workload, c.Nemesis = "bank", "alternate-kill"
 			c.NemesisInterval, c.Rounds, c.TimeLimit = 2*time.Second, 4, 0
@@ -127,7 +127,7 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name:        "retry-idempotent",
-		Description: "retry workload over 2PC; a proxy duplicates requests and drops responses so clients resubmit the same tx_id",
+		Description: "retry over 2PC; duplicate-retry makes clients resubmit tx_ids, for 15s",
 		apply: func(c *Config) {
 			c.Workload, c.Nemesis, c.Target = "retry", "duplicate-retry", "twopc"
 			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 15*time.Second, 0

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chaoscheck/chaoscheck/workload"
 )
 
 func TestScenarioPresets(t *testing.T) {
@@ -133,5 +135,31 @@ func TestConfigJSONWritesReadableDurationsAndRoundTrips(t *testing.T) {
 	b2, _ := json.Marshal(back)
 	if string(b) != string(b2) {
 		t.Errorf("round trip changed config.json:\n%s\n%s", b, b2)
+	}
+}
+
+func TestSeededBugsMustReachANodeThatHasThem(t *testing.T) {
+	raft := workload.BootSpec{RaftNodes: 3}
+	twopc := workload.BootSpec{TwoPC: &workload.TwoPCSpec{Participants: []string{"p1", "p2"}}}
+	for _, tc := range []struct {
+		name string
+		bugs []string
+		spec workload.BootSpec
+		ok   bool
+	}{
+		{"raft bug on raft", []string{"stale-read"}, raft, true},
+		{"2pc bug on 2pc", []string{"one-phase"}, twopc, true},
+		{"bug both kinds know", []string{"no-dedup"}, twopc, true},
+		{"raft bug on 2pc", []string{"stale-read"}, twopc, false},
+		{"unknown bug", []string{"typo"}, raft, false},
+	} {
+		err := checkBugs(tc.bugs, tc.spec, "w")
+		if (err == nil) != tc.ok || (err != nil && !IsConfigError(err)) {
+			t.Errorf("%s: checkBugs = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+	r, tp := bugArgs([]string{"stale-read", "one-phase", "no-dedup"})
+	if strings.Join(r, " ") != "--sut-bug stale-read --sut-bug no-dedup" || strings.Join(tp, " ") != "--sut-bug one-phase --sut-bug no-dedup" {
+		t.Errorf("bugArgs: raft %v, 2pc %v", r, tp)
 	}
 }

@@ -13,6 +13,7 @@
 // leaves the checkers that need one unknown). Every random choice derives
 // from Config.Seed, which is recorded.
 //
-// runner imports workload, nemesis, sut/cluster, checker, history, store
-// and report; only cmd/chaoscheck imports runner.
+// runner imports workload, nemesis, sut/cluster (and the SUT packages for
+// their seeded-bug names), checker, history and store; only cmd/chaoscheck
+// imports runner.
 package runner

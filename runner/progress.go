@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,6 +70,9 @@ func describeFault(op history.Op) string {
 	}
 	if op.Value != nil {
 		v := fmt.Sprint(op.Value)
+		if b, err := json.Marshal(op.Value); err == nil {
+			v = string(b)
+		}
 		if len(v) > 40 {
 			v = v[:39] + "…"
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
@@ -55,6 +56,9 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	nem, err := nemesis.Parse(cfg.Nemesis, cfg.nemesisOptions())
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
+	}
+	if err := checkBugs(cfg.SUTBugs, w.Boot(), cfg.Workload); err != nil {
+		return Outcome{Config: cfg}, err
 	}
 
 	return runWith(ctx, cfg, w, nem, boot)
@@ -128,8 +132,16 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	r.crec = &countingRecorder{rec: r.rec}
 
-	r.log.Info("booting the system under test", "spec", fmt.Sprintf("%+v", r.w.Boot()))
-	r.sut, err = r.boot(ctx, r.w.Boot(), r.dir, cfg)
+	spec := r.w.Boot()
+	var parts []string
+	if spec.RaftNodes > 0 {
+		parts = append(parts, fmt.Sprintf("raft cluster of %d", spec.RaftNodes))
+	}
+	if spec.TwoPC != nil {
+		parts = append(parts, fmt.Sprintf("2pc coordinator and participants %s", strings.Join(spec.TwoPC.Participants, ", ")))
+	}
+	r.log.Info("booting the system under test", "nodes", strings.Join(parts, "; "))
+	r.sut, err = r.boot(ctx, spec, r.dir, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while booting: finish says so

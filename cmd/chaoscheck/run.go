@@ -39,8 +39,8 @@ Workloads:
 Nemeses (combine with commas, e.g. restart-leader,pause):
   none             no faults
   restart-leader   SIGKILL the Raft leader, then restart it on its data dir
-  kill             SIGKILL a random node, then restart it
-  pause            SIGSTOP a random node, SIGCONT it later
+  kill             SIGKILL a random node; restart it at the next action
+  pause            SIGSTOP a node (the leader half the time); SIGCONT it at the next action
   alternate-kill   hold the 2PC coordinator in its commit window (--pause-before-commit)
                    and SIGKILL a participant there, p1 and p2 in turn
   duplicate-retry  a proxy on the client path duplicates requests and drops responses
@@ -94,7 +94,7 @@ func init() {
 func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	d := runner.Defaults()
 	f.StringVarP(&v.Workload, "workload", "w", d.Workload, "workload: register, set, bank or retry")
-	f.StringVarP(&v.Nemesis, "nemesis", "n", d.Nemesis, "faults: none, restart-leader, kill, pause, alternate-kill, duplicate-retry, or a comma list (default: the workload's own)")
+	f.StringVarP(&v.Nemesis, "nemesis", "n", "", "faults: none, restart-leader, kill, pause, alternate-kill, duplicate-retry, or a comma list (default: the workload's own)")
 	f.StringVarP(scenario, "scenario", "s", "", "preset: "+strings.Join(runner.ScenarioNames(), ", "))
 	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
 	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
