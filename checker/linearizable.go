@@ -51,9 +51,9 @@ const LinearFile = "linear.html"
 //
 // Every model checks each key on its own, as Jepsen's independent checker
 // does: a history whose ops carry no key is one register; "kv" is a
-// cas-register per key. Only the keys' count of simultaneously searched
-// partitions is bounded (GOMAXPROCS), which keeps memory flat however
-// many keys there are. Rules, after Knossos:
+// cas-register per key. At most GOMAXPROCS keys are searched at once,
+// which keeps memory flat however many keys there are. Rules, after
+// Knossos:
 //   - ops are read, write and cas (value [from, to]); the register model
 //     has no cas. Other fs are ignored with a note (final reads and the like
 //     belong to other checkers);
@@ -109,6 +109,7 @@ type linKeyResult struct {
 	key       string
 	verdict   Validity
 	searched  bool // false when the check stopped before this key's turn
+	undecided bool // the search did not finish
 	nops      int  // operations handed to porcupine
 	anomalies []Anomaly
 	ignored   map[string]int // f → ops ignored
@@ -179,6 +180,8 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 			res.Counts["keys-invalid"]++
 		case Unknown:
 			res.Counts["keys-unknown"]++
+		}
+		if r.undecided {
 			undecided = append(undecided, linKeyName(r.key))
 		}
 		for f, n := range r.ignored {
@@ -245,7 +248,7 @@ func linGroupByKey(h history.History) []linGroup {
 
 // checkKey runs porcupine on one key.
 func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h history.History, g linGroup) linKeyResult {
-	r := linKeyResult{key: g.key, verdict: Unknown}
+	r := linKeyResult{key: g.key, verdict: Unknown, undecided: true}
 	if stop.Load() {
 		return r
 	}
@@ -262,9 +265,9 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h histor
 	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, stop, false), ops, timeout)
 	switch {
 	case verdict == porcupine.Ok:
-		r.verdict = Valid
+		r.verdict, r.undecided = Valid, false
 	case verdict == porcupine.Illegal && !stop.Load():
-		r.verdict = Invalid
+		r.verdict, r.undecided = Invalid, false
 		r.anomalies = append(r.anomalies, linExplain(g.key, ops, info, c.init))
 	}
 	if r.verdict == Valid && len(malformed) > 0 {

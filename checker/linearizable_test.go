@@ -287,6 +287,9 @@ func TestLinearizableMalformedValueIsUnknownNotACrash(t *testing.T) {
 			if r.Valid != Unknown || r.Counts["malformed"] != 1 || r.Anomalies[0].Kind != "malformed" {
 				t.Errorf("got %v %+v, want unknown with one malformed anomaly; history:%s", r.Valid, r.Anomalies, linShow(h))
 			}
+			if notes := strings.Join(r.Notes, "\n"); !strings.Contains(notes, "malformed") || strings.Contains(notes, "could not decide") {
+				t.Errorf("notes %q, want one about the malformed op and none about an undecided search", r.Notes)
+			}
 		})
 	}
 }
