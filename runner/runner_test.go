@@ -272,3 +272,34 @@ func TestBootFailureStillWritesResults(t *testing.T) {
 		t.Errorf("results.json after a failed boot: %+v, %v", res, lerr)
 	}
 }
+
+func TestSameSeedSameNemesisSchedule(t *testing.T) {
+	targets := func(seed int64) string {
+		cfg := fakeConfig(t)
+		cfg.Seed, cfg.TimeLimit, cfg.Rounds = seed, 0, 8
+		cfg.NemesisInterval = 10 * time.Millisecond
+		out, err := runWith(context.Background(), cfg, &fakeWorkload{verdict: checker.Valid}, &fakeNemesis{}, (&fakeBoot{}).boot)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := history.ReadFile(filepath.Join(out.Dir, store.HistoryFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s string
+		for _, op := range h {
+			if op.F == "kill" && op.IsInvoke() {
+				s += fmt.Sprint(op.Value) + " "
+			}
+		}
+		return s
+	}
+	a, b := targets(11), targets(11)
+	if a != b || a == "" {
+		t.Errorf("seed 11 chose kill targets %q, then %q", a, b)
+	}
+	// 8 draws of n1/n2: two seeds agree by chance with probability 1/256.
+	if c := targets(12); c == a {
+		t.Errorf("seeds 11 and 12 chose the same kill targets %q", a)
+	}
+}
