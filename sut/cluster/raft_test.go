@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaoscheck/chaoscheck/sut/failpoint"
 	"github.com/chaoscheck/chaoscheck/sut/raftsql"
 )
 
@@ -543,5 +544,85 @@ func TestRetriedRequestIDAppliesOnce(t *testing.T) {
 		if len(rows) != 2 || cellInt(t, rows[0][1]) != 1 || cellInt(t, rows[1][1]) != 1 {
 			t.Errorf("n%d: rows per value %v, want one 1 and one 2", id, rows)
 		}
+	}
+}
+
+// A proposal that can never commit (both followers paused) must not hang
+// its client: the leader answers 504, indeterminate, at its request
+// timeout; and the command is applied at most once after the heal.
+func TestProposalWithoutQuorumTimesOutIndeterminate(t *testing.T) {
+	// Elections after 2 s, requests time out after 1 s: the leader is
+	// still leader when the proposal times out.
+	tc := startTestCluster(t, RaftConfig{ExtraArgs: []string{"--election-ticks", "40", "--request-timeout", "1s"}})
+	tc.Write("create", "CREATE TABLE t (v INTEGER NOT NULL)")
+	leader := tc.Leader()
+	var followers []uint64
+	for _, id := range tc.rc.IDs() {
+		if id != leader {
+			followers = append(followers, id)
+			if err := tc.rc.Pause(id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c := raftsql.NewClient(map[uint64]string{leader: tc.rc.APIAddr(leader)}, raftsql.ClientOptions{Timeout: 10 * time.Second})
+	start := time.Now()
+	_, node, err := c.Exec(tc.ctx, "stuck", raftsql.Stmt{SQL: "INSERT INTO t (v) VALUES (1)"})
+	took := time.Since(start)
+	var e *raftsql.Error
+	if !errors.As(err, &e) || !raftsql.IsIndeterminate(err) || e.Status != 504 || !strings.Contains(err.Error(), "indeterminate") {
+		t.Fatalf("exec without quorum: node %d, err %v; want HTTP 504 indeterminate", node, err)
+	}
+	if took > 5*time.Second {
+		t.Errorf("exec without quorum took %v; the request timeout is 1s", took)
+	}
+	for _, id := range followers {
+		if err := tc.rc.Resume(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.WaitHealthy()
+	if n := tc.QueryLeaderScalar("SELECT COUNT(*) FROM t"); n > 1 {
+		t.Fatalf("indeterminate insert applied %d times", n)
+	}
+}
+
+// A `panic` failpoint in the Ready loop crashes the replica like a real
+// crash; started again, it recovers and converges.
+func TestFailpointPanicCrashesReplicaThatThenRecovers(t *testing.T) {
+	tc := startTestCluster(t, RaftConfig{SnapshotEvery: 5})
+	tc.Write("create", "CREATE TABLE t (v INTEGER NOT NULL)")
+	leader := tc.Leader()
+	victim := tc.rc.IDs()[0]
+	if victim == leader {
+		victim = tc.rc.IDs()[1]
+	}
+	if err := failpoint.Enable(nil, "http://"+tc.rc.APIAddr(victim), "raftBeforeApply", `panic("crash before apply")`); err != nil {
+		t.Fatal(err)
+	}
+	tc.Write("insert-1", "INSERT INTO t (v) VALUES (1)")
+	exited, _ := tc.rc.Node(victim).Exited()
+	select {
+	case <-exited:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("n%d still running 10s after its failpoint should have fired", victim)
+	}
+	b, err := os.ReadFile(tc.rc.LogPath(victim))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "crash before apply") {
+		t.Fatalf("n%d's node.log does not show the failpoint panic", victim)
+	}
+	for i := 2; i <= 10; i++ {
+		tc.Write(fmt.Sprintf("insert-%d", i), "INSERT INTO t (v) VALUES (?)", i)
+	}
+	if err := tc.rc.Start(victim); err != nil {
+		t.Fatal(err)
+	}
+	tc.WaitHealthy()
+	rows := tc.AssertReplicasEqual("SELECT v FROM t ORDER BY v")
+	if len(rows) != 10 {
+		t.Fatalf("replicas hold %d rows, want 10: %v", len(rows), rows)
 	}
 }

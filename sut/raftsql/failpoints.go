@@ -8,13 +8,15 @@ import gofail "go.etcd.io/gofail/runtime"
 // `sleep` term stalls the loop. They are package variables because the
 // gofail runtime panics when a name is registered twice.
 var (
-	// raftBeforeSave: a Ready is in hand, nothing of it is durable yet.
+	// raftBeforeSave: a Ready with something to persist is in hand,
+	// nothing of it is durable yet.
 	fpBeforeSave = gofail.NewFailpoint("raftBeforeSave")
 	// raftAfterSave: entries and hard state are durable, no message sent.
 	fpAfterSave = gofail.NewFailpoint("raftAfterSave")
-	// raftBeforeApply: committed entries are about to be applied.
+	// raftBeforeApply: committed entries or a snapshot are about to be
+	// applied (evaluated only on a Ready that has some).
 	fpBeforeApply = gofail.NewFailpoint("raftBeforeApply")
-	// raftAfterApply: committed entries are applied, Advance not called.
+	// raftAfterApply: they are applied, Advance not called yet.
 	fpAfterApply = gofail.NewFailpoint("raftAfterApply")
 )
 

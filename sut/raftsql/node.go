@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -216,6 +217,9 @@ func open(cfg Config) (*Node, error) {
 }
 
 func (n *Node) recover() error {
+	if err := n.loseUnsyncedSuffix(); err != nil {
+		return err
+	}
 	hs, cs, err := n.store.InitialState()
 	if err != nil {
 		return err
@@ -245,7 +249,19 @@ func (n *Node) recover() error {
 		applied = si
 	}
 	if applied > hs.GetCommit() && !fresh {
-		return fmt.Errorf("state machine applied index %d is past the durable commit index %d: the raft log lost entries", applied, hs.GetCommit())
+		// Only commit changed since the last synced Save (raft does not
+		// ask to sync that), and a power cut lost it while SQLite kept the
+		// applied entries: they were committed, so the commit index may
+		// be raised to them, as long as the log still holds them.
+		if applied > last {
+			return fmt.Errorf("state machine applied index %d is past the raft log's last index %d: the raft log lost entries", applied, last)
+		}
+		hs = proto.Clone(hs).(*raftpb.HardState)
+		hs.Commit = new(applied)
+		if err := n.store.Save(hs, nil, nil, true); err != nil {
+			return fmt.Errorf("raise commit index to applied index %d: %w", applied, err)
+		}
+		n.log.Warn("raised the durable commit index to the applied index", "applied", applied)
 	}
 	n.recovered = meta.GetIndex()
 	n.snapIndex = meta.GetIndex()
@@ -314,6 +330,60 @@ func (n *Node) close() {
 	if err := n.store.Close(); err != nil {
 		n.log.Warn("close log store", "err", err)
 	}
+	if n.cfg.Bugs.UnsyncedLog && n.rn != nil {
+		if err := os.WriteFile(filepath.Join(n.cfg.DataDir, cleanStopFile), nil, 0o644); err != nil {
+			n.log.Warn("unsynced-log: write clean stop marker", "err", err)
+		}
+	}
+}
+
+// cleanStopFile marks, for the unsynced-log bug, a data dir whose node
+// stopped gracefully: nothing of its log was lost.
+const cleanStopFile = "unsynced-log.clean-stop"
+
+// loseUnsyncedSuffix plays the crash that the seeded bug unsynced-log
+// (Save never fsyncs) exposes. A kill -9 alone loses nothing, because
+// badger's write-ahead log is a memory-mapped file that the kernel keeps;
+// a power cut would lose what was never synced. The model: after a crash
+// (no clean-stop marker) the log keeps only what is also in the state
+// machine, which SQLite does fsync, i.e. entries up to the applied index;
+// the appended-but-unapplied suffix, which this node may already have
+// acknowledged to the leader, is gone, and so is any commit index above
+// it. That is how an acknowledged write disappears: the leader counted
+// this replica's ack towards a majority that no longer holds the entry.
+func (n *Node) loseUnsyncedSuffix() error {
+	if !n.cfg.Bugs.UnsyncedLog {
+		return nil
+	}
+	marker := filepath.Join(n.cfg.DataDir, cleanStopFile)
+	if _, err := os.Stat(marker); err == nil {
+		return os.Remove(marker)
+	}
+	last, err := n.store.LastIndex()
+	if err != nil {
+		return err
+	}
+	first, err := n.store.FirstIndex()
+	if err != nil {
+		return err
+	}
+	// Save truncates the log behind the entry it rewrites, so keep at
+	// least the first entry after the snapshot.
+	keep := max(n.sm.AppliedIndex(), first)
+	if last <= keep {
+		return nil
+	}
+	ents, err := n.store.Entries(keep, keep+1, math.MaxUint64)
+	if err != nil {
+		return fmt.Errorf("unsynced-log: read entry %d: %w", keep, err)
+	}
+	hs := n.store.HardState()
+	hs.Commit = new(min(hs.GetCommit(), keep))
+	if err := n.store.Save(hs, ents, nil, true); err != nil {
+		return fmt.Errorf("unsynced-log: truncate log to %d: %w", keep, err)
+	}
+	n.log.Warn(fmt.Sprintf("unsynced-log: crash lost log entries %d..%d", keep+1, last), "commit", hs.GetCommit())
+	return nil
 }
 
 // loop is the Ready loop. An error from it is fatal for the node.
@@ -350,7 +420,13 @@ func (n *Node) handleReady(rd raft.Ready) error {
 
 	// raft docs: hard state, entries and snapshot are durable before any
 	// message of the same Ready is sent.
-	evalFailpoint(fpBeforeSave)
+	// The failpoints fire only on Readies that have something for their
+	// step, so a crash at "before apply" means entries were waiting.
+	saving := !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
+	applying := len(rd.CommittedEntries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
+	if saving {
+		evalFailpoint(fpBeforeSave)
+	}
 	mustSync := rd.MustSync
 	if n.cfg.Bugs.UnsyncedLog {
 		mustSync = false
@@ -358,21 +434,27 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if err := n.store.Save(rd.HardState, rd.Entries, rd.Snapshot, mustSync); err != nil {
 		return fmt.Errorf("save ready: %w", err)
 	}
-	evalFailpoint(fpAfterSave)
+	if saving {
+		evalFailpoint(fpAfterSave)
+	}
 	n.tr.Send(rd.Messages)
 
+	if applying {
+		evalFailpoint(fpBeforeApply)
+	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := n.installSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
 	}
-	evalFailpoint(fpBeforeApply)
 	for _, e := range rd.CommittedEntries {
 		if err := n.apply(e); err != nil {
 			return err
 		}
 	}
-	evalFailpoint(fpAfterApply)
+	if applying {
+		evalFailpoint(fpAfterApply)
+	}
 	n.answerReads(rd.ReadStates)
 	return n.maybeSnapshot()
 }
