@@ -14,7 +14,8 @@ import (
 // NewSet returns the set checker, a simplified form of Jepsen's set-full:
 // clients "add" unique elements and, once the faults have healed, one
 // "read-all" returns the whole set. The last ok read-all is the final read
-// and the only one judged.
+// and the only one judged: set-full's analysis of every read over time
+// (stale reads, when each element became visible) is not done.
 //
 // Jepsen's rules, applied to that read:
 //   - an add that completed ok before the final read was invoked must be in
