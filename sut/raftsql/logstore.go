@@ -350,10 +350,7 @@ func (s *LogStore) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) 
 	if cs == nil {
 		cs = s.snap.meta.GetConfState()
 	}
-	if cs == nil {
-		return hs, raftpb.EnsureConfState(nil), nil
-	}
-	return hs, raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState)), nil
+	return hs, cloneConfState(cs), nil
 }
 
 // Entries implements raft.Storage: entries in [lo, hi), at least one if any,
@@ -513,60 +510,51 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb
 		return err
 	}
 
+	// Everything is checked before the first write. dummy and last are the
+	// log's bounds as this Ready leaves them.
 	dummy, last := s.dummy, s.last
+	var meta *raftpb.SnapshotMetadata
+	if !raft.IsEmptySnap(snap) {
+		meta = snap.GetMetadata()
+		if have := s.snap.meta.GetIndex(); have >= meta.GetIndex() {
+			return fmt.Errorf("save snapshot %d, have %d: %w", meta.GetIndex(), have, raft.ErrSnapOutOfDate)
+		}
+		dummy, last = entryID{meta.GetIndex(), meta.GetTerm()}, meta.GetIndex()
+	}
+	ents, err := entriesToAppend(ents, dummy.index, last)
+	if err != nil {
+		return err
+	}
+
 	var ops []writeOp
 	var newSnap *snapRecord
-
-	if !raft.IsEmptySnap(snap) {
-		meta := snap.GetMetadata()
+	if meta != nil {
 		si := meta.GetIndex()
-		if s.snap.meta.GetIndex() >= si {
-			return fmt.Errorf("save snapshot %d, have %d: %w", si, s.snap.meta.GetIndex(), raft.ErrSnapOutOfDate)
-		}
 		rec, err := s.writeSnapshotFile(meta, snap.GetData())
 		if err != nil {
 			return err
 		}
 		newSnap = &rec
-		for i := last; i > si; i-- { // entries after the snapshot: top down
+		for i := s.last; i > si; i-- { // entries after the snapshot: top down
 			ops = append(ops, writeOp{key: entryKey(i), del: true})
 		}
 		interim := &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(si)}
 		if !raft.IsEmptyHardState(hs) {
 			interim.Term, interim.Vote = new(hs.GetTerm()), new(hs.GetVote())
 		}
-		cs := raftpb.EnsureConfState(proto.Clone(meta.GetConfState()).(*raftpb.ConfState))
 		ops = append(ops,
 			writeOp{key: keySnapshot, val: mustJSON(rec)},
-			writeOp{key: keyDummy, val: encodeDummy(entryID{si, meta.GetTerm()})},
-			writeOp{key: keyConfState, val: mustProto(cs)},
+			writeOp{key: keyDummy, val: encodeDummy(dummy)},
+			writeOp{key: keyConfState, val: mustProto(cloneConfState(meta.GetConfState()))},
 			writeOp{key: keyHardState, val: mustProto(interim)},
 		)
-		for i := dummy.index + 1; i <= min(last, si); i++ { // now garbage
+		for i := s.dummy.index + 1; i <= min(s.last, si); i++ { // now garbage
 			ops = append(ops, writeOp{key: entryKey(i), del: true})
 		}
-		dummy, last = entryID{si, meta.GetTerm()}, si
 		sync = true
 	}
-
 	if len(ents) > 0 {
-		if err := contiguous(ents); err != nil {
-			return err
-		}
-		if first := ents[0].GetIndex(); first <= dummy.index {
-			if n := dummy.index - first + 1; n < uint64(len(ents)) {
-				ents = ents[n:]
-			} else {
-				ents = nil // all compacted already
-			}
-		}
-	}
-	if len(ents) > 0 {
-		first := ents[0].GetIndex()
-		if first > last+1 {
-			return fmt.Errorf("append entries from %d: log ends at %d, entries missing", first, last)
-		}
-		for i := last; i >= first; i-- { // conflicting suffix: top down
+		for i := last; i >= ents[0].GetIndex(); i-- { // conflicting suffix: top down
 			ops = append(ops, writeOp{key: entryKey(i), del: true})
 		}
 		for _, e := range ents { // new entries: bottom up
@@ -655,13 +643,38 @@ func (s *LogStore) fail(partial bool, err error) error {
 	return err
 }
 
-func contiguous(ents []*raftpb.Entry) error {
+// entriesToAppend checks that ents are contiguous and attach to a log with
+// the given bounds, and drops those at or below dummy (already compacted),
+// like MemoryStorage.Append.
+func entriesToAppend(ents []*raftpb.Entry, dummy, last uint64) ([]*raftpb.Entry, error) {
 	for i := 1; i < len(ents); i++ {
 		if ents[i].GetIndex() != ents[i-1].GetIndex()+1 {
-			return fmt.Errorf("entries not contiguous: %d follows %d", ents[i].GetIndex(), ents[i-1].GetIndex())
+			return nil, fmt.Errorf("entries not contiguous: %d follows %d", ents[i].GetIndex(), ents[i-1].GetIndex())
 		}
 	}
-	return nil
+	if len(ents) == 0 {
+		return nil, nil
+	}
+	if first := ents[0].GetIndex(); first <= dummy {
+		if n := dummy - first + 1; n < uint64(len(ents)) {
+			ents = ents[n:]
+		} else {
+			return nil, nil
+		}
+	}
+	if first := ents[0].GetIndex(); first > last+1 {
+		return nil, fmt.Errorf("append entries from %d: log ends at %d, entries missing", first, last)
+	}
+	return ents, nil
+}
+
+// cloneConfState copies cs (raftpb.EnsureConfState fills in the copy, never
+// the caller's message, which the node may be reading).
+func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
+	if cs == nil {
+		return raftpb.EnsureConfState(nil)
+	}
+	return raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState))
 }
 
 // SaveConfState makes cs the conf state InitialState reports, durably. The
@@ -674,7 +687,7 @@ func (s *LogStore) SaveConfState(cs *raftpb.ConfState) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	cs = raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState))
+	cs = cloneConfState(cs)
 	if err := s.commit([]writeOp{{key: keyConfState, val: mustProto(cs)}}); err != nil {
 		return err
 	}
@@ -710,7 +723,7 @@ func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byt
 		term = s.termOf(index)
 	}
 	meta := &raftpb.SnapshotMetadata{
-		ConfState: raftpb.EnsureConfState(proto.Clone(raftpb.EnsureConfState(cs)).(*raftpb.ConfState)),
+		ConfState: cloneConfState(cs),
 		Index:     new(index),
 		Term:      new(term),
 	}

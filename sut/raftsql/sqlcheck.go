@@ -115,7 +115,7 @@ func IsReadOnly(sql string) bool {
 		return true
 	case "with":
 		depth := 0
-		for _, t := range stmt {
+		for i, t := range stmt {
 			switch {
 			case t.kind == tokPunct && t.text == "(":
 				depth++
@@ -124,6 +124,9 @@ func IsReadOnly(sql string) bool {
 			case depth == 0 && t.kind == tokWord:
 				switch t.lower() {
 				case "insert", "update", "delete", "replace":
+					if i+1 < len(stmt) && stmt[i+1].text == "(" {
+						continue // the replace() function
+					}
 					return false
 				}
 			}
@@ -226,11 +229,16 @@ func countArgs(toks []token) int {
 }
 
 // singleStatement returns the tokens of the one statement in toks, without
-// trailing semicolons.
+// trailing semicolons. A CREATE TRIGGER body holds statements of its own,
+// so its semicolons count only after the END that closes it.
 func singleStatement(toks []token) ([]token, error) {
 	end := len(toks)
-	for i, t := range toks {
-		if t.kind == tokPunct && t.text == ";" {
+	from := 0
+	if isCreateTrigger(toks) {
+		from = triggerEnd(toks)
+	}
+	for i := from; i < len(toks); i++ {
+		if t := toks[i]; t.kind == tokPunct && t.text == ";" {
 			end = i
 			for _, r := range toks[i+1:] {
 				if !(r.kind == tokPunct && r.text == ";") {
@@ -244,6 +252,42 @@ func singleStatement(toks []token) ([]token, error) {
 		return nil, errors.New("empty statement")
 	}
 	return toks[:end], nil
+}
+
+// isCreateTrigger matches CREATE [TEMP|TEMPORARY] TRIGGER.
+func isCreateTrigger(toks []token) bool {
+	if len(toks) < 2 || toks[0].kind != tokWord || toks[0].lower() != "create" {
+		return false
+	}
+	for _, t := range toks[1:min(3, len(toks))] {
+		if t.kind == tokWord && t.lower() == "trigger" {
+			return true
+		}
+	}
+	return false
+}
+
+// triggerEnd returns the index just past the END that closes a trigger's
+// BEGIN, counting CASE … END inside it; len(toks) if there is none.
+func triggerEnd(toks []token) int {
+	depth, begun := 0, false
+	for i, t := range toks {
+		if t.kind != tokWord {
+			continue
+		}
+		switch t.lower() {
+		case "begin":
+			begun = true
+			depth++
+		case "case":
+			depth++
+		case "end":
+			if depth--; depth == 0 && begun {
+				return i + 1
+			}
+		}
+	}
+	return len(toks)
 }
 
 type tokKind int

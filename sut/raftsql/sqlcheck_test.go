@@ -28,6 +28,12 @@ func TestCheckDeterministic(t *testing.T) {
 		{`INSERT INTO main.random(x) VALUES (1)`, ""},     // schema-qualified table
 		{`INSERT INTO t VALUES (x'72616e646f6d28)')`, ""}, // blob literal
 		{`INSERT INTO t SELECT * FROM s ORDER BY id LIMIT 3`, ""},
+		{`CREATE TRIGGER tr AFTER INSERT ON t WHEN CASE WHEN new.x > 0 THEN 1 END BEGIN
+			INSERT INTO log VALUES (new.x, CASE new.x WHEN 1 THEN 'one' ELSE 'many' END);
+			UPDATE n SET c = c + 1;
+		END;`, ""},
+		{`CREATE TRIGGER tr AFTER INSERT ON t BEGIN INSERT INTO log VALUES (random()); END`, "random()"},
+		{`CREATE TRIGGER tr AFTER INSERT ON t BEGIN SELECT 1; END; DELETE FROM t`, "more than one statement"},
 
 		// rejected: clock, randomness, connection state
 		{`INSERT INTO t VALUES (random())`, "non-deterministic function random()"},
@@ -119,6 +125,7 @@ func TestIsReadOnly(t *testing.T) {
 		{`EXPLAIN QUERY PLAN DELETE FROM kv`, true},
 		{`WITH x AS (SELECT 1) SELECT * FROM x`, true},
 		{`WITH x AS (SELECT 'delete') SELECT * FROM x`, true},
+		{`WITH x AS (SELECT 'ab' AS s) SELECT replace(s, 'a', 'b') FROM x`, true},
 		{`WITH x AS (SELECT 1) INSERT INTO kv SELECT * FROM x`, false},
 		{`WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n+1 FROM c) DELETE FROM kv WHERE k IN c`, false},
 		{`INSERT INTO kv VALUES (1)`, false},

@@ -277,6 +277,25 @@ func TestStateMachineCrashBeforeCommitLeavesNeitherEffectsNorAppliedIndex(t *tes
 	}
 }
 
+func TestStateMachineAppliesATriggerAsOneStatement(t *testing.T) {
+	m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
+	res := mustApply(t, m, 1, command(t, "",
+		sqlStmt(createAcks),
+		sqlStmt(`CREATE TABLE counts (n INTEGER)`),
+		sqlStmt(`INSERT INTO counts VALUES (0)`),
+		sqlStmt(`CREATE TRIGGER count_acks AFTER INSERT ON acks BEGIN
+			UPDATE counts SET n = n + 1;
+			UPDATE counts SET n = n + CASE WHEN new.tx_id = 'double' THEN 1 ELSE 0 END;
+		END;`),
+		sqlStmt(`INSERT INTO acks (tx_id) VALUES ('single'), ('double')`)))
+	if res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	if got := queryInt(t, m, `SELECT n FROM counts`); got != 3 {
+		t.Errorf("trigger counted %d, want 3", got)
+	}
+}
+
 func TestStateMachineApplyNoopAdvancesAppliedIndex(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sm.db")
 	m := openSM(t, path, Options{})
