@@ -94,12 +94,19 @@ type progress struct {
 	start  time.Time
 	limit  time.Duration
 	rounds int
+	faults bool          // a nemesis runs: show its latest action
+	every  time.Duration // between updates
 }
 
 func newProgress(cfg Config, log *slog.Logger, rec *countingRecorder) *progress {
-	p := &progress{w: cfg.Progress, log: log, rec: rec, start: time.Now(), limit: cfg.TimeLimit, rounds: cfg.Rounds}
+	p := &progress{w: cfg.Progress, log: log, rec: rec, start: time.Now(), limit: cfg.TimeLimit, rounds: cfg.Rounds,
+		faults: cfg.Nemesis != "none"}
 	if f, ok := cfg.Progress.(*os.File); ok {
 		p.tty = term.IsTerminal(int(f.Fd()))
+	}
+	p.every = 5 * time.Second
+	if p.tty {
+		p.every = 250 * time.Millisecond
 	}
 	return p
 }
@@ -109,11 +116,7 @@ func (p *progress) run(ctx context.Context) {
 	if p.w == nil {
 		return
 	}
-	every := 5 * time.Second
-	if p.tty {
-		every = 250 * time.Millisecond
-	}
-	t := time.NewTicker(every)
+	t := time.NewTicker(p.every)
 	defer t.Stop()
 	for {
 		select {
@@ -127,8 +130,12 @@ func (p *progress) run(ctx context.Context) {
 		if p.tty {
 			fmt.Fprintf(p.w, "\r\033[K%s", p.line())
 		} else {
-			p.log.Info("progress", "elapsed", time.Since(p.start).Round(time.Second), "of", p.of(),
-				"ok", p.rec.ok.Load(), "fail", p.rec.fail.Load(), "info", p.rec.info.Load(), "fault", p.rec.currentFault())
+			args := []any{"elapsed", time.Since(p.start).Round(time.Second), "of", p.of(),
+				"ok", p.rec.ok.Load(), "fail", p.rec.fail.Load(), "info", p.rec.info.Load()}
+			if p.faults {
+				args = append(args, "fault", p.rec.currentFault())
+			}
+			p.log.Info("progress", args...)
 		}
 	}
 }
@@ -142,7 +149,10 @@ func (p *progress) of() string {
 }
 
 func (p *progress) line() string {
-	return fmt.Sprintf("%s / %s  ok %d  fail %d  info %d  fault: %s",
-		time.Since(p.start).Round(time.Second), p.of(),
-		p.rec.ok.Load(), p.rec.fail.Load(), p.rec.info.Load(), p.rec.currentFault())
+	s := fmt.Sprintf("%s / %s  ok %d  fail %d  info %d",
+		time.Since(p.start).Round(time.Second), p.of(), p.rec.ok.Load(), p.rec.fail.Load(), p.rec.info.Load())
+	if p.faults {
+		s += "  fault: " + p.rec.currentFault()
+	}
+	return s
 }
