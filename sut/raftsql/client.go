@@ -44,6 +44,11 @@ type ClientOptions struct {
 	Timeout time.Duration
 	// HTTP is the client to send with; default a fresh one.
 	HTTP *http.Client
+	// RetryIndeterminate makes Exec resend a request whose outcome is
+	// unknown, under the same request id, until it gets an answer or the
+	// timeout. Only correct because the SUT applies a request id once:
+	// the retry workload uses it to test exactly that.
+	RetryIndeterminate bool
 }
 
 // ExecResponse is the body of a successful /exec: the result and the node
@@ -220,7 +225,7 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var last error
-	sawNotLeader := false
+	sawNotLeader, maybeApplied := false, false
 	hint := uint64(0)
 	for backoff := 20 * time.Millisecond; ; backoff = min(2*backoff, 500*time.Millisecond) {
 		for _, id := range c.order(hint) {
@@ -234,7 +239,14 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 			}
 			last = err
 			var e *Error
+			if errors.As(err, &e) && e.Indeterminate && c.opts.RetryIndeterminate && ctx.Err() == nil {
+				maybeApplied = true
+				continue
+			}
 			if !errors.As(err, &e) || e.Indeterminate || !(e.NotLeader || e.Status == 0) {
+				if maybeApplied && e != nil {
+					e.Indeterminate = true // an earlier attempt may have been applied
+				}
 				return id, err
 			}
 			sawNotLeader = sawNotLeader || e.NotLeader
@@ -250,13 +262,14 @@ func (c *Client) call(ctx context.Context, op, path string, body []byte, once bo
 		}
 		select {
 		case <-ctx.Done():
-			// Every attempt so far certainly did nothing (an attempt that
-			// might have was returned above): a definite failure.
+			// Unless RetryIndeterminate retried one, every attempt so far
+			// certainly did nothing (an attempt that might have was
+			// returned above): a definite failure.
 			msg := ctx.Err().Error()
 			if last != nil {
 				msg += " (last: " + last.Error() + ")"
 			}
-			return 0, &Error{Op: op, Msg: msg, NotLeader: sawNotLeader, Err: ctx.Err()}
+			return 0, &Error{Op: op, Msg: msg, NotLeader: sawNotLeader, Indeterminate: maybeApplied, Err: ctx.Err()}
 		case <-time.After(backoff):
 		}
 	}

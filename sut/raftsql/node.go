@@ -170,20 +170,26 @@ func Run(ctx context.Context, cfg Config) error {
 	loopErr := make(chan error, 1)
 	go func() { loopErr <- n.loop(loopCtx) }()
 
+	loopDone := false
 	select {
 	case <-ctx.Done():
 		n.log.Info("stopping", "reason", context.Cause(ctx))
 	case err = <-srvErr:
 	case err = <-loopErr:
+		loopDone = true
 	}
 	cancel()
+	// The stores close (deferred) only once the loop, their one writer,
+	// has returned.
+	if !loopDone {
+		if lerr := <-loopErr; err == nil {
+			err = lerr
+		}
+	}
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), time.Second)
 	defer shutCancel()
 	_ = apiSrv.Shutdown(shutCtx)
 	_ = peerSrv.Shutdown(shutCtx)
-	if err == nil {
-		err = <-loopErr
-	}
 	return err
 }
 
