@@ -137,3 +137,18 @@ func checkBugs(bugs []string, spec workload.BootSpec, workloadName string) error
 	}
 	return nil
 }
+
+// checkNemesis rejects a nemesis that has nothing to act on in what the
+// workload boots: its faults would all be errors, and the run would test
+// nothing while looking like it did.
+func checkNemesis(spec string, boot workload.BootSpec, workloadName string) error {
+	for _, name := range strings.Split(spec, ",") {
+		switch name = strings.TrimSpace(name); {
+		case name == "restart-leader" && boot.RaftNodes == 0:
+			return configErrorf("nemesis restart-leader needs a Raft cluster; the %s workload boots none (try kill or alternate-kill)", workloadName)
+		case name == "alternate-kill" && boot.TwoPC == nil:
+			return configErrorf("nemesis alternate-kill needs a 2PC cluster; the %s workload boots none (try restart-leader or kill)", workloadName)
+		}
+	}
+	return nil
+}

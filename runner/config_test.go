@@ -163,3 +163,24 @@ func TestSeededBugsMustReachANodeThatHasThem(t *testing.T) {
 		t.Errorf("bugArgs: raft %v, 2pc %v", r, tp)
 	}
 }
+
+func TestNemesisMustHaveSomethingToActOn(t *testing.T) {
+	raft := workload.BootSpec{RaftNodes: 3}
+	twopc := workload.BootSpec{TwoPC: &workload.TwoPCSpec{Participants: []string{"p1", "p2"}}}
+	for _, tc := range []struct {
+		nemesis string
+		spec    workload.BootSpec
+		ok      bool
+	}{
+		{"restart-leader", raft, true},
+		{"kill, pause", twopc, true},
+		{"alternate-kill", twopc, true},
+		{"kill,restart-leader", twopc, false},
+		{"alternate-kill", raft, false},
+	} {
+		err := checkNemesis(tc.nemesis, tc.spec, "w")
+		if (err == nil) != tc.ok || (err != nil && !IsConfigError(err)) {
+			t.Errorf("%s on %+v: %v, want ok %v", tc.nemesis, tc.spec, err, tc.ok)
+		}
+	}
+}

@@ -57,6 +57,9 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
 	}
+	if err := checkNemesis(cfg.Nemesis, w.Boot(), cfg.Workload); err != nil {
+		return Outcome{Config: cfg}, err
+	}
 	if err := checkBugs(cfg.SUTBugs, w.Boot(), cfg.Workload); err != nil {
 		return Outcome{Config: cfg}, err
 	}
