@@ -117,10 +117,7 @@ type Node struct {
 
 	// Read by the API while the loop writes.
 	applied   atomic.Uint64
-	leader    atomic.Uint64
-	term      atomic.Uint64
-	commit    atomic.Uint64
-	state     atomic.Uint64 // raft.StateType
+	leader    atomic.Uint64 // from the last SoftState; a hint for routing
 	snapShown atomic.Uint64 // snapIndex, for /status
 	installed atomic.Uint64 // snapshots installed from a leader
 	lastInst  atomic.Uint64 // index of the last one
@@ -273,8 +270,6 @@ func (n *Node) recover() error {
 	n.snapIndex = meta.GetIndex()
 	n.snapShown.Store(n.snapIndex)
 	n.applied.Store(applied)
-	n.commit.Store(hs.GetCommit())
-	n.term.Store(hs.GetTerm())
 	n.confState = cs
 	if n.recovered > 0 {
 		n.log.Info(fmt.Sprintf("recovered from snapshot index=%d", n.recovered), "applied", applied, "commit", hs.GetCommit(), "last", last)
@@ -417,15 +412,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			n.log.Info("leader changed", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		}
-		n.state.Store(uint64(rd.SoftState.RaftState))
-	}
-	if rd.HardState != nil {
-		n.term.Store(rd.HardState.GetTerm())
-		n.commit.Store(rd.HardState.GetCommit())
 	}
 
-	// raft docs: hard state, entries and snapshot are durable before any
-	// message of the same Ready is sent.
 	// The failpoints fire only on Readies that have something for their
 	// step, so a crash at "before apply" means entries were waiting.
 	saving := !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
@@ -433,6 +421,8 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if saving {
 		evalFailpoint(fpBeforeSave)
 	}
+	// raft docs: hard state, entries and snapshot are durable before any
+	// message of the same Ready is sent.
 	mustSync := rd.MustSync
 	if n.cfg.Bugs.UnsyncedLog {
 		mustSync = false
