@@ -14,6 +14,8 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/report"
+	"github.com/chaoscheck/chaoscheck/store"
 )
 
 // analyzeConfig is what the analyze flags say.
@@ -79,15 +81,6 @@ func init() {
 	rootCmd.AddCommand(analyzeCmd)
 }
 
-// analysis is what analyze writes to results.json and --json.
-type analysis struct {
-	File     string           `json:"file"`
-	Valid    checker.Validity `json:"valid"`
-	Ops      int              `json:"ops"`
-	Warnings []string         `json:"warnings,omitempty"`
-	Results  []checker.Result `json:"results"`
-}
-
 func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) error {
 	if ctx == nil {
 		ctx = context.Background()
@@ -137,26 +130,21 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(err)
 	}
-	a := analysis{File: file, Ops: len(h)}
+	// The analysis has the schema of a run's results.json, so tools that
+	// read one read the other.
+	res := store.Results{History: file, Ops: len(h)}
 	for _, w := range warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
-		a.Warnings = append(a.Warnings, fmt.Sprint(w))
+		res.Notes = append(res.Notes, "warning: "+w.String())
 	}
-
-	composed := checker.Compose(checkers...).Check(ctx, h)
-	a.Valid = composed.Valid
-	a.Results = checker.SubResults(composed)
+	res.SetVerdict(checker.Compose(checkers...).Check(ctx, h))
 
 	if cfg.out != "" {
-		b, err := json.MarshalIndent(a, "", "  ")
-		if err != nil {
-			return &exitError{code: exitInternal, err: err}
-		}
 		name := "results.json"
 		if runWorkload != "" {
 			name = "analysis.json" // a run's own results.json is the run's record; keep it
 		}
-		if err := os.WriteFile(filepath.Join(cfg.out, name), append(b, '\n'), 0o644); err != nil {
+		if err := store.WriteJSON(filepath.Join(cfg.out, name), res); err != nil {
 			return &exitError{code: exitInternal, err: err}
 		}
 	}
@@ -164,13 +152,13 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if cfg.jsonOut {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(a); err != nil {
+		if err := enc.Encode(res); err != nil {
 			return &exitError{code: exitInternal, err: err}
 		}
-	} else {
-		printAnalysis(w, a, cfg.out)
+	} else if err := report.WriteSummary(w, res); err != nil {
+		return &exitError{code: exitInternal, err: err}
 	}
-	return verdictExit(a.Valid)
+	return verdictExit(res.Valid)
 }
 
 // verdictExit maps a verdict to the command's exit: nil for valid.
@@ -202,25 +190,22 @@ func parseInit(s string) (any, error) {
 	return v, nil
 }
 
-// resolveHistory turns a file or a run directory into the history file to
-// read, and the run's workload when it is a run directory.
+// resolveHistory turns a file, a run directory or a store (its latest
+// run) into the history file to read, and the run's workload when it came
+// from a run directory.
 func resolveHistory(path string) (file, workload string, err error) {
-	st, err := os.Stat(path)
+	file, err = store.HistoryPath(path)
 	if err != nil {
-		return "", "", fmt.Errorf("%s: %w", path, errors.Unwrap(err))
+		return "", "", err
 	}
-	if !st.IsDir() {
-		return path, "", nil
-	}
-	file = filepath.Join(path, "history.jsonl")
-	if _, err := os.Stat(file); err != nil {
-		return "", "", fmt.Errorf("%s: no history.jsonl in this directory (want a history file or a run directory)", path)
+	if file == path {
+		return file, "", nil
 	}
 	var cfg struct {
 		Workload string `json:"workload"`
 		Target   string `json:"target"`
 	}
-	if b, err := os.ReadFile(filepath.Join(path, "config.json")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "config.json")); err == nil {
 		_ = json.Unmarshal(b, &cfg)
 	}
 	return file, analyzeWorkloadForRun(cfg.Workload, cfg.Target), nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/internal/testbin"
+	"github.com/chaoscheck/chaoscheck/store"
 )
 
 var binPath string
@@ -108,7 +109,7 @@ func TestAnalyzeTestdataVerdicts(t *testing.T) {
 				args := append([]string{"analyze", "--json", "--workload", w}, sidecarArgs(t, file)...)
 				args = append(args, file)
 				stdout, stderr, code := chaoscheck(t, args...)
-				var a analysis
+				var a store.Results
 				if err := json.Unmarshal([]byte(stdout), &a); err != nil {
 					t.Fatalf("exit %d, output is not JSON: %v\nstdout: %s\nstderr: %s", code, err, stdout, stderr)
 				}
@@ -122,7 +123,7 @@ func TestAnalyzeTestdataVerdicts(t *testing.T) {
 					t.Fatalf("%s: exit %d, verdict %v; want invalid\n%s\n%s", name, code, a.Valid, stdout, stderr)
 				}
 				var kinds []string
-				for _, r := range a.Results {
+				for _, r := range a.Checkers {
 					kinds = append(kinds, r.AnomalyKinds()...)
 				}
 				stem := strings.TrimSuffix(name, filepath.Ext(name))
@@ -204,8 +205,8 @@ func TestAnalyzeWritesResultsToOut(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a analysis
-	if err := json.Unmarshal(b, &a); err != nil || a.Valid != checker.Invalid || len(a.Results) == 0 {
+	var a store.Results
+	if err := json.Unmarshal(b, &a); err != nil || a.Valid != checker.Invalid || len(a.Checkers) == 0 {
 		t.Fatalf("results.json: err %v, %+v", err, a)
 	}
 }
