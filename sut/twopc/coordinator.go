@@ -465,20 +465,35 @@ func (c *coordinator) prepareAll(ctx context.Context, rec record) string {
 	return ""
 }
 
-// sendCommits sends the commit to every participant in parallel; those
-// that do not acknowledge get it re-driven in the background.
+// ackWait bounds how long an answer to the client waits for commit or
+// abort acknowledgements. The outcome is already durable; a participant
+// that is slow (paused, partitioned) must not make every client time out,
+// and it is re-driven (commit) or asks (abort).
+const ackWait = 500 * time.Millisecond
+
+// sendCommits sends the commit to every participant in parallel and waits
+// up to ackWait; those that do not acknowledge get it re-driven in the
+// background.
 func (c *coordinator) sendCommits(ctx context.Context, rec record) {
-	missing := c.commitEach(ctx, rec, c.participantsOf(rec))
-	if len(missing) == 0 {
-		c.markDone(rec)
-		return
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		missing := c.commitEach(ctx, rec, c.participantsOf(rec), true)
+		if len(missing) == 0 {
+			c.markDone(rec)
+			return
+		}
+		c.startRedrive(rec, missing)
+	}()
+	select {
+	case <-done:
+	case <-time.After(ackWait):
 	}
-	c.startRedrive(rec, missing)
 }
 
 // commitEach sends the commit to names and returns those that did not
-// acknowledge.
-func (c *coordinator) commitEach(ctx context.Context, rec record, names []string) []string {
+// acknowledge; logged says whether to log each failure.
+func (c *coordinator) commitEach(ctx context.Context, rec record, names []string, logged bool) []string {
 	failed := make([]error, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
@@ -491,7 +506,9 @@ func (c *coordinator) commitEach(ctx context.Context, rec record, names []string
 	var missing []string
 	for i, err := range failed {
 		if err != nil {
-			c.log.Warn("commit not acknowledged; will re-drive", "tx_id", rec.TxID, "participant", names[i], "err", err)
+			if logged {
+				c.log.Warn("commit not acknowledged; re-driving", "tx_id", rec.TxID, "participant", names[i], "err", err)
+			}
 			missing = append(missing, names[i])
 		}
 	}
@@ -513,7 +530,7 @@ func (c *coordinator) markDone(rec record) {
 
 // startRedrive resends the commit to names with backoff until each
 // acknowledges or the node stops. Commits are idempotent on participants,
-// so resending is always safe.
+// so resending is always safe. Failures are logged every tenth try.
 func (c *coordinator) startRedrive(rec record, names []string) {
 	c.mu.Lock()
 	if c.pending[rec.XID] {
@@ -529,13 +546,13 @@ func (c *coordinator) startRedrive(rec record, names []string) {
 			c.mu.Unlock()
 		}()
 		backoff := 50 * time.Millisecond
-		for len(names) > 0 {
+		for try := 1; len(names) > 0; try++ {
 			select {
 			case <-c.ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
-			names = c.commitEach(c.ctx, rec, names)
+			names = c.commitEach(c.ctx, rec, names, try%10 == 0)
 			backoff = min(backoff*2, time.Second)
 		}
 		c.log.Info("re-driven commit acknowledged by every participant", "tx_id", rec.TxID)
@@ -543,19 +560,28 @@ func (c *coordinator) startRedrive(rec record, names []string) {
 	}()
 }
 
-// sendAborts tells every participant of rec that it aborted, best effort:
-// a participant that misses it asks GET /decision and hears aborted.
+// sendAborts tells every participant of rec that it aborted, waiting up to
+// ackWait. Best effort: a participant that misses it asks GET /decision
+// and hears aborted.
 func (c *coordinator) sendAborts(ctx context.Context, rec record) {
-	var wg sync.WaitGroup
-	for _, name := range c.participantsOf(rec) {
-		wg.Go(func() {
-			req := AbortRequest{TxID: rec.TxID, XID: c.xidField(rec)}
-			if err := c.post(ctx, name, "/abort", c.cfg.CommitTimeout, req, nil); err != nil {
-				c.log.Warn("abort not acknowledged; the participant will ask", "tx_id", rec.TxID, "participant", name, "err", err)
-			}
-		})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, name := range c.participantsOf(rec) {
+			wg.Go(func() {
+				req := AbortRequest{TxID: rec.TxID, XID: c.xidField(rec)}
+				if err := c.post(ctx, name, "/abort", c.cfg.CommitTimeout, req, nil); err != nil {
+					c.log.Warn("abort not acknowledged; the participant will ask", "tx_id", rec.TxID, "participant", name, "err", err)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(ackWait):
 	}
-	wg.Wait()
 }
 
 // runOnePhase is the seeded bug one-phase: participants commit one after
