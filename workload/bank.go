@@ -59,13 +59,13 @@ func (w *bank) FinalReads(ctx context.Context, t *cluster.Target, rec Recorder) 
 
 func (w *bank) Checkers(string) []checker.Checker { return transferCheckers(w.accounts, w.opts) }
 
-// transferCheckers: money conserved over exactly the accounts, each tx_id
-// applied once, and stats. Transfers do not check for overdraft, so
-// balances may go negative.
+// transferCheckers: money conserved over exactly the accounts, no balance
+// below zero (participants vote no on an overdraft), each tx_id applied
+// once, and stats.
 func transferCheckers(accounts []string, opts Options) []checker.Checker {
 	total := int64(len(accounts)) * opts.InitialBalance
 	return []checker.Checker{
-		checker.NewBank(checker.BankOptions{Total: &total, Accounts: accounts, AllowNegative: true}),
+		checker.NewBank(checker.BankOptions{Total: &total, Accounts: accounts, AllowNegative: false}),
 		checker.NewTxID(),
 		checker.NewStats(),
 	}
