@@ -86,6 +86,9 @@ func DecodeCommand(b []byte) (Command, error) {
 		return Command{}, errors.New("decode command: trailing data")
 	}
 	for i := range c.Stmts {
+		if len(c.Stmts[i].Args) == 0 {
+			c.Stmts[i].Args = nil // "args": [] and no args are the same command
+		}
 		for j, a := range c.Stmts[i].Args {
 			v, err := normalizeArg(a)
 			if err != nil {

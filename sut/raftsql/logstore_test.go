@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	badger "github.com/dgraph-io/badger/v4"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -467,6 +468,39 @@ func TestLogStoreSplitsAReadyTooBigForOneTransaction(t *testing.T) {
 	}
 	if hs, _, _ := s.InitialState(); hs.GetTerm() != 2 || hs.GetCommit() != 9 {
 		t.Errorf("hard state = %v, want term 2 commit 9", hs)
+	}
+}
+
+func TestLogStoreSplitsASnapshotOverALogTooLongForOneTransaction(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	// 30000 deletes are more operations than a badger transaction takes.
+	if err := s.Save(hardState(1, 1, 20000), ents(1, 30000, 1), nil, true); err != nil {
+		t.Fatal(err)
+	}
+	snap := &raftpb.Snapshot{Data: []byte("db"), Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(25000)), Term: new(uint64(2))}}
+	if err := s.Save(hardState(2, 0, 25001), ents(25001, 25001, 2), snap, true); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openLog(t, dir)
+	if got := logTerms(t, s); got != "25001..25001 [2]" {
+		t.Errorf("log = %s, want 25001..25001 [2]", got)
+	}
+	if hs, _, _ := s.InitialState(); hs.GetCommit() != 25001 || hs.GetTerm() != 2 {
+		t.Errorf("hard state = %v", hs)
+	}
+	n := 0
+	s.db.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: entryPrefix})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			n++
+		}
+		return nil
+	})
+	if n != 1 {
+		t.Errorf("%d entry keys in badger, want 1: the old log must be gone", n)
 	}
 }
 
