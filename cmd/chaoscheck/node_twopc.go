@@ -31,6 +31,9 @@ resolves transactions left in doubt by a crash by asking the coordinator.
 Accounts are created from --accounts on the first start only; a restart
 keeps the balances on disk.
 
+API: POST /prepare /commit /abort /read /release, GET /status /observe,
+and /failpoints/<name> (failpoint ` + twopc.FPParticipantAfterPrepare + `).
+
 Seeded bugs (--sut-bug, repeatable):
 ` + twopc.BugHelp(),
 	Example: `  chaoscheck node participant --id p1 --api 127.0.0.1:7101 --data /tmp/2pc/p1 \
@@ -44,6 +47,9 @@ Seeded bugs (--sut-bug, repeatable):
 		}
 		if f.id == "" || f.api == "" || f.data == "" {
 			return badInput(fmt.Errorf("participant: --id, --api and --data are required"))
+		}
+		if err := twopc.CheckAPIAddr(f.api); err != nil {
+			return badInput(err)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()
@@ -71,6 +77,13 @@ ops per participant; the coordinator prepares every participant, forces
 its decision to the badger log in --data, then sends commits (presumed
 abort). tx_ids are deduplicated durably: a retry gets the first outcome.
 
+API: POST /txn, POST /read-balances, GET /decision/<tx_id>, GET /status,
+and /failpoints/<name>: PUT a gofail term (sleep(1500), panic, or
+return("hold"), which holds until DELETE), e.g.
+  curl -X PUT 127.0.0.1:7100/failpoints/` + twopc.FPCoordinatorBeforeCommit + ` -d 'sleep(1500)'
+Failpoints: ` + twopc.FPCoordinatorBeforeDecision + `, ` + twopc.FPCoordinatorAfterDecision + `,
+` + twopc.FPCoordinatorBeforeCommit + ` (the commit window; GET /status shows paused_tx_id).
+
 Seeded bugs (--sut-bug, repeatable):
 ` + twopc.BugHelp(),
 	Example: `  chaoscheck node coordinator --api 127.0.0.1:7100 --data /tmp/2pc/coord \
@@ -85,6 +98,9 @@ Seeded bugs (--sut-bug, repeatable):
 		}
 		if f.api == "" || f.data == "" || len(f.participants) == 0 {
 			return badInput(fmt.Errorf("coordinator: --api, --data and --participants are required"))
+		}
+		if err := twopc.CheckAPIAddr(f.api); err != nil {
+			return badInput(err)
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 		defer stop()

@@ -53,6 +53,11 @@ func startCluster(t *testing.T, extraArgs ...string) *cluster.TwoPCCluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// Release any hold a scenario left behind, so the coordinator stops
+		// at once instead of waiting out a held request.
+		for _, fp := range []string{twopc.FPCoordinatorBeforeDecision, twopc.FPCoordinatorAfterDecision, twopc.FPCoordinatorBeforeCommit} {
+			_ = c.Client().DisableFailpoint(c.CoordinatorAPI(), fp)
+		}
 		if t.Failed() {
 			for _, n := range c.Nodes() {
 				t.Logf("%s node.log (tail):\n%s", n, c.LogTail(n, 30))

@@ -20,12 +20,8 @@ const maxBody = 1 << 20
 // SUT is never reachable from outside the machine. A port still held by a
 // node that was just killed is retried for a few seconds.
 func listenLoopback(ctx context.Context, addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("api address %q: %w", addr, err)
-	}
-	if host != "127.0.0.1" {
-		return nil, fmt.Errorf("api address %q: nodes listen on 127.0.0.1 only", addr)
+	if err := CheckAPIAddr(addr); err != nil {
+		return nil, err
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -42,6 +38,18 @@ func listenLoopback(ctx context.Context, addr string) (net.Listener, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// CheckAPIAddr checks that addr is host:port on 127.0.0.1.
+func CheckAPIAddr(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("api address %q: %w", addr, err)
+	}
+	if host != "127.0.0.1" || port == "" {
+		return fmt.Errorf("api address %q: nodes listen on 127.0.0.1:<port> only", addr)
+	}
+	return nil
 }
 
 // serve runs an HTTP server on ln until ctx ends, then shuts it down.

@@ -26,14 +26,15 @@ const coord = cluster.TwoPCCoordinator
 // alternateKill is the mission's scenario 2: for each round, hold the
 // coordinator in the commit window, kill -9 participant p1 (odd rounds)
 // or p2 (even rounds), restart it, release the hold, then verify.
-// Odd rounds hold with sleep(1500), as a time-boxed nemesis does; even
-// rounds with return("hold") and an explicit release.
+// Odd rounds hold with sleep(2500), as a time-boxed nemesis does; even
+// rounds with return("hold") and an explicit release. The sleep is long
+// enough that the poll for paused_tx_id cannot miss it on a loaded machine.
 func alternateKill(t *testing.T, c *cluster.TwoPCCluster, rounds int) error {
 	cl := c.Client()
 	committed := map[string]int64{}
 	for round := 1; round <= rounds; round++ {
 		txID := fmt.Sprintf("alt-%d", round)
-		victim, terms := "p1", "sleep(1500)"
+		victim, terms := "p1", "sleep(2500)"
 		if round%2 == 0 {
 			victim, terms = "p2", `return("hold")`
 		}
