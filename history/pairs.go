@@ -16,7 +16,13 @@ type Pair struct {
 // well-formed history (see Validate); a completion with no open
 // invocation is ignored.
 func Pairs(h History) []Pair {
-	pairs := make([]Pair, 0, len(h)/2+1)
+	n := 0
+	for _, op := range h {
+		if op.IsClient() && op.Type == Invoke {
+			n++
+		}
+	}
+	pairs := make([]Pair, 0, n)
 	open := make(map[int64]int) // process → position in pairs
 	for _, op := range h {
 		if !op.IsClient() {
