@@ -41,7 +41,12 @@
 //
 // Reads: POST /read-balances on the coordinator is a read-only 2PC with
 // shared locks held until every participant has been read (strict 2PL), so
-// its balances are a serializable snapshot across participants.
+// its balances are a serializable snapshot across participants: a transfer
+// is seen on both sides or on neither. A read is refused where a tx is
+// prepared, so a read that succeeds after a commit was acknowledged sees
+// it (strict serializability). Under load reads can be refused (409
+// read_locked after a few retries); a read never blocks a transfer for
+// longer than its lease (5s) even if the coordinator dies mid-read.
 //
 // Failpoints (failpoints.go) open the windows nemeses aim at, above all
 // coordinatorBeforeCommit: decision durable, no commit sent, the held

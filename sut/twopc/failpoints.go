@@ -2,6 +2,8 @@ package twopc
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"time"
 
 	gofail "go.etcd.io/gofail/runtime"
@@ -34,11 +36,13 @@ var (
 )
 
 // hold evaluates fp. It returns at once when fp is off. Terms act as gofail
-// defines them: sleep(ms) holds for that long, panic crashes the node.
-// A return(…) term holds until the failpoint is switched off (DELETE
-// /failpoints/<name>, "release") or ctx ends, so a test or nemesis can
-// keep a tx in a window for exactly as long as it needs. onHold, when not
-// nil, runs before the hold starts and its result after it ends.
+// defines them: sleep(ms) holds for that long (gofail runs one evaluation
+// of a failpoint at a time, so concurrent txs queue behind it), panic
+// crashes the node. A return(…) term holds until the failpoint is switched
+// off (DELETE /failpoints/<name>, "release") or ctx ends, so a test or
+// nemesis can keep a tx in a window for exactly as long as it needs.
+// onHold, when not nil, runs before the hold starts and its result after
+// it ends.
 func hold(ctx context.Context, fp *gofail.Failpoint, onHold func() (done func())) {
 	if _, _, err := fp.Status(); err != nil {
 		return // off: the fast path, no bookkeeping
@@ -47,6 +51,14 @@ func hold(ctx context.Context, fp *gofail.Failpoint, onHold func() (done func())
 		done := onHold()
 		defer done()
 	}
+	defer func() {
+		// net/http recovers a panicking handler and serves on; a panic term
+		// means crash, so exit at once, skipping every deferred close.
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "%v: exiting\n", r)
+			os.Exit(2)
+		}
+	}()
 	if _, err := fp.Acquire(); err != nil {
 		return // sleep finished, or the term did not fire
 	}

@@ -293,3 +293,35 @@ func sortedIDs(m map[string]int64) []string {
 	slices.Sort(ids)
 	return ids
 }
+
+// participantCrashAfterPrepare crashes p1 (a panic term) right after it
+// recorded the tx PREPARED and before it voted: the coordinator sees no
+// vote and aborts; the restarted p1 finds the tx in doubt and learns
+// "aborted" from the coordinator.
+func participantCrashAfterPrepare(t *testing.T, c *cluster.TwoPCCluster) error {
+	const txID = "crash-1"
+	enable(t, c, "p1", twopc.FPParticipantAfterPrepare, "panic")
+	exited, _ := c.Participant("p1").Exited()
+	out, err := c.Client().Submit(context.Background(), transfer(txID, 10))
+	if err != nil {
+		t.Fatalf("submit %s: %v", txID, err)
+	}
+	if out.Outcome != twopc.Aborted || !strings.Contains(out.Reason, "prepare at p1 failed") {
+		return fmt.Errorf("submit %s with p1 crashing after prepare = %+v; want aborted", txID, out)
+	}
+	select {
+	case <-exited:
+	case <-time.After(waitShort):
+		t.Fatalf("p1 did not exit on the panic failpoint")
+	}
+	if err := c.Start("p1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(context.Background(), waitShort); err != nil {
+		return fmt.Errorf("in-doubt %s not resolved after p1 restarted: %w", txID, err)
+	}
+	if st := participantStatus(t, c, "p1"); st.Aborted != 1 {
+		return fmt.Errorf("p1 status %+v; want %s resolved to aborted", st, txID)
+	}
+	return checkApplied(observe(t, c), nil, []string{txID})
+}

@@ -59,6 +59,12 @@ func TestParticipantRestartKeepsPreparedTxInDoubt(t *testing.T) {
 	}
 }
 
+func TestParticipantCrashAfterPrepareAborts(t *testing.T) {
+	if err := participantCrashAfterPrepare(t, startCluster(t)); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAbortedTxAppliesNowhere(t *testing.T) {
 	if err := abortAppliesNowhere(t, startCluster(t)); err != nil {
 		t.Fatal(err)
