@@ -52,9 +52,8 @@ var workloadCheckers = map[string]struct {
 	"cas-register": {"cas-register", []string{"linearizable", "stats"}},
 	"kv":           {"kv", []string{"linearizable", "stats"}},
 	"set":          {"", []string{"set", "stats"}},
-	"bank":         {"", []string{"bank", "txid", "stats"}},
+	"bank":         {"", []string{"bank", "stats"}},
 	"txid":         {"", []string{"txid", "stats"}},
-	"retry":        {"", []string{"txid", "stats"}},
 }
 
 // Workloads lists the workload names ForWorkload knows, sorted.

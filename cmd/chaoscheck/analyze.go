@@ -29,6 +29,7 @@ type analyzeConfig struct {
 	jsonOut       bool
 	total         int64
 	totalSet      bool
+	initSet       bool
 	accounts      []string
 	allowNegative bool
 }
@@ -48,7 +49,7 @@ Workloads and their checkers:
   cas-register  linearizable (one register: read, write, cas)   + stats
   kv            linearizable (a cas-register per key)           + stats
   set           set (lost, unexpected, duplicated, recovered)   + stats
-  bank          bank (every read sums to the total) + txid      + stats
+  bank          bank (every read sums to the total)             + stats
   txid          txid (every tx_id applied exactly once)         + stats
 
 Exit codes: 0 valid, 1 invalid, 2 unknown, 254 unreadable input or bad
@@ -63,13 +64,14 @@ arguments, 255 internal error.`,
 		cfg := analyzeFlags
 		cfg.path = args[0]
 		cfg.totalSet = cmd.Flags().Changed("total")
+		cfg.initSet = cmd.Flags().Changed("init")
 		return runAnalyze(cmd.Context(), cmd, cfg)
 	},
 }
 
 func init() {
 	f := analyzeCmd.Flags()
-	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: the run's workload for a run directory, else kv)")
+	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: for a run directory, the checkers the run used; else kv)")
 	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable: time limit for the search; running out gives unknown")
@@ -85,11 +87,11 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	file, runWorkload, err := resolveHistory(cfg.path)
+	file, run, err := resolveHistory(cfg.path)
 	if err != nil {
 		return badInput(err)
 	}
-	if cfg.out == "" && runWorkload != "" {
+	if cfg.out == "" && run != nil {
 		cfg.out = filepath.Dir(file)
 	}
 	init, err := parseInit(cfg.init)
@@ -107,11 +109,16 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		return badInput(errors.New("give --workload or --checkers, not both"))
 	case len(cfg.checkers) > 0:
 		checkers, err = checker.Build(cfg.checkers, opts)
+	case cfg.workload == "" && run != nil && len(run.checkers) > 0:
+		// Judge a stored run as the run did: run's register workload is a
+		// register per key, each starting at 0.
+		opts.Model = "kv"
+		if run.workload == "register" && !cfg.initSet {
+			opts.Init = json.Number("0")
+		}
+		checkers, err = checker.Build(run.checkers, opts)
 	default:
 		w := cfg.workload
-		if w == "" {
-			w = runWorkload
-		}
 		if w == "" {
 			w = "kv"
 		}
@@ -141,7 +148,7 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 
 	if cfg.out != "" {
 		name := "results.json"
-		if runWorkload != "" {
+		if run != nil {
 			name = "analysis.json" // a run's own results.json is the run's record; keep it
 		}
 		if err := store.WriteJSON(filepath.Join(cfg.out, name), res); err != nil {
@@ -190,38 +197,58 @@ func parseInit(s string) (any, error) {
 	return v, nil
 }
 
+// runInfo is what a run directory says about how its history was judged.
+type runInfo struct {
+	workload string
+	checkers []string // the checkers named in its results.json
+}
+
 // resolveHistory turns a file, a run directory or a store (its latest
-// run) into the history file to read, and the run's workload when it came
-// from a run directory.
-func resolveHistory(path string) (file, workload string, err error) {
-	file, err = store.HistoryPath(path)
+// run) into the history file to read, and, for a run, how the run judged
+// it.
+func resolveHistory(path string) (string, *runInfo, error) {
+	file, err := store.HistoryPath(path)
 	if err != nil {
-		return "", "", err
+		return "", nil, err
 	}
 	if file == path {
-		return file, "", nil
+		return file, nil, nil
 	}
+	dir := filepath.Dir(file)
 	var cfg struct {
 		Workload string `json:"workload"`
 		Target   string `json:"target"`
 	}
-	if b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "config.json")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
 		_ = json.Unmarshal(b, &cfg)
 	}
-	return file, analyzeWorkloadForRun(cfg.Workload, cfg.Target), nil
+	run := &runInfo{workload: cfg.Workload}
+	if res, err := store.Load(dir); err == nil {
+		for _, c := range res.Checkers {
+			run.checkers = append(run.checkers, c.Checker)
+		}
+	}
+	if len(run.checkers) == 0 {
+		run.checkers = runCheckers(cfg.Workload, cfg.Target)
+	}
+	return file, run, nil
 }
 
-// analyzeWorkloadForRun maps a `run` workload to the analyze workload
-// with the same checkers: run's register is a register per key.
-func analyzeWorkloadForRun(w, target string) string {
-	switch w {
+// runCheckers names the checkers a `run` workload uses, for a run that
+// stopped before it wrote results.json.
+func runCheckers(workload, target string) []string {
+	switch workload {
 	case "register":
-		return "kv"
+		return []string{"linearizable", "stats"}
+	case "set":
+		return []string{"set", "stats"}
+	case "bank":
+		return []string{"bank", "txid", "stats"}
 	case "retry":
 		if target == "raft" {
-			return "txid"
+			return []string{"txid", "stats"}
 		}
-		return "bank"
+		return []string{"bank", "txid", "stats"}
 	}
-	return w
+	return nil
 }
