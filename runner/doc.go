@@ -4,7 +4,7 @@
 //	(node data and logs under the run directory) → workload setup →
 //	workload load and nemesis schedule together, every op recorded in
 //	history.jsonl → heal → final reads → stop the cluster → check →
-//	results.json → latest links → drop node data when valid
+//	results.json → report.html → latest links → drop node data when valid
 //
 // Invariants: every run that got a run directory ends with a results.json,
 // whatever stopped it (time limit, Ctrl-C, a failed boot); no node
@@ -14,6 +14,6 @@
 // from Config.Seed, which is recorded.
 //
 // runner imports workload, nemesis, sut/cluster (and the SUT packages for
-// their seeded-bug names), checker, history and store; only cmd/chaoscheck
+// their seeded-bug names), checker, history, store and report; only cmd/chaoscheck
 // imports runner.
 package runner

@@ -13,6 +13,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/nemesis"
+	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/store"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/workload"
@@ -304,6 +305,14 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 	r.res.DurationSec = r.res.End.Sub(r.start).Seconds()
 	if err := store.WriteJSON(r.dir.Path(store.ResultsFile), r.res); err != nil {
 		errs = append(errs, err)
+	}
+	// After results.json, so the report links it. A report that cannot be
+	// written is a note, not a failed run: the verdict stands without it.
+	if err := report.WriteHTMLFile(r.dir.Dir, r.res, h); err != nil {
+		r.note("%v", err)
+		if err := store.WriteJSON(r.dir.Path(store.ResultsFile), r.res); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if err := store.MarkLatest(r.dir); err != nil {
 		errs = append(errs, err)
