@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -33,10 +32,6 @@ type ParticipantConfig struct {
 	Logger       *slog.Logger
 }
 
-// DefaultReadLease bounds how long a read's shared locks keep prepares out
-// when the coordinator never releases them (it crashed mid-read).
-const DefaultReadLease = 5 * time.Second
-
 // participant is one SQLite participant. mu serializes every state change
 // and the forced write that goes with it, so the in-memory view (in-doubt
 // txs, locks, counts) always matches the database.
@@ -59,11 +54,6 @@ type participant struct {
 type doubt struct {
 	row   txRow
 	since time.Time // zero for txs found prepared at start
-}
-
-type readLock struct {
-	accounts []string
-	expires  time.Time
 }
 
 // RunParticipant runs a participant until ctx ends.
@@ -258,21 +248,6 @@ func (p *participant) validateLocked(ctx context.Context, xid string, ops []Op) 
 	return "", nil
 }
 
-// readHolderLocked returns a live read holding a shared lock on account.
-func (p *participant) readHolderLocked(account string) string {
-	now := time.Now()
-	for id, rl := range p.reads {
-		if now.After(rl.expires) {
-			delete(p.reads, id)
-			continue
-		}
-		if slices.Contains(rl.accounts, account) {
-			return id
-		}
-	}
-	return ""
-}
-
 func (p *participant) handleCommit(w http.ResponseWriter, r *http.Request) {
 	var req CommitRequest
 	if !readJSON(w, r, &req) {
@@ -391,63 +366,6 @@ func (p *participant) abort(ctx context.Context, xid, txID string) (Ack, int, er
 	return Ack{TxID: txID, State: StateAborted, Changed: true}, 0, nil
 }
 
-// handleRead reads balances. With a read_id it also takes a shared lock on
-// the accounts read, refused (409, read_locked) while a prepared tx holds
-// any of them; prepares of those accounts are refused until the read is
-// released or its lease ends.
-func (p *participant) handleRead(w http.ResponseWriter, r *http.Request) {
-	var req ReadRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	accounts := req.Accounts
-	if len(accounts) == 0 {
-		accounts = sortedKeys(p.accounts)
-	}
-	for _, a := range accounts {
-		if !p.accounts[a] {
-			writeError(w, http.StatusBadRequest, "no account %q", a)
-			return
-		}
-		if holder, ok := p.locks[a]; ok {
-			writeCodedError(w, http.StatusConflict, codeReadLocked,
-				fmt.Sprintf("account %s locked by prepared tx %s", a, p.inDoubt[holder].row.TxID))
-			return
-		}
-	}
-	bals, err := p.st.balances(r.Context())
-	if err != nil {
-		writeError(w, http.StatusInternalServerError, "read: %v", err)
-		return
-	}
-	out := ReadResponse{Balances: map[string]int64{}}
-	for _, a := range accounts {
-		out.Balances[a] = bals[a]
-	}
-	if req.ReadID != "" {
-		lease := DefaultReadLease
-		if req.LeaseMS > 0 {
-			lease = time.Duration(req.LeaseMS) * time.Millisecond
-		}
-		p.reads[req.ReadID] = &readLock{accounts: accounts, expires: time.Now().Add(lease)}
-	}
-	writeJSON(w, http.StatusOK, out)
-}
-
-func (p *participant) handleRelease(w http.ResponseWriter, r *http.Request) {
-	var req ReleaseRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	p.mu.Lock()
-	rl := p.reads[req.ReadID]
-	delete(p.reads, req.ReadID)
-	p.mu.Unlock()
-	writeJSON(w, http.StatusOK, ReleaseResponse{Held: rl != nil && time.Now().Before(rl.expires)})
-}
-
 // inDoubtLocked lists the tx_ids of the in-doubt txs, sorted.
 func (p *participant) inDoubtLocked() []string {
 	ids := []string{}
@@ -485,69 +403,4 @@ func (p *participant) handleObserve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, Observation{ID: p.cfg.ID, Balances: bals, Effects: eff, InDoubt: p.inDoubtLocked()})
-}
-
-// resolveLoop asks the coordinator for the decision on in-doubt txs: at
-// once for those found prepared at start, after ResolveAfter for the
-// others, with backoff while the coordinator cannot be reached. Presumed
-// abort makes the answer safe to act on: the coordinator answers committed
-// only from a durable commit record, and aborted for a tx it has no record
-// of.
-func (p *participant) resolveLoop(ctx context.Context) {
-	if p.cfg.Coordinator == "" {
-		return
-	}
-	const base, max = 100 * time.Millisecond, 2 * time.Second
-	interval := base
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-		if err := p.resolveDue(ctx); err != nil {
-			p.log.Debug("asking coordinator for decisions", "err", err)
-			interval = min(interval*2, max)
-			continue
-		}
-		interval = base
-	}
-}
-
-func (p *participant) resolveDue(ctx context.Context) error {
-	now := time.Now()
-	var due []txRow
-	p.mu.Lock()
-	for _, d := range p.inDoubt {
-		if d.since.IsZero() || now.Sub(d.since) >= p.cfg.ResolveAfter {
-			due = append(due, d.row)
-		}
-	}
-	p.mu.Unlock()
-	for _, row := range due {
-		var dec Decision
-		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		err := callJSON(cctx, p.hc, http.MethodGet, baseURL(p.cfg.Coordinator)+"/decision/"+url.PathEscape(row.XID), nil, &dec)
-		cancel()
-		if err != nil {
-			return err
-		}
-		var ack Ack
-		switch dec.Decision {
-		case Committed:
-			ack, _, err = p.commit(ctx, row.XID, row.TxID, nil)
-		case Aborted:
-			ack, _, err = p.abort(ctx, row.XID, row.TxID)
-		default:
-			continue
-		}
-		if err != nil {
-			p.log.Error("resolving in-doubt tx", "tx_id", row.TxID, "decision", dec.Decision, "err", err)
-			continue
-		}
-		if ack.Changed {
-			p.log.Info("resolved in-doubt tx from coordinator decision", "tx_id", row.TxID, "decision", dec.Decision)
-		}
-	}
-	return nil
 }
