@@ -1,0 +1,99 @@
+package verify
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/chaoscheck/chaoscheck/store"
+)
+
+// expectedTotal finds the sum a run's balances must have, in order:
+//   - config.json's "total", or "accounts" (a count or a list) times
+//     "initial_balance", when the run recorded them;
+//   - the first ok client read-balances in history.jsonl: the bank
+//     checker's own inference, so a first read that is already wrong
+//     makes this wrong too (the note says so; --total avoids it).
+//
+// Nil when neither is there; notes gains why.
+func expectedTotal(run string, notes []string) (*int64, string, []string) {
+	if t, ok := configTotal(filepath.Join(run, store.ConfigFile)); ok {
+		return &t, store.ConfigFile, notes
+	}
+	t, index, err := historyTotal(filepath.Join(run, store.HistoryFile))
+	if err != nil {
+		return nil, "", append(notes, "no expected total: "+err.Error())
+	}
+	return &t, fmt.Sprintf("the first ok read-balances of %s (op %d)", store.HistoryFile, index), notes
+}
+
+// configTotal reads the total from a config.json that records it.
+func configTotal(path string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	var c struct {
+		Total          *int64          `json:"total"`
+		Accounts       json.RawMessage `json:"accounts"`
+		InitialBalance *int64          `json:"initial_balance"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return 0, false
+	}
+	if c.Total != nil {
+		return *c.Total, true
+	}
+	if c.InitialBalance == nil || len(c.Accounts) == 0 {
+		return 0, false
+	}
+	var n int64
+	var list []string
+	switch {
+	case json.Unmarshal(c.Accounts, &n) == nil:
+	case json.Unmarshal(c.Accounts, &list) == nil:
+		n = int64(len(list))
+	default:
+		return 0, false
+	}
+	return n * *c.InitialBalance, n > 0
+}
+
+// historyTotal sums the first ok read-balances a client recorded. Only
+// lines up to that op are decoded; a malformed line is skipped, since
+// analyze, not verify, judges the history.
+func historyTotal(path string) (total, index int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, fmt.Errorf("no %s with a total, no %s to infer one from", store.ConfigFile, store.HistoryFile)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for sc.Scan() {
+		if !bytes.Contains(sc.Bytes(), []byte(`"read-balances"`)) {
+			continue
+		}
+		var op struct {
+			Index   int64            `json:"index"`
+			Type    string           `json:"type"`
+			F       string           `json:"f"`
+			Process int64            `json:"process"`
+			Value   map[string]int64 `json:"value"`
+		}
+		if json.Unmarshal(sc.Bytes(), &op) != nil || op.Type != "ok" || op.F != "read-balances" || op.Process < 0 || len(op.Value) == 0 {
+			continue
+		}
+		for _, b := range op.Value {
+			total += b
+		}
+		return total, op.Index, nil
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	return 0, 0, fmt.Errorf("no %s with a total, and no ok read-balances in %s", store.ConfigFile, store.HistoryFile)
+}
