@@ -33,9 +33,13 @@ type TwoPCConfig struct {
 	Accounts               map[string]int64
 	AccountsPerParticipant int
 	InitialBalance         int64
-	Env                    []string      // extra environment for every node, e.g. GOFAIL_FAILPOINTS=…
-	ExtraArgs              []string      // appended to every node's arguments, e.g. --sut-bug no-dedup
-	StartTimeout           time.Duration // per node, until /status answers; default 20s
+	// ResolveAfter is how long a live participant leaves a prepared tx to
+	// the coordinator before asking for its decision (0: the node's
+	// default, 2s). Tests that inspect the commit window set it long.
+	ResolveAfter time.Duration
+	Env          []string      // extra environment for every node, e.g. GOFAIL_FAILPOINTS=…
+	ExtraArgs    []string      // appended to every node's arguments, e.g. --sut-bug no-dedup
+	StartTimeout time.Duration // per node, until /status answers; default 20s
 }
 
 // TwoPCCluster is a running 2PC cluster.
@@ -94,6 +98,9 @@ func StartTwoPC(ctx context.Context, cfg TwoPCConfig) (*TwoPCCluster, error) {
 			"--data", filepath.Join(cfg.Dir, name, "data"), "--coordinator", c.apis[TwoPCCoordinator]}
 		if a := accounts[name]; a != "" {
 			args = append(args, "--accounts", a)
+		}
+		if cfg.ResolveAfter > 0 {
+			args = append(args, "--resolve-after", cfg.ResolveAfter.String())
 		}
 		c.procs[name] = NewProc(ProcSpec{Name: name, Bin: cfg.Bin, Dir: filepath.Join(cfg.Dir, name),
 			Args: append(args, cfg.ExtraArgs...), Env: cfg.Env})

@@ -38,7 +38,9 @@ const (
 const initialBalance = 1000
 
 // startCluster boots a coordinator and participants p1, p2, each with
-// account a1 holding initialBalance. Cleanup stops every node, checks that
+// account a1 holding initialBalance. Live participants leave prepared txs
+// to the coordinator for 30s, so a tx held in a window stays in doubt
+// however slow the machine; restarted ones still ask at once. Cleanup stops every node, checks that
 // no node process is left, and on failure logs the nodes' logs.
 func startCluster(t *testing.T, extraArgs ...string) *cluster.TwoPCCluster {
 	t.Helper()
@@ -47,6 +49,7 @@ func startCluster(t *testing.T, extraArgs ...string) *cluster.TwoPCCluster {
 		Dir:          dir,
 		Participants: []string{"p1", "p2"},
 		Accounts:     map[string]int64{"p1/a1": initialBalance, "p2/a1": initialBalance},
+		ResolveAfter: 30 * time.Second,
 		ExtraArgs:    extraArgs,
 	})
 	if err != nil {
