@@ -13,7 +13,7 @@ import (
 
 // errCoordinatorRunning: a process holds the decision log's directory
 // lock, so its files are changing under us.
-var errCoordinatorRunning = errors.New("the coordinator is running (its badger directory is locked); stop it to judge atomicity")
+var errCoordinatorRunning = errors.New("running (a live process holds its badger directory lock): stop it to judge atomicity")
 
 // badgerLockFile is the pid file badger writes beside its flock.
 const badgerLockFile = "LOCK"

@@ -22,12 +22,14 @@
 // locked, a participant without a data dir) is unknown, never valid.
 //
 // Invariant: verify writes nothing into a data dir. SQLite files are
-// opened mode=ro or immutable; the coordinator's badger directory is
-// copied under a shared flock (which a running coordinator's exclusive
-// lock refuses) and the copy is opened.
+// opened mode=ro or immutable (the one write is SQLite's shared-memory WAL
+// index, the -shm file, where every reader records its read mark); the
+// coordinator's badger directory is copied under a shared flock (which a
+// running coordinator's exclusive lock refuses) and the copy is opened.
 //
 // This package may import checker, history, store, report and the SUT's
-// read-only inspection helpers (sut/raftsql, sut/twopc); it must not import
-// runner, workload, nemesis or sut/cluster: it judges any cluster's files,
-// however they were made.
+// read-only inspection helpers (sut/raftsql, sut/twopc); its code must not
+// import runner, workload, nemesis or sut/cluster (its tests boot clusters
+// with sut/cluster): it judges any cluster's files, however they were
+// made.
 package verify

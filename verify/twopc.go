@@ -107,6 +107,7 @@ func checkInDoubt(ps []participant, decided map[string]decision) checker.Result 
 			res.Anomalies = append(res.Anomalies, checker.Anomaly{Kind: "in-doubt", Key: t.TxID, Detail: detail})
 		}
 	}
+	res.Notes = append(res.Notes, fmt.Sprintf("%d tx records on %d participants, %d prepared", res.Counts["txs"], len(ps), res.Counts["in-doubt"]))
 	verdict(&res, unread(&res, ps))
 	return res
 }
@@ -128,6 +129,7 @@ func checkAppliedOnce(ps []participant) checker.Result {
 			}
 		}
 	}
+	res.Notes = append(res.Notes, fmt.Sprintf("%d tx_ids applied over %d participants, %d of them more than once", res.Counts["applied"], len(ps), res.Counts["applied-twice"]))
 	verdict(&res, unread(&res, ps))
 	return res
 }
@@ -203,7 +205,7 @@ func checkAtomicity(ps []participant, coord *Node, recs []twopc.DecisionRecord, 
 		res.Valid = checker.Unknown
 		return res
 	case coordErr != nil:
-		res.Notes = append(res.Notes, fmt.Sprintf("%s: %v", coord.Name, coordErr))
+		res.Notes = append(res.Notes, fmt.Sprintf("%s %s: %v", coord.Name, coord.Dir, coordErr))
 		res.Valid = checker.Unknown
 		return res
 	case len(ps) == 0:
@@ -271,6 +273,8 @@ func checkAtomicity(ps []participant, coord *Node, recs []twopc.DecisionRecord, 
 			}
 		}
 	}
+	res.Notes = append(res.Notes, fmt.Sprintf("decision log: %d committed, %d aborted, %d started (presumed abort) tx_ids",
+		res.Counts[twopc.Committed], res.Counts[twopc.Aborted], res.Counts["started"]))
 	for _, name := range slices.Sorted(maps.Keys(missing)) {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s, listed by %d committed txs, has no readable data dir: those txs are judged without it", name, missing[name]))
 		unknown = true
