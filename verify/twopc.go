@@ -129,7 +129,7 @@ func checkAppliedOnce(ps []participant) checker.Result {
 			}
 		}
 	}
-	res.Notes = append(res.Notes, fmt.Sprintf("%d tx_ids applied over %d participants, %d of them more than once", res.Counts["applied"], len(ps), res.Counts["applied-twice"]))
+	res.Notes = append(res.Notes, fmt.Sprintf("%d (participant, tx_id) pairs with effect rows over %d participants, %d of them more than once", res.Counts["applied"], len(ps), res.Counts["applied-twice"]))
 	verdict(&res, unread(&res, ps))
 	return res
 }
