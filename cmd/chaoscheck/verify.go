@@ -73,8 +73,8 @@ judged, 254 unusable input (missing dir, not a data dir), 255 internal error.`,
 			opts, err = verify.FromRunDir(args[0])
 		case explicit:
 			opts = verify.Options{Raft: verify.ParseNodes(f.raft), Participants: verify.ParseNodes(f.participants)}
-			if f.coordinator != "" {
-				opts.Coordinator = &verify.ParseNodes([]string{f.coordinator})[0]
+			if c := verify.ParseNodes([]string{f.coordinator}); len(c) == 1 {
+				opts.Coordinator = &c[0]
 			}
 			err = opts.Resolve()
 		default:
