@@ -32,7 +32,7 @@ const (
 	maxHTMLOps       = 20 // ops whose fields are shown, per anomaly
 )
 
-//go:embed templates/report.html.tmpl
+//go:embed templates/*.tmpl
 var templateFS embed.FS
 
 var reportTemplate = template.Must(template.New("report.html.tmpl").Funcs(template.FuncMap{
