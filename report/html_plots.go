@@ -1,7 +1,9 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"html"
 	"math"
 	"slices"
@@ -97,27 +99,15 @@ func drawTimeline(h history.History, clients, nems []span, wins []window, anomal
 	tl.ViewEnd = h[tl.Shown-1].Time
 	viewEnd := max(tl.ViewEnd, 1)
 
-	// Lanes: nemesis first, then client processes in numeric order.
-	var procs []int64
-	seen := map[int64]bool{}
 	var shown []span
 	for _, s := range slices.Concat(nems, clients) {
-		if s.inv >= limit {
-			continue
-		}
-		shown = append(shown, s)
-		if p := h[s.inv].Process; !seen[p] {
-			seen[p] = true
-			procs = append(procs, p)
+		if s.inv < limit {
+			shown = append(shown, s)
 		}
 	}
-	slices.Sort(procs) // -1, the nemesis, sorts first
-	lane := make(map[int64]int, len(procs))
-	for i, p := range procs {
-		lane[p] = i
-	}
-	laneH := max(minLaneH, min(maxLaneH, 1400/float64(max(len(procs), 1))))
-	lanesH := laneH * float64(len(procs))
+	lane, lanes := assignLanes(h, shown, viewEnd)
+	laneH := max(minLaneH, min(maxLaneH, 1400/float64(max(len(lanes), 1))))
+	lanesH := laneH * float64(len(lanes))
 	height := axisHeight + lanesH + 4
 
 	pxPerMs := plotWidth / (float64(viewEnd) / 1e6)
@@ -126,14 +116,21 @@ func drawTimeline(h history.History, clients, nems []span, wins []window, anomal
 
 	var lb strings.Builder
 	fmt.Fprintf(&lb, `<svg xmlns="http://www.w3.org/2000/svg" class="lanes" width="%s" height="%s">`, f1(laneLabelW), f1(height))
-	for _, p := range procs {
-		name := "p" + strconv.FormatInt(p, 10)
-		if p == history.NemesisProcess {
+	for i, ps := range lanes {
+		name := "p" + strconv.FormatInt(ps[0], 10)
+		if ps[0] == history.NemesisProcess {
 			name = "nemesis"
 		}
-		y := axisHeight + float64(lane[p])*laneH + laneH/2
-		fmt.Fprintf(&lb, `<text x="%s" y="%s" dominant-baseline="middle" text-anchor="end" font-size="%s">%s</text>`,
-			f1(laneLabelW-6), f1(y), f1(min(11, laneH)), name)
+		if len(ps) > 1 {
+			name += " +" + strconv.Itoa(len(ps)-1)
+		}
+		var all []string
+		for _, p := range ps {
+			all = append(all, strconv.FormatInt(p, 10))
+		}
+		y := axisHeight + float64(i)*laneH + laneH/2
+		fmt.Fprintf(&lb, `<text x="%s" y="%s" dominant-baseline="middle" text-anchor="end" font-size="%s"><title>process %s</title>%s</text>`,
+			f1(laneLabelW-6), f1(y), f1(min(11, laneH)), strings.Join(all, ", "), name)
 	}
 	lb.WriteString(`</svg>`)
 	tl.Labels = lb.String()
@@ -142,7 +139,7 @@ func drawTimeline(h history.History, clients, nems []span, wins []window, anomal
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" id="timeline" width="%s" height="%s" data-end-ms="%s" data-px-per-ms="%s" data-axis-h="%s" data-lanes-h="%s" data-pad="%s">`,
 		f1(width), f1(height), f3(float64(viewEnd)/1e6), strconv.FormatFloat(pxPerMs, 'g', 6, 64), f1(axisHeight), f1(lanesH), f1(timelinePad))
 	// Alternate lane backgrounds make a lane easy to follow by eye.
-	for i := range procs {
+	for i := range lanes {
 		if i%2 == 1 {
 			fmt.Fprintf(&b, `<rect class="lane" x="0" y="%s" width="100%%" height="%s"/>`, f1(axisHeight+float64(i)*laneH), f1(laneH))
 		}
@@ -187,6 +184,66 @@ func drawTimeline(h history.History, clients, nems []span, wins []window, anomal
 	b.WriteString(`</svg>`)
 	tl.Bars = b.String()
 	return tl
+}
+
+// assignLanes gives each process a lane, the nemesis the first. A
+// process that got an info never invokes again and its worker goes on
+// under a new number (Jepsen's p + concurrency), so a lane is reused by a
+// process that starts after the lane's last process has finished: a run
+// with many infos keeps about one lane per worker instead of one per
+// process number. lanes lists each lane's processes in order; a lane's
+// label names its first process and how many followed it.
+func assignLanes(h history.History, shown []span, viewEnd int64) (lane map[int64]int, lanes [][]int64) {
+	type life struct {
+		p          int64
+		start, end int64
+	}
+	lives := map[int64]*life{}
+	for _, s := range shown {
+		inv := &h[s.inv]
+		end := viewEnd
+		if s.done >= 0 {
+			end = h[s.done].Time
+		}
+		l := lives[inv.Process]
+		if l == nil {
+			l = &life{p: inv.Process, start: inv.Time, end: end}
+			lives[inv.Process] = l
+		}
+		l.start, l.end = min(l.start, inv.Time), max(l.end, end)
+	}
+	order := slices.SortedFunc(maps.Values(lives), func(a, b *life) int {
+		if a.p == history.NemesisProcess || b.p == history.NemesisProcess {
+			return cmp.Compare(a.p, b.p) // the nemesis first
+		}
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.p, b.p))
+	})
+	var laneEnd []int64
+	for _, l := range order {
+		i := -1
+		for j := range lanes {
+			if l.p != history.NemesisProcess && lanes[j][0] != history.NemesisProcess && laneEnd[j] < l.start {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			i = len(lanes)
+			lanes = append(lanes, nil)
+			laneEnd = append(laneEnd, 0)
+		}
+		lanes[i] = append(lanes[i], l.p)
+		laneEnd[i] = l.end
+	}
+	// Lanes in order of their first process: the nemesis, p0, p1 …
+	slices.SortStableFunc(lanes, func(a, b []int64) int { return cmp.Compare(a[0], b[0]) })
+	lane = make(map[int64]int, len(order))
+	for i, ps := range lanes {
+		for _, p := range ps {
+			lane[p] = i
+		}
+	}
+	return lane, lanes
 }
 
 // writeTimeAxis draws ticks at round seconds along the top of a plot
