@@ -3,8 +3,8 @@ package report
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"html"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
