@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -310,3 +311,27 @@ func TestWriteHTMLFileLinksWhatTheRunDirectoryHolds(t *testing.T) {
 }
 
 var t0ctx = context.Background()
+
+func TestTimelineLanesReuseALaneOnlyAfterItsProcessEnded(t *testing.T) {
+	ms := int64(time.Millisecond)
+	op := func(ti int64, typ history.Type, p int64) history.Op {
+		return history.Op{Time: ti * ms, Type: typ, Process: p, F: "write"}
+	}
+	h := history.History{
+		op(1, history.Invoke, history.NemesisProcess), op(2, history.Info, history.NemesisProcess),
+		op(3, history.Invoke, 0), op(4, history.Invoke, 1),
+		op(10, history.Info, 0), // p0 crashed: its worker goes on as p2
+		op(11, history.Invoke, 2), op(12, history.OK, 1),
+		op(13, history.Invoke, 3), // p3 starts while p2 runs: it cannot share p2's lane
+		op(14, history.OK, 2), op(15, history.Invoke, 1), op(16, history.Info, 1),
+	}
+	for i := range h {
+		h[i].Index = int64(i)
+	}
+	_, lanes := assignLanes(h, slices.Concat(nemesisSpans(h), clientSpans(h)), h[len(h)-1].Time)
+	// p1 lives from 4ms to 16ms and p2 from 11ms to 14ms, so p3 (from
+	// 13ms) shares neither lane.
+	if got, want := fmt.Sprint(lanes), "[[-1] [0 2] [1] [3]]"; got != want {
+		t.Errorf("lanes %s, want %s (nemesis first; p2 after p0 in its lane; p3 alone)", got, want)
+	}
+}
