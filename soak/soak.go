@@ -138,6 +138,13 @@ func (c Config) Validate() (Config, error) {
 	if c.Store == "" {
 		errs = append(errs, errors.New("no store directory"))
 	}
+	var names []string
+	for _, s := range c.Scenarios {
+		if s = strings.TrimSpace(s); s != "" {
+			names = append(names, s)
+		}
+	}
+	c.Scenarios = names
 	if len(c.Scenarios) == 0 || len(c.Scenarios) == 1 && c.Scenarios[0] == "all" {
 		c.Scenarios = runner.ScenarioNames()
 	}

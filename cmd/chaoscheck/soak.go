@@ -31,7 +31,8 @@ soak's --seed (random when not given, and recorded), so a soak replays.
 
 Scenarios (--scenarios all, or a comma list):
 ` + scenarioHelp() + `
-As it goes, the soak writes soak.json (in the store, or --out): every run's
+As it goes, the soak writes soak.json (in the store, replacing the last
+soak's, or --out): every run's
 scenario, seed, verdict, duration, ops, run directory, anomalies and the
 command that reproduces it. --junit FILE writes the same as JUnit XML, one
 testcase per run named "<scenario> seed=<seed>": an invalid run is a
