@@ -238,7 +238,7 @@ func TestSoakRejectsConfigsNoRunCanStartFrom(t *testing.T) {
 		t.Errorf("soak.json after a config error: %d runs, %v", len(back.Runs), err)
 	}
 
-	cfg = Config{Scenarios: []string{"all"}, Runs: 1, Store: "s"}
+	cfg = Config{Scenarios: []string{" all "}, Runs: 1, Store: "s"}
 	if cfg, err := cfg.Validate(); err != nil || strings.Join(cfg.Scenarios, ",") != strings.Join(runner.ScenarioNames(), ",") {
 		t.Errorf("all: scenarios %v, %v; want every runner scenario", cfg.Scenarios, err)
 	}
