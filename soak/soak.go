@@ -87,7 +87,9 @@ type Summary struct {
 	Store       string           `json:"store"`
 	Version     string           `json:"chaoscheck_version,omitempty"`
 	// Stopped says why the soak ended: "runs", "duration", "invalid run",
-	// "interrupted", "errors", or "running" while it goes on.
+	// "interrupted", "errors" (runs kept failing to run), "bad
+	// configuration" (a run refused its config), or "running" while it
+	// goes on.
 	Stopped string         `json:"stopped"`
 	Counts  map[string]int `json:"counts"` // runs by verdict
 	Runs    []RunSummary   `json:"runs"`
@@ -249,9 +251,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		if runner.IsConfigError(runErr) {
 			// Names and numbers were checked up front; this is what only a
 			// run can tell (a seeded bug no node of the scenario has).
+			err := fmt.Errorf("scenario %s: %w", scenario, runErr)
+			if len(s.Runs) == 0 {
+				return s, err // nothing ran: leave the last soak's files be
+			}
 			s.Stopped = "bad configuration"
-			werr := finish(&s, cfg)
-			return s, errors.Join(fmt.Errorf("scenario %s: %w", scenario, runErr), werr)
+			return s, errors.Join(err, writeFiles(&s, cfg))
 		}
 		// Only rs outlives this iteration: the run's history went with
 		// the runner, and its results (maybe large) go with out.
@@ -281,7 +286,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			s.Stopped = "duration"
 		}
 		if s.Stopped != "running" {
-			return s, finish(&s, cfg)
+			return s, writeFiles(&s, cfg)
 		}
 		// Written after every run, so a soak that dies (the machine
 		// reboots mid-night) still leaves what it found.
@@ -291,11 +296,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 }
 
-// finish stamps the end and writes the files a last time.
-func finish(s *Summary, cfg Config) error {
-	return writeFiles(s, cfg)
-}
-
+// writeFiles stamps the end so far and writes soak.json and the JUnit file.
 func writeFiles(s *Summary, cfg Config) error {
 	s.End = time.Now()
 	s.DurationSec = s.End.Sub(s.Start).Seconds()
