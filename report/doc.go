@@ -1,8 +1,10 @@
 // Package report presents results to a person: the summary printed at the
-// end of `chaoscheck run` (and reusable by analyze), and the mapping from
-// a verdict to the process exit code.
+// end of `chaoscheck run` and by analyze and verify (summary.go), the
+// self-contained report.html with the op timeline, latency and throughput
+// plots with fault windows shaded (html*.go, templates/), the read-only
+// store server behind `chaoscheck serve` (serve.go), and the mapping from a
+// verdict to Jepsen's exit codes.
 //
-// report reads results (store.Results, checker.Result); it judges nothing
-// and never changes a verdict. It imports checker, history and store; it
-// must not import runner, workload, nemesis or sut.
+// report imports checker, history and store; it never imports the SUT,
+// runner, workload or nemesis.
 package report

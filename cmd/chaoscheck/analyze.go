@@ -75,7 +75,7 @@ func init() {
 	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable: time limit for the search; running out gives unknown")
-	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json and linear.html (default: none; a run directory's own dir)")
+	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json, report.html and linear.html (default: none; for a run directory, the run directory: analysis.json and analysis.html)")
 	f.BoolVar(&analyzeFlags.jsonOut, "json", false, "print results as JSON instead of the human summary")
 	f.Int64Var(&analyzeFlags.total, "total", 0, "bank: the sum every read must have (default: the first read's sum)")
 	f.StringSliceVar(&analyzeFlags.accounts, "accounts", nil, "bank: the accounts every read must hold (default: the first read's)")
@@ -152,6 +152,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 			name = "analysis.json" // a run's own results.json is the run's record; keep it
 		}
 		if err := store.WriteJSON(filepath.Join(cfg.out, name), res); err != nil {
+			return &exitError{code: exitInternal, err: err}
+		}
+		if err := writeAnalysisHTML(cfg.out, run != nil, res, h); err != nil {
 			return &exitError{code: exitInternal, err: err}
 		}
 	}
@@ -251,4 +254,22 @@ func runCheckers(workload, target string) []string {
 		return []string{"bank", "txid", "stats"}
 	}
 	return nil
+}
+
+// writeAnalysisHTML writes the report a person looks at beside the
+// results: report.html, or analysis.html in a run directory, whose own
+// report.html describes the run (workload, seed) and is kept.
+func writeAnalysisHTML(dir string, inRun bool, res store.Results, h history.History) error {
+	if !inRun {
+		return report.WriteHTMLFile(dir, res, h)
+	}
+	f, err := os.Create(filepath.Join(dir, "analysis.html"))
+	if err != nil {
+		return err
+	}
+	if err := report.WriteHTML(f, res, h); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -209,4 +209,11 @@ func TestAnalyzeWritesResultsToOut(t *testing.T) {
 	if err := json.Unmarshal(b, &a); err != nil || a.Valid != checker.Invalid || len(a.Checkers) == 0 {
 		t.Fatalf("results.json: err %v, %+v", err, a)
 	}
+	html, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(string(html)), "invalid") {
+		t.Fatalf("report.html does not show the invalid verdict")
+	}
 }
