@@ -16,6 +16,14 @@
 // replicas could evaluate differently (random(), datetime('now'), …), because
 // every replica applies the same entry on its own.
 //
+// Around them: node.go is the Ready loop (the order below), transport.go
+// sends raft messages to peers over HTTP without ever blocking the loop,
+// api.go serves clients (/exec proposes and waits for the apply, /query
+// reads through ReadIndex, /query?local=true reads this replica's own state
+// unlinearized, /status, /failpoints/), client.go is the Go client
+// workloads use, with retry to the leader and indeterminate outcomes told
+// apart from failures.
+//
 // # Invariants and who keeps them
 //
 // raft docs, Ready loop: entries, hard state and snapshot of a Ready are
