@@ -1,0 +1,207 @@
+package selftest
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/runner"
+)
+
+// Scenario is a run configuration that exposes one or more seeded bugs:
+// a workload, a nemesis and the schedule that makes the fault bite.
+type Scenario struct {
+	Name string
+	// Why says what the fault does to the system, in one line.
+	Why string
+	set func(*runner.Config)
+}
+
+// Config returns the scenario's run configuration (the runner's defaults
+// with the scenario's values) for seed, stored under store.
+func (s Scenario) Config(seed int64, store string) runner.Config {
+	c := runner.Defaults()
+	s.set(&c)
+	c.Seed, c.Store = seed, store
+	return c
+}
+
+// Bug is one row of the matrix: a seeded bug and how it is caught.
+type Bug struct {
+	// ID names the row: the system and the --sut-bug name, e.g.
+	// "raft/no-dedup" (raftsql and the 2PC coordinator both have a
+	// no-dedup and a memory-dedup).
+	ID string
+	// Name is the --sut-bug name.
+	Name string
+	// Wrong says what goes wrong in the system, in one line.
+	Wrong string
+	// Scenario is the name of the scenario that exposes it.
+	Scenario string
+	// Expect lists the anomalies that count as catching it, as
+	// "checker:kind" (e.g. "set:lost"); any one of them will do.
+	Expect []string
+}
+
+// Scenarios are the configurations the matrix uses. Their time limits are
+// short on purpose: the whole matrix runs on every commit.
+var Scenarios = []Scenario{
+	{
+		Name: "set-kill-all",
+		Why:  "set; every Raft node SIGKILLed at once (followers lagging in apply), restarted with the former leader last, every 2s",
+		set: func(c *runner.Config) {
+			// The default rate keeps the run below 1000 log entries, the
+			// nodes' first snapshot: restoring one hides forget-applied-index.
+			c.Workload, c.Nemesis = "set", "kill-all"
+			c.NemesisInterval, c.TimeLimit = 2*time.Second, 8*time.Second
+		},
+	},
+	{
+		Name: "register-lag-follower",
+		Why:  "register with clients bound to replicas; one follower's apply stalled for 2s, then caught up",
+		set: func(c *runner.Config) {
+			c.Workload, c.Nemesis = "register-per-node", "lag-follower"
+			c.NemesisInterval, c.TimeLimit = 2*time.Second, 8*time.Second
+		},
+	},
+	{
+		Name: "retry-raft-kill-all",
+		Why:  "retry on Raft (tx_id as request id, resubmitted and duplicated); every node SIGKILLed at once every 2s",
+		set: func(c *runner.Config) {
+			c.Workload, c.Target, c.Nemesis = "retry", "raft", "kill-all"
+			c.NemesisInterval, c.TimeLimit = 2*time.Second, 8*time.Second
+			// Long enough to outlast a restart of the whole cluster: an op
+			// that gives up while every node is down is a fail, and a
+			// failed retry of an acknowledged tx_id reads as a
+			// contradiction to the txid checker.
+			c.OpTimeout = 8 * time.Second
+		},
+	},
+	{
+		Name: "retry-twopc-restart-coordinator",
+		Why:  "retry on 2PC through a duplicating proxy; the coordinator SIGKILLed and restarted between retries",
+		set: func(c *runner.Config) {
+			// duplicate-retry's proxy also answers "not delivered" (502,
+			// indeterminate) while the coordinator is down, where a bare
+			// refused connection would make a retry a fail.
+			c.Workload, c.Target, c.Nemesis = "retry", "twopc", "duplicate-retry,restart-coordinator"
+			c.NemesisInterval, c.TimeLimit = 1500*time.Millisecond, 8*time.Second
+		},
+	},
+	{
+		Name: "bank-coordinator-crash",
+		Why:  "bank; a participant SIGKILLed between prepare and commit, the coordinator SIGKILLed in its commit window, both restarted",
+		set: func(c *runner.Config) {
+			c.Workload, c.Nemesis = "bank", "coordinator-crash"
+			c.NemesisInterval, c.TimeLimit = time.Second, 8*time.Second
+		},
+	},
+}
+
+// Matrix is every seeded bug with the scenario that exposes it.
+var Matrix = []Bug{
+	{ID: "raft/forget-applied-index", Name: "forget-applied-index",
+		Wrong:    "applied index not stored with the data: a restarted replica applies its log again",
+		Scenario: "set-kill-all", Expect: []string{"set:duplicated"}},
+	{ID: "raft/ack-before-commit", Name: "ack-before-commit",
+		Wrong:    "writes acknowledged once proposed, before a majority has them",
+		Scenario: "set-kill-all", Expect: []string{"set:lost"}},
+	{ID: "raft/unsynced-log", Name: "unsynced-log",
+		Wrong:    "the Raft log is never fsynced: a crash of every replica loses acknowledged entries",
+		Scenario: "set-kill-all", Expect: []string{"set:lost"}},
+	{ID: "raft/stale-read", Name: "stale-read",
+		Wrong:    "any replica answers reads from its own state, without ReadIndex",
+		Scenario: "register-lag-follower", Expect: []string{"linearizable:nonlinearizable"}},
+	{ID: "raft/no-dedup", Name: "no-dedup",
+		Wrong:    "request ids not deduplicated: a retried request is applied again",
+		Scenario: "retry-raft-kill-all", Expect: []string{"txid:duplicated"}},
+	{ID: "raft/memory-dedup", Name: "memory-dedup",
+		Wrong:    "request id dedup kept in memory: a retry after a restart is applied again",
+		Scenario: "retry-raft-kill-all", Expect: []string{"txid:duplicated"}},
+	{ID: "twopc/no-dedup", Name: "no-dedup",
+		Wrong:    "coordinator forgets tx_ids: every retry runs as a new transaction",
+		Scenario: "retry-twopc-restart-coordinator", Expect: []string{"txid:duplicated"}},
+	{ID: "twopc/memory-dedup", Name: "memory-dedup",
+		Wrong:    "coordinator keeps tx_id dedup in memory: a retry after its restart runs again",
+		Scenario: "retry-twopc-restart-coordinator", Expect: []string{"txid:duplicated"}},
+	{ID: "twopc/forget-prepared", Name: "forget-prepared",
+		Wrong:    "a restarted participant aborts its prepared transactions on its own",
+		Scenario: "bank-coordinator-crash", Expect: []string{"txid:partial", "txid:lost", "bank:wrong-total"}},
+	{ID: "twopc/commit-before-decision", Name: "commit-before-decision",
+		Wrong:    "coordinator sends commits before forcing its decision, and forgets it in a crash",
+		Scenario: "bank-coordinator-crash", Expect: []string{"txid:partial", "bank:wrong-total"}},
+	{ID: "twopc/one-phase", Name: "one-phase",
+		Wrong:    "coordinator commits participants one by one, no prepare: a refusal or crash midway is partial",
+		Scenario: "bank-coordinator-crash", Expect: []string{"txid:partial", "txid:failed-applied", "bank:wrong-total"}},
+}
+
+// ScenarioNamed returns the scenario called name.
+func ScenarioNamed(name string) (Scenario, bool) {
+	i := slices.IndexFunc(Scenarios, func(s Scenario) bool { return s.Name == name })
+	if i < 0 {
+		return Scenario{}, false
+	}
+	return Scenarios[i], true
+}
+
+// BugIDs lists the matrix's row IDs, in matrix order.
+func BugIDs() []string {
+	ids := make([]string, len(Matrix))
+	for i, b := range Matrix {
+		ids[i] = b.ID
+	}
+	return ids
+}
+
+// Select returns the matrix rows names asks for: "all" (or none) for
+// every row; otherwise each name is a row ID ("twopc/no-dedup") or a bug
+// name, which selects that bug on every system that has it
+// ("no-dedup").
+func Select(names []string) ([]Bug, error) {
+	if len(names) == 0 || len(names) == 1 && names[0] == "all" {
+		return slices.Clone(Matrix), nil
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		n = strings.TrimSpace(n)
+		if !slices.ContainsFunc(Matrix, func(b Bug) bool { return b.ID == n || b.Name == n }) {
+			return nil, fmt.Errorf("unknown bug %q (want all, or some of %s)", n, strings.Join(BugIDs(), ", "))
+		}
+		want[n] = true
+	}
+	var bugs []Bug
+	for _, b := range Matrix {
+		if want[b.ID] || want[b.Name] {
+			bugs = append(bugs, b)
+		}
+	}
+	return bugs, nil
+}
+
+// Command is the `chaoscheck run` command line that reproduces a run of
+// cfg: every setting that differs from run's defaults, and the seed.
+func Command(cfg runner.Config) string {
+	d := runner.Defaults()
+	args := []string{"chaoscheck", "run", "--workload", cfg.Workload, "--nemesis", cfg.Nemesis}
+	flag := func(differs bool, name string, v any) {
+		if differs {
+			args = append(args, "--"+name, fmt.Sprint(v))
+		}
+	}
+	flag(cfg.Workload == "retry", "target", cfg.Target)
+	flag(true, "time-limit", cfg.TimeLimit)
+	flag(cfg.Rounds != d.Rounds, "rounds", cfg.Rounds)
+	flag(cfg.NemesisInterval != d.NemesisInterval, "nemesis-interval", cfg.NemesisInterval)
+	flag(cfg.PauseBeforeCommit != d.PauseBeforeCommit, "pause-before-commit", cfg.PauseBeforeCommit)
+	flag(cfg.Concurrency != d.Concurrency, "concurrency", cfg.Concurrency)
+	flag(cfg.Rate != d.Rate, "rate", cfg.Rate)
+	flag(cfg.Keys != d.Keys, "keys", cfg.Keys)
+	flag(cfg.OpTimeout != d.OpTimeout, "op-timeout", cfg.OpTimeout)
+	flag(cfg.NodeCount != d.NodeCount, "nodes", cfg.NodeCount)
+	flag(cfg.Seed != 0, "seed", cfg.Seed)
+	for _, b := range cfg.SUTBugs {
+		args = append(args, "--sut-bug", b)
+	}
+	return strings.Join(args, " ")
+}
