@@ -92,17 +92,29 @@ type linearizable struct {
 
 func (*linearizable) Name() string { return "linearizable" }
 
-// linGroup is one key's client operations.
+// linGroup is one key's operations, extracted from the history in one
+// sequential pass (see groups).
 type linGroup struct {
-	key   string
-	pairs []linPair
+	key string
+	// recs holds the operations in chunks, so that collecting them never
+	// copies: growing one slice per key by append cost more than a tenth
+	// of a million-op check, in copying and zeroing.
+	recs      [][]linRec
+	n         int // operations in recs
+	in        *regInterner
+	ignored   map[string]int // f → client ops the model does not have
+	malformed []Anomaly
 }
 
-// linPair is an invocation and its completion as positions in the history;
-// done is -1 when the history ended first (indeterminate, as in
-// history.Pairs). Positions are int32 to halve the one index a check keeps
-// for the whole history.
-type linPair struct{ inv, done int32 }
+// linRec is one operation to check, in 24 pointer-free bytes: positions in
+// the history (so real-time order is history order) and interned values.
+type linRec struct {
+	inv, done     int32 // positions of invocation and completion; done -1: never completed
+	arg, to       int32 // value ids in the key's interner
+	client        int32 // dense process number, for the visualization
+	kind          linKind
+	indeterminate bool
+}
 
 // linKeyResult is the verdict on one key.
 type linKeyResult struct {
@@ -112,6 +124,7 @@ type linKeyResult struct {
 	undecided bool // the search did not finish
 	nops      int  // operations handed to porcupine
 	anomalies []Anomaly
+	malformed []Anomaly
 	ignored   map[string]int // f → ops ignored
 	// ops and info are kept for linear.html, only for a key that is not
 	// valid and small enough to draw.
@@ -141,7 +154,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the linearizable checker's limit of %d", len(h), math.MaxInt32))
 		return res
 	}
-	groups := linGroupByKey(h)
+	groups := c.groups(h)
 	results := make([]linKeyResult, len(groups))
 	// Keys are searched GOMAXPROCS at a time, each converted to porcupine
 	// operations only when its turn comes and released after: porcupine's
@@ -157,8 +170,8 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 				if i >= len(groups) {
 					return
 				}
-				results[i] = c.checkKey(ctx, &stop, h, groups[i])
-				groups[i].pairs = nil
+				results[i] = c.checkKey(ctx, &stop, h, groups[i], int32(i))
+				groups[i] = nil
 			}
 		})
 	}
@@ -169,6 +182,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 	var undecided []string
 	for i := range results {
 		r := &results[i]
+		r.anomalies = append(r.malformed, r.anomalies...)
 		res.Valid = Merge(res.Valid, r.verdict)
 		res.Anomalies = append(res.Anomalies, r.anomalies...)
 		res.Counts["ops"] += r.nops
@@ -202,157 +216,182 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 	} else if len(undecided) > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("porcupine could not decide %d keys: %s", len(undecided), linList(undecided, 10)))
 	}
-	c.visualize(ctx, &stop, &res, results)
+	c.visualize(ctx, &stop, &res, h, results)
 	return res
 }
 
-// linGroupByKey matches invocations with completions, as history.Pairs
-// does, and groups them by the invocation's key, keys sorted. It keeps
-// positions rather than copies of ops: a million-op history is a few
-// hundred MiB, and copying it (or its pairs) doubled the checker's time
-// and peak memory.
-func linGroupByKey(h history.History) []linGroup {
-	at := map[string]int32{}
-	var groups []linGroup
-	type pending struct{ g, inv int32 }
-	open := map[int64]pending{} // process → its open invocation
+// groups matches invocations with completions, as history.Pairs does, and
+// extracts each key's operations in one sequential pass over the history.
+// Everything the search needs is taken here: reading a key's ops later,
+// scattered across a history of hundreds of MiB, was a cache miss per op
+// and a sixth of the check's time.
+func (c *linearizable) groups(h history.History) []*linGroup {
+	at := map[string]*linGroup{}
+	var groups []*linGroup
+	type proc struct {
+		g       *linGroup
+		inv     int32
+		open    bool
+		client  int32
+		process int64
+	}
+	procs := map[int64]*proc{}
 	for i := range h {
 		op := &h[i]
 		if !op.IsClient() {
 			continue
 		}
-		if op.Type == history.Invoke {
-			g, ok := at[op.Key]
-			if !ok {
-				g = int32(len(groups))
-				at[op.Key] = g
-				groups = append(groups, linGroup{key: op.Key})
-			}
-			if p, ok := open[op.Process]; ok { // invoked twice: the first never completed
-				groups[p.g].pairs = append(groups[p.g].pairs, linPair{p.inv, -1})
-			}
-			open[op.Process] = pending{g, int32(i)}
-			continue
+		p := procs[op.Process]
+		if p == nil {
+			p = &proc{client: int32(len(procs)), process: op.Process}
+			procs[op.Process] = p
 		}
-		if p, ok := open[op.Process]; ok {
-			delete(open, op.Process)
-			groups[p.g].pairs = append(groups[p.g].pairs, linPair{p.inv, int32(i)})
+		if op.Type != history.Invoke {
+			if p.open {
+				p.open = false
+				c.add(h, p.g, p.inv, int32(i), p.client)
+			}
+			continue // else a completion without invocation: nothing to judge
+		}
+		if p.open { // invoked again: the first invocation never completed
+			c.add(h, p.g, p.inv, -1, p.client)
+		}
+		g := at[op.Key]
+		if g == nil {
+			g = &linGroup{key: op.Key, in: newRegInterner(c.initKey, c.init)}
+			at[op.Key] = g
+			groups = append(groups, g)
+		}
+		p.g, p.inv, p.open = g, int32(i), true
+	}
+	var unfinished []*proc
+	for _, p := range procs {
+		if p.open {
+			unfinished = append(unfinished, p)
 		}
 	}
-	for _, p := range open {
-		groups[p.g].pairs = append(groups[p.g].pairs, linPair{p.inv, -1})
+	slices.SortFunc(unfinished, func(a, b *proc) int { return cmp.Compare(a.inv, b.inv) })
+	for _, p := range unfinished {
+		c.add(h, p.g, p.inv, -1, p.client)
 	}
-	sort.Slice(groups, func(i, j int) bool { return groups[i].key < groups[j].key })
+	slices.SortFunc(groups, func(a, b *linGroup) int { return strings.Compare(a.key, b.key) })
 	return groups
 }
 
+// add judges one invocation and its completion (done -1: none) and, when
+// they constrain the register, records the operation in g.
+func (c *linearizable) add(h history.History, g *linGroup, inv, done int32, client int32) {
+	invOp := &h[inv]
+	comp := &history.Op{Type: history.Info, Index: -1} // unfinished: indeterminate
+	if done >= 0 {
+		comp = &h[done]
+	}
+	if !c.knows(invOp.F) {
+		if g.ignored == nil {
+			g.ignored = map[string]int{}
+		}
+		g.ignored[invOp.F]++
+		return
+	}
+	if comp.IsFail() {
+		return // certainly never happened
+	}
+	r := linRec{inv: inv, done: done, client: client, indeterminate: !comp.IsOK()}
+	var err error
+	switch invOp.F {
+	case "read":
+		if r.indeterminate || comp.Value == nil {
+			return // constrains nothing
+		}
+		r.kind = linRead
+		r.arg, err = g.in.intern(comp.Value)
+	case "write":
+		r.kind = linWrite
+		r.arg, err = g.in.intern(linOperand(invOp, comp))
+	case "cas":
+		r.kind = linCAS
+		v, ok := linOperand(invOp, comp).([]any)
+		if !ok || len(v) != 2 {
+			err = fmt.Errorf("cas value %s is not [from, to]", valueForLinDetail(linOperand(invOp, comp)))
+			break
+		}
+		if r.arg, err = g.in.intern(v[0]); err == nil {
+			r.to, err = g.in.intern(v[1])
+		}
+	}
+	if err != nil {
+		a := Anomaly{Kind: "malformed", Key: g.key, Ops: []int64{invOp.Index},
+			Detail: fmt.Sprintf("%s by process %d: %v", invOp.F, invOp.Process, err)}
+		if done >= 0 {
+			a.Ops = append(a.Ops, comp.Index)
+		}
+		g.malformed = append(g.malformed, a)
+		return
+	}
+	g.push(r)
+}
+
+// push appends r to g's chunks, which grow from 16 records to 1024 (24
+// KiB, below the size where the runtime zeroes fresh pages per slice).
+func (g *linGroup) push(r linRec) {
+	last := len(g.recs) - 1
+	if last < 0 || len(g.recs[last]) == cap(g.recs[last]) {
+		g.recs = append(g.recs, make([]linRec, 0, min(max(g.n, 16), 1024)))
+		last++
+	}
+	g.recs[last] = append(g.recs[last], r)
+	g.n++
+}
+
+// operations turns a key's records into porcupine operations; part tells
+// keys apart when several are checked in one call.
+func (g *linGroup) operations(part int32) []porcupine.Operation {
+	lin := make([]linOp, 0, g.n)
+	ops := make([]porcupine.Operation, 0, g.n)
+	for _, chunk := range g.recs {
+		for _, r := range chunk {
+			lin = append(lin, linOp{kind: r.kind, indeterminate: r.indeterminate, part: part,
+				arg: g.in.vals[r.arg], to: g.in.vals[r.to], inv: r.inv, done: r.done})
+			op := &lin[len(lin)-1] // lin never grows beyond g.n: the pointer stays valid
+			ret := int64(r.done)
+			if r.indeterminate {
+				ret = math.MaxInt64
+			}
+			ops = append(ops, porcupine.Operation{ClientId: int(r.client), Input: op, Call: int64(r.inv), Return: ret, Metadata: op})
+		}
+	}
+	return ops
+}
+
 // checkKey runs porcupine on one key.
-func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h history.History, g linGroup) linKeyResult {
-	r := linKeyResult{key: g.key, verdict: Unknown, undecided: true}
+func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h history.History, g *linGroup, part int32) linKeyResult {
+	r := linKeyResult{key: g.key, verdict: Unknown, undecided: true, malformed: g.malformed, ignored: g.ignored}
 	if stop.Load() {
 		return r
 	}
-	r.searched = true
-	ops, malformed, ignored := c.operations(h, g)
-	r.nops, r.anomalies, r.ignored = len(ops), malformed, ignored
-
+	r.searched, r.nops = true, g.n
+	ops := g.operations(part)
 	var timeout time.Duration
 	if dl, ok := ctx.Deadline(); ok {
 		if timeout = time.Until(dl); timeout <= 0 {
 			return r
 		}
 	}
-	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, stop, false), ops, timeout)
+	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, stop, false, h), ops, timeout)
 	switch {
 	case verdict == porcupine.Ok:
 		r.verdict, r.undecided = Valid, false
 	case verdict == porcupine.Illegal && !stop.Load():
 		r.verdict, r.undecided = Invalid, false
-		r.anomalies = append(r.anomalies, linExplain(g.key, ops, info, c.init))
+		r.anomalies = append(r.anomalies, linExplain(h, g.key, ops, info, c.init))
 	}
-	if r.verdict == Valid && len(malformed) > 0 {
+	if r.verdict == Valid && len(g.malformed) > 0 {
 		r.verdict = Unknown // a skipped op might have hidden an anomaly
 	}
 	if r.verdict != Valid && len(ops) <= c.opts.MaxVisualizeOps {
 		r.ops, r.info = ops, &info
 	}
 	return r
-}
-
-// operations turns one key's ops into porcupine operations. Call and Return
-// are positions in the history: real-time order is history order.
-func (c *linearizable) operations(h history.History, g linGroup) ([]porcupine.Operation, []Anomaly, map[string]int) {
-	in := newRegInterner(c.initKey, c.init)
-	lin := make([]linOp, 0, len(g.pairs)) // never grows: ops point into it
-	ops := make([]porcupine.Operation, 0, len(g.pairs))
-	clients := map[int64]int{} // process → dense client id, for the visualization
-	var malformed []Anomaly
-	var ignored map[string]int
-	for _, p := range g.pairs {
-		inv := &h[p.inv]
-		comp := &history.Op{Type: history.Info} // unfinished: indeterminate
-		if p.done >= 0 {
-			comp = &h[p.done]
-		}
-		if !c.knows(inv.F) {
-			if ignored == nil {
-				ignored = map[string]int{}
-			}
-			ignored[inv.F]++
-			continue
-		}
-		if comp.IsFail() {
-			continue // certainly never happened
-		}
-		op := linOp{key: g.key, process: inv.Process, invoke: inv.Index, done: -1, indeterminate: !comp.IsOK()}
-		if p.done >= 0 {
-			op.done = comp.Index
-		}
-		var err error
-		switch inv.F {
-		case "read":
-			if op.indeterminate || comp.Value == nil {
-				continue // constrains nothing
-			}
-			op.kind = linRead
-			op.arg, err = in.intern(comp.Value)
-		case "write":
-			op.kind = linWrite
-			op.arg, err = in.intern(linOperand(inv, comp))
-		case "cas":
-			op.kind = linCAS
-			v, ok := linOperand(inv, comp).([]any)
-			if !ok || len(v) != 2 {
-				err = fmt.Errorf("cas value %s is not [from, to]", valueForLinDetail(linOperand(inv, comp)))
-				break
-			}
-			if op.arg, err = in.intern(v[0]); err == nil {
-				op.to, err = in.intern(v[1])
-			}
-		}
-		if err != nil {
-			a := Anomaly{Kind: "malformed", Key: g.key, Ops: []int64{inv.Index},
-				Detail: fmt.Sprintf("%s by process %d: %v", inv.F, inv.Process, err)}
-			if p.done >= 0 {
-				a.Ops = append(a.Ops, comp.Index)
-			}
-			malformed = append(malformed, a)
-			continue
-		}
-		ret := int64(p.done)
-		if op.indeterminate {
-			ret = math.MaxInt64
-		}
-		id, ok := clients[inv.Process]
-		if !ok {
-			id = len(clients)
-			clients[inv.Process] = id
-		}
-		lin = append(lin, op)
-		o := &lin[len(lin)-1]
-		ops = append(ops, porcupine.Operation{ClientId: id, Input: o, Call: int64(p.inv), Return: ret, Metadata: o})
-	}
-	return ops, malformed, ignored
 }
 
 // knows reports whether the model has operation f.
@@ -399,7 +438,7 @@ func (c *linearizable) ignoredNote(ignored map[string]int) string {
 // Ops names that op, the last op of the prefix (which set the state it
 // contradicts), and up to 8 other pending ops invoked before it returned,
 // which could have come first; each as invocation and completion indexes.
-func linExplain(key string, ops []porcupine.Operation, info porcupine.LinearizationInfo, init *regValue) Anomaly {
+func linExplain(h history.History, key string, ops []porcupine.Operation, info porcupine.LinearizationInfo, init *regValue) Anomaly {
 	a := Anomaly{Kind: "nonlinearizable", Key: key}
 	var best []int
 	if parts := info.PartialLinearizations(); len(parts) == 1 {
@@ -445,9 +484,9 @@ func linExplain(key string, ops []porcupine.Operation, info porcupine.Linearizat
 		involved = append(involved, ops[i].Input.(*linOp))
 	}
 	for _, op := range involved {
-		a.Ops = append(a.Ops, op.invoke)
+		a.Ops = append(a.Ops, h[op.inv].Index)
 		if op.done >= 0 {
-			a.Ops = append(a.Ops, op.done)
+			a.Ops = append(a.Ops, h[op.done].Index)
 		}
 	}
 	slices.Sort(a.Ops)
@@ -460,10 +499,11 @@ func linExplain(key string, ops []porcupine.Operation, info porcupine.Linearizat
 	}
 	if last == nil {
 		a.Detail = fmt.Sprintf("%s%s by process %d (%s) cannot be linearized: no op linearizes before it, and the register starts at %s",
-			where, s.describe(), s.process, s.indexes(), state.(*regValue).text)
+			where, s.describe(), h[s.inv].Process, s.indexes(h), state.(*regValue).text)
 	} else {
 		a.Detail = fmt.Sprintf("%s%s by process %d (%s) cannot be linearized after the longest linearizable prefix (%d of %d ops), which ends with %s by process %d (%s) and leaves the register at %s",
-			where, s.describe(), s.process, s.indexes(), len(best), len(ops), last.describe(), last.process, last.indexes(), state.(*regValue).text)
+			where, s.describe(), h[s.inv].Process, s.indexes(h), len(best), len(ops),
+			last.describe(), h[last.inv].Process, last.indexes(h), state.(*regValue).text)
 	}
 	return a
 }
@@ -472,7 +512,7 @@ func linExplain(key string, ops []porcupine.Operation, info porcupine.Linearizat
 // none is, unknown): porcupine draws the history with its partial
 // linearizations. Several keys are drawn together, which takes a second
 // search over them since LinearizationInfo cannot be merged.
-func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, res *Result, results []linKeyResult) {
+func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, res *Result, h history.History, results []linKeyResult) {
 	if c.opts.OutDir == "" || res.Valid == Valid {
 		return
 	}
@@ -519,13 +559,13 @@ func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, res *Re
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = max(time.Until(dl), time.Millisecond)
 		}
-		_, info = porcupine.CheckOperationsVerbose(regModel(c.init, stop, true), all, timeout)
+		_, info = porcupine.CheckOperationsVerbose(regModel(c.init, stop, true, h), all, timeout)
 	}
 	if err := os.MkdirAll(c.opts.OutDir, 0o755); err != nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: %v", LinearFile, err))
 		return
 	}
-	if err := linWriteHTML(filepath.Join(c.opts.OutDir, LinearFile), regModel(c.init, nil, len(show) > 1), info); err != nil {
+	if err := linWriteHTML(filepath.Join(c.opts.OutDir, LinearFile), regModel(c.init, nil, len(show) > 1, h), info); err != nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: %v", LinearFile, err))
 		return
 	}

@@ -196,11 +196,10 @@ func BenchmarkPorcupineDirectKV1M(b *testing.B) {
 	}
 	c := lc.(*linearizable)
 	var ops []porcupine.Operation
-	for _, g := range linGroupByKey(h) {
-		o, _, _ := c.operations(h, g)
-		ops = append(ops, o...)
+	for i, g := range c.groups(h) {
+		ops = append(ops, g.operations(int32(i))...)
 	}
-	model := regModel(c.init, nil, true)
+	model := regModel(c.init, nil, true, h)
 	runtime.GC()
 	b.ResetTimer()
 	stop := peakHeap()

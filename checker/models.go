@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/anishathalye/porcupine"
+
+	"github.com/chaoscheck/chaoscheck/history"
 )
 
 // This file holds the sequential specifications the linearizable checker
@@ -167,28 +169,31 @@ func (k regValueKey) text() string {
 	}
 }
 
-// regInterner interns one key's values. Every key's interner maps the
-// initial value to the same shared *regValue, so one Model.Init serves all
-// keys even when porcupine checks several keys in one call.
+// regInterner interns one key's values; id 0 is the initial value. Every
+// key's interner maps the initial value to the same shared *regValue, so
+// one Model.Init serves all keys even when porcupine checks several keys in
+// one call.
 type regInterner struct {
-	m map[regValueKey]*regValue
+	m    map[regValueKey]int32
+	vals []*regValue // by id
 }
 
 func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
-	return &regInterner{m: map[regValueKey]*regValue{initKey: init}}
+	return &regInterner{m: map[regValueKey]int32{initKey: 0}, vals: []*regValue{init}}
 }
 
-func (in *regInterner) intern(v any) (*regValue, error) {
+func (in *regInterner) intern(v any) (int32, error) {
 	k, err := regCanon(v)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	if r, ok := in.m[k]; ok {
-		return r, nil
+	if id, ok := in.m[k]; ok {
+		return id, nil
 	}
-	r := &regValue{id: uint64(len(in.m)), text: k.text()}
-	in.m[k] = r
-	return r, nil
+	id := int32(len(in.vals))
+	in.m[k] = id
+	in.vals = append(in.vals, &regValue{id: uint64(id), text: k.text()})
+	return id, nil
 }
 
 // linOp is the input of one porcupine operation (Output is unused: a read's
@@ -199,10 +204,9 @@ type linOp struct {
 	// infinity (Knossos): it may take effect at any point after its
 	// invocation, or never, which porcupine covers by linearizing it last.
 	indeterminate bool
+	part          int32     // which key, when porcupine checks several at once
 	arg, to       *regValue // read: value read; write: value; cas: from, to
-	key           string
-	process       int64
-	invoke, done  int64 // history indexes of invocation and completion (-1: none)
+	inv, done     int32     // history positions of invocation and completion (-1: none)
 }
 
 // regStep is Knossos's cas-register (the register simply never sees a
@@ -231,8 +235,9 @@ func regStep(state, input any) (bool, any) {
 // search unwinds within a few steps; the caller must then read an Illegal
 // verdict as unknown. Visualization replays steps, so it gets a model
 // without stop. byKey adds a partition function for histories holding
-// several keys' operations.
-func regModel(init *regValue, stop *atomic.Bool, byKey bool) porcupine.Model {
+// several keys' operations. h is the history the operations came from,
+// for descriptions.
+func regModel(init *regValue, stop *atomic.Bool, byKey bool, h history.History) porcupine.Model {
 	m := porcupine.Model{
 		Init: func() any { return init },
 		Step: func(state, input, _ any) (bool, any) {
@@ -246,7 +251,7 @@ func regModel(init *regValue, stop *atomic.Bool, byKey bool) porcupine.Model {
 		DescribeState: func(s any) string { return s.(*regValue).text },
 		DescribeOperationMetadata: func(meta any) string {
 			if op, ok := meta.(*linOp); ok {
-				return op.indexes()
+				return fmt.Sprintf("process %d, %s", h[op.inv].Process, op.indexes(h))
 			}
 			return ""
 		},
@@ -269,10 +274,10 @@ func regModel(init *regValue, stop *atomic.Bool, byKey bool) porcupine.Model {
 // independent registers (Jepsen's independent checker), and porcupine
 // checks a history partition by partition.
 func linPartitionByKey(ops []porcupine.Operation) [][]porcupine.Operation {
-	at := map[string]int{}
+	at := map[int32]int{}
 	var parts [][]porcupine.Operation
 	for _, o := range ops {
-		k := o.Input.(*linOp).key
+		k := o.Input.(*linOp).part
 		i, ok := at[k]
 		if !ok {
 			i = len(parts)
@@ -304,9 +309,9 @@ func (op *linOp) describe() string {
 
 // indexes names the op's history lines: "index 12→15", or "index 12→?"
 // for an invocation the history never completed.
-func (op *linOp) indexes() string {
+func (op *linOp) indexes(h history.History) string {
 	if op.done < 0 {
-		return fmt.Sprintf("index %d→?", op.invoke)
+		return fmt.Sprintf("index %d→?", h[op.inv].Index)
 	}
-	return fmt.Sprintf("index %d→%d", op.invoke, op.done)
+	return fmt.Sprintf("index %d→%d", h[op.inv].Index, h[op.done].Index)
 }
