@@ -14,7 +14,7 @@ import (
 // reproduces it.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BUG\tSCENARIO\tCAUGHT\tMEDIAN TIME TO DETECT\tCORRECT SUT VALID\t")
+	fmt.Fprintln(tw, "BUG\tSCENARIO\tCAUGHT\tMEDIAN TIME TO DETECT\tCORRECT SUT VALID\tRESULT")
 	for _, r := range rows {
 		d, from := r.MedianDetection()
 		med := "-"
