@@ -14,7 +14,10 @@
 // correct system stayed valid on the same seeds. Row.OK is the bar the
 // selftest command holds every row to.
 //
-// selftest imports runner, checker, history and the SUT packages (for
-// their bug names); cmd/chaoscheck imports it. It must not be imported by
-// anything the runner uses.
+// Runs are stored as `chaoscheck run` stores them, under
+// Store/<system>-<bug>/ and Store/correct/<scenario>/, node data kept
+// where the verdict is not valid.
+//
+// selftest imports runner, checker, history and store; cmd/chaoscheck
+// imports it. Nothing the runner uses may import it.
 package selftest

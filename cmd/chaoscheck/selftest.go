@@ -112,6 +112,12 @@ func runSelftest(cmd *cobra.Command, opts selftest.Options, jsonOut bool) error 
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal the run under way is cut short and
+		// stored, and the table printed; a second one quits at once.
+		<-ctx.Done()
+		stop()
+	}()
 
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelWarn
