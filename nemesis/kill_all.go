@@ -36,7 +36,9 @@ func init() {
 // they have not applied), and the former leader comes back last, once
 // the others have elected a leader among themselves. A correct cluster
 // keeps every acknowledged write through both: the followers' logs were
-// synced before they acknowledged.
+// synced before they acknowledged. While both followers stall nothing
+// commits, so a leader that acknowledges what it merely proposed
+// (ack-before-commit) acknowledges writes the new leader never had.
 type killAll struct{}
 
 func (*killAll) Name() string                                 { return "kill-all" }
