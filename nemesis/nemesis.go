@@ -3,8 +3,9 @@ package nemesis
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,12 +65,7 @@ var constructors = map[string]func(Options) Nemesis{
 
 // Names lists the nemeses Parse knows, sorted.
 func Names() []string {
-	names := make([]string, 0, len(constructors))
-	for n := range constructors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(constructors))
 }
 
 // Parse builds the nemesis a spec names: one name ("kill") or a comma

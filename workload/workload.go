@@ -3,7 +3,8 @@ package workload
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,12 +145,7 @@ var constructors = map[string]func(Options) (Workload, error){}
 
 // Names lists the workloads ByName knows, sorted.
 func Names() []string {
-	names := make([]string, 0, len(constructors))
-	for n := range constructors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(constructors))
 }
 
 // ByName returns the named workload configured by opts (defaults filled
