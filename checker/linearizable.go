@@ -64,7 +64,14 @@ const LinearFile = "linear.html"
 //   - values compare by canonical form (json.Number "3" equals an EDN 3,
 //     not the string "3");
 //   - real-time order is the order of ops in the history, as in Knossos,
-//     so histories without times (EDN) are judged correctly.
+//     so histories without times (EDN) are judged correctly;
+//   - an op whose value has the wrong shape (a cas value that is not a
+//     pair) is skipped as a "malformed" anomaly, and the verdict is then
+//     at best unknown.
+//
+// Each key porcupine finds nonlinearizable is one "nonlinearizable"
+// anomaly (see linExplain). Counts: ops (operations searched), keys,
+// keys-invalid, keys-unknown, ignored, malformed.
 func NewLinearizable(opts LinearizableOptions) (Checker, error) {
 	switch opts.Model {
 	case "register", "cas-register", "kv":
