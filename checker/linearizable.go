@@ -499,18 +499,15 @@ func linExplain(h history.History, key string, ops []porcupine.Operation, info p
 	slices.Sort(a.Ops)
 	a.Ops = slices.Compact(a.Ops)
 
+	// The key is in a.Key; the detail leads with the op and the state.
 	s := involved[0]
-	where := ""
-	if key != "" {
-		where = "key " + key + ": "
-	}
 	if last == nil {
-		a.Detail = fmt.Sprintf("%s%s by process %d (%s) cannot be linearized: no op linearizes before it, and the register starts at %s",
-			where, s.describe(), h[s.inv].Process, s.indexes(h), state.(*regValue).text)
+		a.Detail = fmt.Sprintf("%s by process %d (%s) cannot be linearized: the register holds %s, its initial value, and no op linearizes before it",
+			s.describe(), h[s.inv].Process, s.indexes(h), state.(*regValue).text)
 	} else {
-		a.Detail = fmt.Sprintf("%s%s by process %d (%s) cannot be linearized after the longest linearizable prefix (%d of %d ops), which ends with %s by process %d (%s) and leaves the register at %s",
-			where, s.describe(), h[s.inv].Process, s.indexes(h), len(best), len(ops),
-			last.describe(), h[last.inv].Process, last.indexes(h), state.(*regValue).text)
+		a.Detail = fmt.Sprintf("%s by process %d (%s) cannot be linearized: the register holds %s after the longest linearizable prefix (%d of %d ops), which ends with %s by process %d (%s)",
+			s.describe(), h[s.inv].Process, s.indexes(h), state.(*regValue).text, len(best), len(ops),
+			last.describe(), h[last.inv].Process, last.indexes(h))
 	}
 	return a
 }

@@ -218,7 +218,7 @@ func TestLinearizableReportsStaleRead(t *testing.T) {
 	if a.Kind != "nonlinearizable" || !slices.Equal(a.Ops, want) {
 		t.Errorf("anomaly %+v: want kind nonlinearizable, ops %v; history:%s", a, want, linShow(h))
 	}
-	for _, s := range []string{"read 1", "index 4→5", "write 2", "at 2"} {
+	for _, s := range []string{"read 1", "index 4→5", "write 2", "holds 2"} {
 		if !strings.Contains(a.Detail, s) {
 			t.Errorf("detail %q lacks %q", a.Detail, s)
 		}
