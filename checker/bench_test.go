@@ -49,6 +49,13 @@ func (b *histBuilder) complete(p int64, t history.Type, v any) int64 {
 	return b.append(history.Op{Type: t, Process: p, F: inv.F, Key: inv.Key, TxID: inv.TxID, Value: v})
 }
 
+// completeErr completes p's open op with an error text.
+func (b *histBuilder) completeErr(p int64, t history.Type, errText string) int64 {
+	inv := b.open[p]
+	delete(b.open, p)
+	return b.append(history.Op{Type: t, Process: p, F: inv.F, Key: inv.Key, TxID: inv.TxID, Error: errText})
+}
+
 // call invokes and completes at once, returning both indexes.
 func (b *histBuilder) call(p int64, f string, v any, t history.Type, out any) (int64, int64) {
 	return b.invoke(p, f, v), b.complete(p, t, out)

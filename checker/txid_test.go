@@ -163,17 +163,32 @@ func TestTxIDCheckerJudgesEachTxAgainstTheFinalRead(t *testing.T) {
 			counts: map[string]int{"partial": 1},
 		},
 		{
-			name: "reports conflicting-outcomes: a retry answered fail after ok",
+			name: "reports conflicting-outcomes: a retry answered aborted after ok",
 			build: func(b *histBuilder) []wantAnomaly {
 				i0 := b.txInvoke(0, "transfer", "t1", transfer("p1", "p2"))
 				c0 := b.complete(0, history.OK, nil)
 				i1 := b.txInvoke(1, "transfer", "t1", transfer("p1", "p2"))
-				c1 := b.complete(1, history.Fail, nil)
+				c1 := b.completeErr(1, history.Fail, "aborted: coordinator has no record")
 				b.call(9, "final-read", nil, history.OK, effects(p12, "p1", "t1", 1, "p2", "t1", 1))
 				return []wantAnomaly{{"conflicting-outcomes", "t1", []int64{i0, c0, i1, c1}}}
 			},
 			valid:  Invalid,
 			counts: map[string]int{"conflicting-outcomes": 1, "ok": 1},
+		},
+		{
+			// The correct SUT under a fault proxy: the retry never reached
+			// the system, so it did nothing, as exactly-once wants.
+			name: "a retry that failed to reach the system after ok is no conflict",
+			build: func(b *histBuilder) []wantAnomaly {
+				b.txInvoke(0, "transfer", "t1", transfer("p1", "p2"))
+				b.complete(0, history.OK, nil)
+				b.txInvoke(1, "transfer", "t1", transfer("p1", "p2"))
+				b.completeErr(1, history.Fail, "502 Bad Gateway: proxy: refused the connection; request not delivered")
+				b.call(9, "final-read", nil, history.OK, effects(p12, "p1", "t1", 1, "p2", "t1", 1))
+				return nil
+			},
+			valid:  Valid,
+			counts: map[string]int{"ok": 1},
 		},
 		{
 			name: "a final-read with a tx_id is the judge, not a transaction",
