@@ -144,10 +144,10 @@ func checkBugs(bugs []string, spec workload.BootSpec, workloadName string) error
 func checkNemesis(spec string, boot workload.BootSpec, workloadName string) error {
 	for _, name := range strings.Split(spec, ",") {
 		switch name = strings.TrimSpace(name); {
-		case name == "restart-leader" && boot.RaftNodes == 0:
-			return configErrorf("nemesis restart-leader needs a Raft cluster; the %s workload boots none (try kill or alternate-kill)", workloadName)
-		case name == "alternate-kill" && boot.TwoPC == nil:
-			return configErrorf("nemesis alternate-kill needs a 2PC cluster; the %s workload boots none (try restart-leader or kill)", workloadName)
+		case (name == "restart-leader" || name == "lag-follower") && boot.RaftNodes == 0:
+			return configErrorf("nemesis %s needs a Raft cluster; the %s workload boots none (try kill or alternate-kill)", name, workloadName)
+		case (name == "alternate-kill" || name == "restart-coordinator" || name == "coordinator-crash") && boot.TwoPC == nil:
+			return configErrorf("nemesis %s needs a 2PC cluster; the %s workload boots none (try restart-leader or kill)", name, workloadName)
 		}
 	}
 	return nil

@@ -35,6 +35,9 @@ Workloads:
   bank      transfers between accounts on 2PC participants; money is conserved, every tx_id applied once
   retry     client-chosen tx_ids resubmitted after timeouts and as concurrent duplicates
             (--target twopc or raft); every tx_id applied exactly once
+  register-per-node
+            register with each client bound to one replica (Jepsen's way), so a
+            replica serving stale reads is seen
 
 Nemeses (combine with commas, e.g. restart-leader,pause):
   none             no faults
@@ -44,6 +47,13 @@ Nemeses (combine with commas, e.g. restart-leader,pause):
   alternate-kill   hold the 2PC coordinator in its commit window (--pause-before-commit)
                    and SIGKILL a participant there, p1 and p2 in turn
   duplicate-retry  a proxy on the client path duplicates requests and drops responses
+  kill-all         SIGKILL every node at once (a power cut), then start them all again
+  lag-follower     stall a Raft follower's apply step, then let it catch up
+  restart-coordinator
+                   SIGKILL the 2PC coordinator and restart it at once
+  coordinator-crash
+                   kill a participant between prepare and commit, then the coordinator
+                   in its commit window
 Without --nemesis, a workload gets its natural one: register and set
 restart-leader, bank alternate-kill, retry duplicate-retry.
 
@@ -93,8 +103,8 @@ func init() {
 // addRunFlags defines run's flags on f, storing into v and scenario.
 func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	d := runner.Defaults()
-	f.StringVarP(&v.Workload, "workload", "w", d.Workload, "workload: register, set, bank or retry")
-	f.StringVarP(&v.Nemesis, "nemesis", "n", "", "faults: none, restart-leader, kill, pause, alternate-kill, duplicate-retry, or a comma list (default: the workload's own)")
+	f.StringVarP(&v.Workload, "workload", "w", d.Workload, "workload: register, set, bank, retry or register-per-node")
+	f.StringVarP(&v.Nemesis, "nemesis", "n", "", "faults: none, restart-leader, kill, pause, alternate-kill, duplicate-retry, kill-all, lag-follower, restart-coordinator, coordinator-crash, or a comma list (default: the workload's own)")
 	f.StringVarP(scenario, "scenario", "s", "", "preset: "+strings.Join(runner.ScenarioNames(), ", "))
 	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
 	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
