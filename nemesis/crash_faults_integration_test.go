@@ -58,8 +58,11 @@ func TestRegisterPerNodeUnderLagFollower(t *testing.T) {
 func TestBankUnderCoordinatorCrash(t *testing.T) {
 	o := run(t, scenario{
 		workload: "bank", wopts: workload.Options{Concurrency: 4, OpTimeout: 2 * time.Second},
+		// The round waits for a transfer spanning both participants to be
+		// held prepared; on a loaded machine (CI runs test packages in
+		// parallel) that took more than the 4s this load once had.
 		nemesis: "coordinator-crash", nopts: nemesis.Options{Interval: 500 * time.Millisecond, Rounds: 1},
-		load: 4 * time.Second,
+		load: 9 * time.Second,
 	})
 	ops := o.nemesisOps(t)
 	if got := fs(t, ops); got["coordinator-crash"] != 1 {

@@ -332,22 +332,33 @@ func describeStatuses(sts map[uint64]raftsql.Status) string {
 }
 
 // WaitHealthy waits until a leader is agreed by a majority and every
-// running, unpaused replica has applied everything the leader has
-// committed.
+// running, unpaused replica has applied everything in that leader's log as
+// it stood when the leader was first seen.
+//
+// The leader's commit index is not enough: a leader fresh from an election
+// reports the commit index it learned so far, which can lag the entries an
+// earlier leader committed and acknowledged until it commits one of its own
+// term. Its log, though, holds every committed entry (Raft's leader
+// completeness), and a replica applies only committed entries, so "applied
+// ≥ the leader's last index" means every acknowledged write is on every
+// replica, without waiting for a quiet moment under load.
 func (rc *RaftCluster) WaitHealthy(ctx context.Context, timeout time.Duration) error {
+	var leader, target uint64
 	return WaitFor(ctx, timeout, 25*time.Millisecond, func(ctx context.Context) (bool, error) {
 		sts, err := rc.statuses(ctx)
 		if err != nil {
 			return false, err
 		}
-		leader, ok := agreedLeader(sts, len(rc.ids))
+		l, ok := agreedLeader(sts, len(rc.ids))
 		if !ok {
 			return false, fmt.Errorf("no leader agreed by a majority: %s", describeStatuses(sts))
 		}
-		commit := sts[leader].Commit
+		if l != leader {
+			leader, target = l, max(sts[l].LastIndex, sts[l].Commit)
+		}
 		for id, st := range sts {
-			if st.Applied < commit {
-				return false, fmt.Errorf("n%d applied %d < leader n%d commit %d", id, st.Applied, leader, commit)
+			if st.Applied < target {
+				return false, fmt.Errorf("n%d applied %d < leader n%d's log at %d", id, st.Applied, leader, target)
 			}
 		}
 		return true, nil
