@@ -98,6 +98,10 @@ type coordinatorCrash struct {
 // to be held prepared; under load one arrives within a second or two.
 const ccHoldWait = 10 * time.Second
 
+// ccReleaseAfter is how long holds on transactions that span only one
+// participant are kept before they are released to free their locks.
+const ccReleaseAfter = 400 * time.Millisecond
+
 func (*coordinatorCrash) Name() string { return "coordinator-crash" }
 func (*coordinatorCrash) Close() error { return nil }
 
@@ -165,12 +169,9 @@ func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round i
 	}
 	coord := "http://" + tc.CoordinatorAPI()
 	cl := tc.Client()
-	// The commit window first, so no transaction released from the first
-	// hold can slip through it.
-	for _, fp := range []string{twopc.FPCoordinatorBeforeCommit, twopc.FPCoordinatorBeforeDecision} {
-		if err := failpoint.Enable(c.hc, coord, fp, `return("hold")`); err != nil {
-			return res, err
-		}
+	hold := func(fp string) error { return failpoint.Enable(c.hc, coord, fp, `return("hold")`) }
+	if err := hold(twopc.FPCoordinatorBeforeDecision); err != nil {
+		return res, err
 	}
 	// Whatever happens next, no hold outlives the round (a crashed
 	// coordinator comes back without them anyway).
@@ -180,7 +181,14 @@ func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round i
 		}
 	}()
 
+	// Held transactions keep their accounts locked, and participants refuse
+	// (no-wait) any transaction touching a locked account. Transactions on
+	// one participant that pile up in the hold can so lock out every
+	// transfer spanning two: when holds exist but none spans two
+	// participants for a while, release them (off, then on again) so they
+	// finish and free their locks.
 	var prepared []string // participants holding the held tx in doubt
+	var heldSince time.Time
 	err := cluster.WaitFor(ctx, ccHoldWait, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
 		st, err := cl.Status(ctx)
 		if err != nil {
@@ -209,6 +217,18 @@ func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round i
 				return true, nil
 			}
 		}
+		switch {
+		case len(st.Held) == 0:
+			heldSince = time.Time{}
+		case heldSince.IsZero():
+			heldSince = time.Now()
+		case time.Since(heldSince) > ccReleaseAfter:
+			heldSince = time.Time{}
+			if err := failpoint.Disable(c.hc, coord, twopc.FPCoordinatorBeforeDecision); err != nil {
+				return false, err
+			}
+			return false, hold(twopc.FPCoordinatorBeforeDecision)
+		}
 		return false, nil
 	})
 	if err != nil {
@@ -221,6 +241,11 @@ func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round i
 		return res, err
 	}
 	if err := victim.proc.Kill(); err != nil {
+		return res, err
+	}
+	// The commit window before the decision hold is lifted, so the held
+	// transaction cannot slip through it.
+	if err := hold(twopc.FPCoordinatorBeforeCommit); err != nil {
 		return res, err
 	}
 	if err := failpoint.Disable(c.hc, coord, twopc.FPCoordinatorBeforeDecision); err != nil {
