@@ -3,7 +3,6 @@ package nemesis_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -27,21 +26,7 @@ import (
 
 var haveBinary bool
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	_, cleanup, err := testbin.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "nemesis integration tests:", err)
-		os.Exit(1)
-	}
-	haveBinary = true
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &haveBinary) }
 
 // scenario is one workload + nemesis pair, shortened for a test.
 type scenario struct {

@@ -2,8 +2,6 @@ package selftest
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"slices"
@@ -19,21 +17,7 @@ import (
 
 var haveBinary bool
 
-func TestMain(m *testing.M) {
-	flag.Parse()
-	if testing.Short() {
-		os.Exit(m.Run())
-	}
-	_, cleanup, err := testbin.Build()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "selftest integration tests:", err)
-		os.Exit(1)
-	}
-	haveBinary = true
-	code := m.Run()
-	cleanup()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testbin.Main(m, &haveBinary) }
 
 // neverHeal are the rows whose bug leaves a cluster that cannot become
 // healthy again (a participant refusing the commit it forgot it had

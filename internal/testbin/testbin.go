@@ -3,12 +3,14 @@
 package testbin
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"testing"
 )
 
 // Build compiles ./cmd/chaoscheck into a fresh temporary directory and
@@ -54,4 +56,23 @@ func moduleRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// Main is the TestMain of a package with integration tests: unless the run
+// is -short, it builds the binary and sets *built, runs the tests, removes
+// the build and exits with the tests' code.
+func Main(m *testing.M, built *bool) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	_, cleanup, err := Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration tests:", err)
+		os.Exit(1)
+	}
+	*built = true
+	code := m.Run()
+	cleanup()
+	os.Exit(code)
 }
