@@ -6,9 +6,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
+
+	"github.com/chaoscheck/chaoscheck/internal/sqliteread"
 )
 
 // Inspection is a replica's state machine as `chaoscheck verify` sees it.
@@ -25,7 +24,7 @@ type Inspection struct {
 // being applied (two separate reads could pair index i with the content of
 // i+1 and fake a divergence).
 func InspectStateMachine(ctx context.Context, path string) (Inspection, error) {
-	dsn, err := readOnlyDSN(path)
+	dsn, err := sqliteread.DSN(path, 10000)
 	if err != nil {
 		return Inspection{}, fmt.Errorf("inspect: %w", err)
 	}
@@ -60,30 +59,4 @@ func InspectStateMachine(ctx context.Context, path string) (Inspection, error) {
 		}
 	}
 	return Inspection{AppliedIndex: uint64(idx), ContentHash: hex.EncodeToString(h.Sum(nil))}, nil
-}
-
-// readOnlyDSN is the modernc sqlite data source that reads the WAL-mode
-// database at path without writing to it or creating it. With a -wal file
-// beside it (the node runs, or was killed) the connection is mode=ro and
-// reads through the WAL and its shared-memory index, as any reader beside
-// a writer does. Without one (a clean stop checkpointed and removed it)
-// the file is complete on its own and is opened immutable: a mode=ro
-// connection would create an empty -wal and -shm and could not remove
-// them, leaving files in a data dir that verify promises not to touch.
-func readOnlyDSN(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return "", err
-	}
-	q := url.Values{}
-	if _, err := os.Stat(abs + "-wal"); err == nil {
-		q.Set("mode", "ro")
-		q.Add("_pragma", "busy_timeout(10000)")
-	} else {
-		q.Set("immutable", "1")
-	}
-	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode(), nil
 }

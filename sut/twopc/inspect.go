@@ -5,10 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/chaoscheck/chaoscheck/internal/sqliteread"
 )
 
 // ParticipantDB is the participant's database file inside its data dir.
@@ -36,7 +36,7 @@ type TxRecord struct {
 // writing to it; it is safe while the participant runs.
 func InspectParticipant(ctx context.Context, dir string) (ParticipantState, error) {
 	path := filepath.Join(dir, ParticipantDB)
-	dsn, err := readOnlyDSN(path)
+	dsn, err := sqliteread.DSN(path, 5000)
 	if err != nil {
 		return ParticipantState{}, fmt.Errorf("inspect participant: %w", err)
 	}
@@ -97,29 +97,6 @@ func eachRow(ctx context.Context, tx *sql.Tx, q string, fn func(*sql.Rows) error
 		}
 	}
 	return rows.Err()
-}
-
-// readOnlyDSN opens the WAL-mode database at path without writing to it or
-// creating it: mode=ro through the WAL when a -wal file exists (the node
-// runs or was killed); immutable when none does (a clean stop checkpointed
-// it), since a mode=ro connection would create a -wal and -shm it cannot
-// remove.
-func readOnlyDSN(path string) (string, error) {
-	abs, err := filepath.Abs(path)
-	if err != nil {
-		return "", err
-	}
-	if _, err := os.Stat(abs); err != nil {
-		return "", err
-	}
-	q := url.Values{}
-	if _, err := os.Stat(abs + "-wal"); err == nil {
-		q.Set("mode", "ro")
-		q.Add("_pragma", "busy_timeout(5000)")
-	} else {
-		q.Set("immutable", "1")
-	}
-	return "file:" + (&url.URL{Path: abs}).EscapedPath() + "?" + q.Encode(), nil
 }
 
 // DecisionRecord is one record of the coordinator's decision log.
