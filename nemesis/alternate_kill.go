@@ -55,15 +55,22 @@ const (
 func (*alternateKill) Name() string { return "alternate-kill" }
 func (*alternateKill) Close() error { return nil }
 
-func (a *alternateKill) Setup(_ context.Context, t *cluster.Target) error {
+func (a *alternateKill) Setup(_ context.Context, t *cluster.Target) (err error) {
+	a.hc, err = twoParticipantSetup("alternate-kill", t)
+	return err
+}
+
+// twoParticipantSetup checks that t has a 2PC cluster with at least two
+// participants, as the commit-window nemeses need, and returns the HTTP
+// client they drive its failpoints with.
+func twoParticipantSetup(name string, t *cluster.Target) (*http.Client, error) {
 	if t.TwoPC == nil {
-		return errors.New("alternate-kill: needs a 2PC cluster")
+		return nil, fmt.Errorf("%s: needs a 2PC cluster", name)
 	}
 	if n := len(t.TwoPC.ParticipantNames()); n < 2 {
-		return fmt.Errorf("alternate-kill: needs 2 participants, the cluster has %d", n)
+		return nil, fmt.Errorf("%s: needs 2 participants, the cluster has %d", name, n)
 	}
-	a.hc = &http.Client{Timeout: 5 * time.Second}
-	return nil
+	return &http.Client{Timeout: 5 * time.Second}, nil
 }
 
 func (a *alternateKill) Op(*rand.Rand) history.Op {

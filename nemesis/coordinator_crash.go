@@ -105,15 +105,9 @@ const ccReleaseAfter = 400 * time.Millisecond
 func (*coordinatorCrash) Name() string { return "coordinator-crash" }
 func (*coordinatorCrash) Close() error { return nil }
 
-func (c *coordinatorCrash) Setup(_ context.Context, t *cluster.Target) error {
-	if t.TwoPC == nil {
-		return errors.New("coordinator-crash: needs a 2PC cluster")
-	}
-	if n := len(t.TwoPC.ParticipantNames()); n < 2 {
-		return fmt.Errorf("coordinator-crash: needs 2 participants, the cluster has %d", n)
-	}
-	c.hc = &http.Client{Timeout: 5 * time.Second}
-	return nil
+func (c *coordinatorCrash) Setup(_ context.Context, t *cluster.Target) (err error) {
+	c.hc, err = twoParticipantSetup("coordinator-crash", t)
+	return err
 }
 
 func (c *coordinatorCrash) Op(*rand.Rand) history.Op {
