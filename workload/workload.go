@@ -41,6 +41,20 @@ type Workload interface {
 	Checkers(outDir string) []checker.Checker
 }
 
+// Driver runs one workload on one booted system: the setup and the
+// clients (Jepsen's client protocol: setup!, then invoke! per process). A
+// target provides one per workload it supports (target.System.Driver).
+type Driver interface {
+	// Setup prepares the system (tables, keys, accounts) before the first
+	// op. It is not recorded in the history and is retried by the driver
+	// until the system answers or ctx ends.
+	Setup(ctx context.Context) error
+	// NewClient returns a client acting as process. The worker loop opens
+	// one per process: after an info, the worker continues with a new
+	// process and a new client.
+	NewClient(process int64) (Client, error)
+}
+
 // Client performs ops against the system under test as one process.
 type Client interface {
 	// Invoke performs the invocation op and returns its completion: ok
