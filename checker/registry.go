@@ -17,6 +17,30 @@ type Options struct {
 	Total         *int64        // bank: expected sum of every read
 	Accounts      []string      // bank: the accounts every read must hold
 	AllowNegative bool          // bank
+	// ConsistencyModels are the models a transactional history must
+	// satisfy (list-append, rw-register); empty means the checker's default.
+	ConsistencyModels []string
+}
+
+// Factory builds a checker from Options.
+type Factory func(o Options) (Checker, error)
+
+// registered holds checkers that live in packages of their own (such as
+// checker/elle), which import this package and so cannot be imported by
+// it: they call Register from an init function.
+var registered = map[string]Factory{}
+
+// Register makes New build the checker name with f, and makes each
+// workload a name for judging a history with the checkers listed for it.
+// Call it from an init function only.
+func Register(name string, f Factory, workloads map[string][]string) {
+	registered[name] = f
+	for w, cs := range workloads {
+		workloadCheckers[w] = struct {
+			model    string
+			checkers []string
+		}{"", cs}
+	}
 }
 
 // New builds one checker by its name: linearizable, txid, set, bank or
@@ -38,7 +62,15 @@ func New(name string, o Options) (Checker, error) {
 	case "stats":
 		return NewStats(), nil
 	}
-	return nil, fmt.Errorf("unknown checker %q (want one of linearizable, txid, set, bank, stats)", name)
+	if f, ok := registered[name]; ok {
+		return f(o)
+	}
+	names := []string{"linearizable", "txid", "set", "bank", "stats"}
+	for n := range registered {
+		names = append(names, n)
+	}
+	sort.Strings(names[5:])
+	return nil, fmt.Errorf("unknown checker %q (want one of %s)", name, strings.Join(names, ", "))
 }
 
 // workloadCheckers names the checkers that judge each workload's history.
