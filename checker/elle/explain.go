@@ -88,7 +88,7 @@ func (la *listAppend) explain(a, b int32, k kind) Step {
 			if md.kind != mopRead || md.n <= 0 {
 				continue
 			}
-			if el := la.find(md.key, md.v); el != nil && el.writer == a {
+			if md.el >= 0 && la.elems[md.el].writer == a {
 				return Step{Key: la.keyText(md.key), Value: la.vals.text(md.v), Text: fmt.Sprintf(
 					"op %d read key %s = %s, which ends in %s, appended by op %d",
 					la.opIndex(b), la.keyText(md.key), la.vals.listText(la.readList(b, m)), la.vals.text(md.v), la.opIndex(a))}
@@ -104,7 +104,7 @@ func (la *listAppend) explain(a, b int32, k kind) Step {
 			if la.vwriter[p] != a {
 				continue
 			}
-			prev := la.order[md.key][p-la.base[md.key]-1]
+			prev := la.elems[la.order[md.key][p-la.base[md.key]-1]].v
 			return Step{Key: la.keyText(md.key), Value: la.vals.text(md.v), Text: fmt.Sprintf(
 				"op %d appended %s to key %s right after op %d appended %s",
 				la.opIndex(b), la.vals.text(md.v), la.keyText(md.key), la.opIndex(a), la.vals.text(prev))}

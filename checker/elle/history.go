@@ -41,11 +41,13 @@ const (
 // mop is one micro-op. For a list-append read, v is the last element of
 // the list read, n its length (-1: the read's value is unknown, as in an
 // info op) and hash its hash; for an rw-register read, v is the value read
-// (nilVal for nil).
+// (nilVal for nil). el caches the element's index so later passes need no
+// map lookups (they dominated the profile).
 type mop struct {
 	kind mopKind
 	key  int32
 	n    int32
+	el   int32 // list-append: the element appended, or a read's last; -1 none
 	v    val
 	hash uint64
 }

@@ -26,17 +26,24 @@ type element struct {
 	failed int32 // fail txn that appended it; -1 none
 	pos    int32 // 1-based position in the key's version order; 0 unobserved
 	inter  bool  // not the writer's last append to the key: an intermediate state
+	v      val
+}
+
+// failedAppend is an append of a failed txn.
+type failedAppend struct {
+	v   val
+	txn int32
 }
 
 type listAppend struct {
 	*analysis
 	elemID map[kv]int32
 	elems  []element
-	failed map[kv]int32 // appends of failed txns → the txn, for G1a
+	failed [][]failedAppend // key → appends of failed txns, for G1a
 
 	longest  []int32 // per key: mop index of its longest read, -1 none
 	longTxn  []int32 // per key: that read's txn
-	order    [][]val // per key: version order (distinct elements of the longest read)
+	order    [][]int32 // per key: version order, as elements (the distinct elements of the longest read)
 	prefixes [][]uint64
 	base     []int32 // per key: version id of its initial (empty) state
 	vwriter  []int32 // version id → txn that wrote it, -1 none
@@ -59,17 +66,31 @@ type keyState struct {
 }
 
 func newListAppend(a *analysis) *listAppend {
-	return &listAppend{analysis: a, elemID: map[kv]int32{}, failed: map[kv]int32{}, seenDup: map[val]int{}}
+	return &listAppend{analysis: a, elemID: map[kv]int32{}, seenDup: map[val]int{}}
 }
 
-func (la *listAppend) elem(k int32, v val) *element {
+// elem returns the index of (k, v)'s element, adding it if new.
+func (la *listAppend) elem(k int32, v val) int32 {
 	id, ok := la.elemID[kv{k, v}]
 	if !ok {
 		id = int32(len(la.elems))
 		la.elemID[kv{k, v}] = id
-		la.elems = append(la.elems, element{writer: -1, failed: -1})
+		la.elems = append(la.elems, element{writer: -1, failed: -1, v: v})
 	}
-	return &la.elems[id]
+	return id
+}
+
+// failedOf returns the failed txn that appended v to key k, if any.
+func (la *listAppend) failedOf(k int32, v val) (int32, bool) {
+	if int(k) >= len(la.failed) {
+		return -1, false
+	}
+	for _, f := range la.failed[k] {
+		if f.v == v {
+			return f.txn, true
+		}
+	}
+	return -1, false
 }
 
 func (la *listAppend) find(k int32, v val) *element {
@@ -119,7 +140,11 @@ func (la *listAppend) collectFailed() {
 			kv1, ok1 := la.vals.of(k)
 			vv, ok2 := la.vals.of(v)
 			if ok1 && ok2 {
-				la.failed[kv{la.key(kv1), vv}] = int32(i)
+				k := la.key(kv1)
+				for len(la.failed) <= int(k) {
+					la.failed = append(la.failed, nil)
+				}
+				la.failed[k] = append(la.failed[k], failedAppend{vv, int32(i)})
 			}
 		}
 	}
@@ -151,12 +176,14 @@ func (la *listAppend) parse(ti int32, t *txn, list []any) bool {
 				la.malformed(la.op(ti), "micro-op %d: appended value %s is not a scalar", mi, short(v))
 				return false
 			}
-			la.mops = append(la.mops, mop{kind: mopAppend, key: key, v: x})
 			if t.typ == txnFail {
+				la.mops = append(la.mops, mop{kind: mopAppend, key: key, v: x, el: -1})
 				continue
 			}
-			el := la.elem(key, x)
-			_, alsoFailed := la.failed[kv{key, x}]
+			id := la.elem(key, x)
+			la.mops = append(la.mops, mop{kind: mopAppend, key: key, v: x, el: id})
+			el := &la.elems[id]
+			f, alsoFailed := la.failedOf(key, x)
 			if alsoFailed || el.writer >= 0 && (el.writer != ti || la.appendedBefore(t, key, x)) {
 				la.counts["duplicate-appends"]++
 				if la.counts["duplicate-appends"] == 1 {
@@ -165,7 +192,7 @@ func (la *listAppend) parse(ti int32, t *txn, list []any) bool {
 				}
 			}
 			el.writer = ti
-			if f, isFailed := la.failed[kv{key, x}]; isFailed {
+			if alsoFailed {
 				el.failed = f
 			}
 			if ok {
@@ -174,7 +201,7 @@ func (la *listAppend) parse(ti int32, t *txn, list []any) bool {
 			}
 		case "r":
 			if v == nil && !ok {
-				la.mops = append(la.mops, mop{kind: mopRead, key: key, n: -1})
+				la.mops = append(la.mops, mop{kind: mopRead, key: key, n: -1, el: -1})
 				continue
 			}
 			var elems []any
@@ -197,9 +224,12 @@ func (la *listAppend) parse(ti int32, t *txn, list []any) bool {
 				h = hashStep(h, x)
 			}
 			read := la.scratch[from:]
-			md := mop{kind: mopRead, key: key, n: int32(len(read)), hash: h}
+			md := mop{kind: mopRead, key: key, n: int32(len(read)), hash: h, el: -1}
 			if len(read) > 0 {
 				md.v = read[len(read)-1]
+				if possible {
+					md.el = la.elem(key, md.v)
+				}
 			}
 			la.mops = append(la.mops, md)
 			if possible {
@@ -222,7 +252,7 @@ func (la *listAppend) parse(ti int32, t *txn, list []any) bool {
 		}
 		for n := m + 1; n < int32(len(la.mops)); n++ {
 			if la.mops[n].kind == mopAppend && la.mops[n].key == md.key {
-				la.elem(md.key, md.v).inter = true
+				la.elems[md.el].inter = true
 				break
 			}
 		}
@@ -351,11 +381,11 @@ func (la *listAppend) checkDuplicates(ti, key int32, read []val, mi int) {
 // checkAbortedRead reports G1a: a committed read that holds an element
 // only a failed txn appended.
 func (la *listAppend) checkAbortedRead(ti, key int32, read []val) {
-	if len(la.failed) == 0 {
+	if int(key) >= len(la.failed) || len(la.failed[key]) == 0 {
 		return
 	}
 	for _, x := range read {
-		f, isFailed := la.failed[kv{key, x}]
+		f, isFailed := la.failedOf(key, x)
 		if !isFailed {
 			continue
 		}
@@ -391,39 +421,35 @@ func (la *listAppend) versionOrders() {
 			}
 		}
 	}
-	la.order = make([][]val, nk)
+	la.order = make([][]int32, nk)
 	la.prefixes = make([][]uint64, nk)
 	la.base = make([]int32, nk+1)
 	for k := 0; k < nk; k++ {
 		if m := la.longest[k]; m >= 0 {
 			raw := la.readList(la.longTxn[k], m)
 			p := make([]uint64, len(raw)+1)
-			seen := make(map[val]bool, len(raw))
 			for i, x := range raw {
 				p[i+1] = hashStep(p[i], x)
-				if !seen[x] {
-					seen[x] = true
-					la.order[k] = append(la.order[k], x)
+				id := la.elem(int32(k), x)
+				el := &la.elems[id]
+				if el.pos != 0 {
+					continue // a duplicate element: duplicate-elements says so
+				}
+				la.order[k] = append(la.order[k], id)
+				el.pos = int32(len(la.order[k]))
+				if el.writer < 0 && el.failed < 0 {
+					el.failed, _ = la.failedOf(int32(k), x)
 				}
 			}
 			la.prefixes[k] = p
-			for i, x := range la.order[k] {
-				el := la.elem(int32(k), x)
-				el.pos = int32(i + 1)
-				if el.writer < 0 && el.failed < 0 {
-					if f, isFailed := la.failed[kv{int32(k), x}]; isFailed {
-						el.failed = f
-					}
-				}
-			}
 		}
 		la.base[k+1] = la.base[k] + int32(len(la.order[k])) + 1
 	}
 	la.vwriter = make([]int32, la.base[nk])
 	for k := 0; k < nk; k++ {
 		la.vwriter[la.base[k]] = -1
-		for i, x := range la.order[k] {
-			la.vwriter[la.base[k]+int32(i)+1] = la.find(int32(k), x).writer
+		for i, id := range la.order[k] {
+			la.vwriter[la.base[k]+int32(i)+1] = la.elems[id].writer
 		}
 	}
 }
@@ -483,11 +509,10 @@ func (la *listAppend) readVersion(md *mop) int32 {
 	if md.n == 0 {
 		return la.base[md.key]
 	}
-	el := la.find(md.key, md.v)
-	if el == nil || el.pos == 0 {
+	if md.el < 0 || la.elems[md.el].pos == 0 {
 		return -1
 	}
-	return la.base[md.key] + el.pos
+	return la.base[md.key] + la.elems[md.el].pos
 }
 
 // prevVersion is the version an append was applied to: the one before it
@@ -495,8 +520,8 @@ func (la *listAppend) readVersion(md *mop) int32 {
 // anyone saw (it came after every observed one).
 func (la *listAppend) prevVersion(md *mop) int32 {
 	k := md.key
-	if el := la.find(k, md.v); el != nil && el.pos > 0 {
-		return la.base[k] + el.pos - 1
+	if md.el >= 0 && la.elems[md.el].pos > 0 {
+		return la.base[k] + la.elems[md.el].pos - 1
 	}
 	return la.base[k] + int32(len(la.order[k]))
 }
@@ -564,8 +589,11 @@ func (la *listAppend) dataEdges(ctx context.Context, e *edges) error {
 				if md.n <= 0 {
 					continue
 				}
-				el := la.find(md.key, md.v)
-				if el == nil || el.writer < 0 || el.writer == self {
+				if md.el < 0 {
+					continue
+				}
+				el := &la.elems[md.el]
+				if el.writer < 0 || el.writer == self {
 					continue
 				}
 				e.add(el.writer, self, wr)
@@ -664,8 +692,9 @@ func (la *listAppend) dirtyUpdates() {
 		prevType := txnOK // the initial state is committed
 		prevTxn := int32(-1)
 		var span []val
-		for _, x := range la.order[k] {
-			el := la.find(int32(k), x)
+		for _, id := range la.order[k] {
+			el := &la.elems[id]
+			x := el.v
 			typ, t := txnFail, el.failed
 			switch {
 			case el.writer >= 0:
