@@ -41,8 +41,8 @@ type listAppend struct {
 	elems  []element
 	failed [][]failedAppend // key → appends of failed txns, for G1a
 
-	longest  []int32 // per key: mop index of its longest read, -1 none
-	longTxn  []int32 // per key: that read's txn
+	longest  []int32   // per key: mop index of its longest read, -1 none
+	longTxn  []int32   // per key: that read's txn
 	order    [][]int32 // per key: version order, as elements (the distinct elements of the longest read)
 	prefixes [][]uint64
 	base     []int32 // per key: version id of its initial (empty) state
