@@ -43,8 +43,8 @@ func Register(name string, f Factory, workloads map[string][]string) {
 	}
 }
 
-// New builds one checker by its name: linearizable, txid, set, bank or
-// stats.
+// New builds one checker by its name: linearizable, txid, set, set-full,
+// bank, stats, or one a package registered (see Register).
 func New(name string, o Options) (Checker, error) {
 	switch name {
 	case "linearizable":
@@ -57,6 +57,8 @@ func New(name string, o Options) (Checker, error) {
 		return NewTxID(), nil
 	case "set":
 		return NewSet(), nil
+	case "set-full":
+		return NewSetFull(), nil
 	case "bank":
 		return NewBank(BankOptions{Total: o.Total, Accounts: o.Accounts, AllowNegative: o.AllowNegative}), nil
 	case "stats":
@@ -65,11 +67,11 @@ func New(name string, o Options) (Checker, error) {
 	if f, ok := registered[name]; ok {
 		return f(o)
 	}
-	names := []string{"linearizable", "txid", "set", "bank", "stats"}
+	names := []string{"linearizable", "txid", "set", "set-full", "bank", "stats"}
 	for n := range registered {
 		names = append(names, n)
 	}
-	sort.Strings(names[5:])
+	sort.Strings(names[6:])
 	return nil, fmt.Errorf("unknown checker %q (want one of %s)", name, strings.Join(names, ", "))
 }
 
@@ -84,6 +86,7 @@ var workloadCheckers = map[string]struct {
 	"cas-register": {"cas-register", []string{"linearizable", "stats"}},
 	"kv":           {"kv", []string{"linearizable", "stats"}},
 	"set":          {"", []string{"set", "stats"}},
+	"set-full":     {"", []string{"set-full", "stats"}},
 	"bank":         {"", []string{"bank", "stats"}},
 	"txid":         {"", []string{"txid", "stats"}},
 }

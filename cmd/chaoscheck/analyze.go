@@ -53,6 +53,7 @@ Workloads and their checkers:
   cas-register  linearizable (one register: read, write, cas)   + stats
   kv            linearizable (a cas-register per key)           + stats
   set           set (lost, unexpected, duplicated, recovered)   + stats
+  set-full      set-full (every read: lost, stale, duplicated)  + stats
   bank          bank (every read sums to the total)             + stats
   txid          txid (every tx_id applied exactly once)         + stats
   list-append   Elle: txns of appends and list reads (G0 … G2)  + stats
@@ -79,7 +80,7 @@ arguments, 255 internal error.`,
 func init() {
 	f := analyzeCmd.Flags()
 	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: for a run directory, the checkers the run used; else kv)")
-	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
+	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, list-append, rw-register")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable, list-append, rw-register: time limit for the check; running out gives unknown")
 	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json, report.html and linear.html (default: none; for a run directory, the run directory: analysis.json and analysis.html)")
