@@ -143,6 +143,9 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 	res := Result{Checker: "linearizable", Counts: map[string]int{
 		"ops": 0, "keys": 0, "keys-invalid": 0, "keys-unknown": 0, "ignored": 0, "malformed": 0,
 	}}
+	if c.opts.Model == "kv" {
+		h, _ = history.UnpackIndependent(h) // Jepsen's independent keys: [k v] values
+	}
 	if c.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, c.opts.Timeout,

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	_ "github.com/chaoscheck/chaoscheck/checker/elle" // registers list-append and rw-register
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/store"
@@ -34,6 +35,7 @@ type analyzeConfig struct {
 	initSet       bool
 	accounts      []string
 	allowNegative bool
+	models        []string
 }
 
 var analyzeFlags analyzeConfig
@@ -51,8 +53,11 @@ Workloads and their checkers:
   cas-register  linearizable (one register: read, write, cas)   + stats
   kv            linearizable (a cas-register per key)           + stats
   set           set (lost, unexpected, duplicated, recovered)   + stats
+  set-full      set-full (every read: lost, stale, duplicated)  + stats
   bank          bank (every read sums to the total)             + stats
   txid          txid (every tx_id applied exactly once)         + stats
+  list-append   Elle: txns of appends and list reads (G0 … G2)  + stats
+  rw-register   Elle: txns of register writes and reads         + stats
 
 Exit codes: 0 valid, 1 invalid, 2 unknown, 254 unreadable input or bad
 arguments, 255 internal error.`,
@@ -60,7 +65,8 @@ arguments, 255 internal error.`,
   chaoscheck analyze --workload set testdata/bad/set-lost-ack.jsonl
   chaoscheck analyze --workload bank --total 100 --json history.jsonl
   chaoscheck analyze --checkers txid,bank store/latest
-  chaoscheck analyze --workload kv --timeout 30s --out /tmp/check history.jsonl`,
+  chaoscheck analyze --workload kv --timeout 30s --out /tmp/check history.jsonl
+  chaoscheck analyze --workload list-append --consistency-models serializable history.edn`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		cfg := analyzeFlags
@@ -74,14 +80,15 @@ arguments, 255 internal error.`,
 func init() {
 	f := analyzeCmd.Flags()
 	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: for a run directory, the checkers the run used; else kv)")
-	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
+	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, list-append, rw-register")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
-	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable: time limit for the search; running out gives unknown")
+	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable, list-append, rw-register: time limit for the check; running out gives unknown")
 	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json, report.html and linear.html (default: none; for a run directory, the run directory: analysis.json and analysis.html)")
 	f.BoolVar(&analyzeFlags.jsonOut, "json", false, "print results as JSON instead of the human summary")
 	f.Int64Var(&analyzeFlags.total, "total", 0, "bank: the sum every read must have (default: the first read's sum)")
 	f.StringSliceVar(&analyzeFlags.accounts, "accounts", nil, "bank: the accounts every read must hold (default: the first read's)")
 	f.BoolVar(&analyzeFlags.allowNegative, "allow-negative", false, "bank: negative balances are legal")
+	f.StringSliceVar(&analyzeFlags.models, "consistency-models", nil, "list-append, rw-register: models the history must satisfy, e.g. serializable,strong-session-snapshot-isolation (default strict-serializable)")
 	rootCmd.AddCommand(analyzeCmd)
 }
 
@@ -100,7 +107,8 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(fmt.Errorf("--init: %w", err))
 	}
-	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative}
+	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative,
+		ConsistencyModels: cfg.models}
 	if cfg.totalSet {
 		t := cfg.total
 		opts.Total = &t
