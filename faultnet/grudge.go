@@ -216,6 +216,10 @@ func Halves(nodes []string, rng *rand.Rand) Grudge {
 	return Complete(s[:k], s[k:])
 }
 
+// Cut cuts the one link between a and b, both ways, and nothing else:
+// e.g. a 2PC coordinator from one participant.
+func Cut(a, b string) Grudge { return Grudge{a: {b}, b: {a}}.Normalize() }
+
 // Isolate cuts node from every other node, both ways.
 func Isolate(nodes []string, node string) Grudge {
 	var rest []string

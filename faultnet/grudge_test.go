@@ -60,6 +60,15 @@ func TestIsolateJSONIsJepsensGrudge(t *testing.T) {
 	}
 }
 
+func TestCutIsOneLinkBothWays(t *testing.T) {
+	if got := Cut("coordinator", "p2").String(); got != `{"coordinator":["p2"],"p2":["coordinator"]}` {
+		t.Errorf("Cut(coordinator, p2) = %s", got)
+	}
+	if got := Cut("a", "a"); len(got) != 0 {
+		t.Errorf("Cut(a, a) = %s, want no grudge", got)
+	}
+}
+
 func TestParseGrudgeRejectsMalformedValues(t *testing.T) {
 	for _, v := range []any{
 		"n1",

@@ -25,7 +25,7 @@ type server struct {
 	cs   []net.Conn
 }
 
-func startServer(t *testing.T, echo bool) *server {
+func startServer(t testing.TB, echo bool) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

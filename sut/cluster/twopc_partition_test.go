@@ -45,12 +45,6 @@ func startPartitionableTwoPC(t *testing.T, bugs ...string) (*TwoPCCluster, *faul
 	return c, fn, ctx
 }
 
-// cutCoordinatorFrom is the grudge of partition-coordinator: the
-// coordinator and one participant drop each other's traffic.
-func cutCoordinatorFrom(p string) faultnet.Grudge {
-	return faultnet.Grudge{TwoPCCoordinator: {p}, p: {TwoPCCoordinator}}
-}
-
 func transfer(id, from, to string, amount int64) twopc.Txn {
 	tx := twopc.Txn{TxID: id, Ops: map[string][]twopc.Op{}}
 	fp, fa, _ := strings.Cut(from, "/")
@@ -86,7 +80,7 @@ func commitWindowPartition(t *testing.T, c *TwoPCCluster, fn *faultnet.Net, ctx 
 		t.Fatalf("t1 never reached the commit window: %v", err)
 	}
 
-	fn.Partition(cutCoordinatorFrom("p2"))
+	fn.Partition(faultnet.Cut(TwoPCCoordinator, "p2"))
 	if err := cl.DisableFailpoint(c.CoordinatorAPI(), twopc.FPCoordinatorBeforeCommit); err != nil {
 		t.Fatal(err)
 	}
