@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/kvgen"
 )
 
 // Compact op builders: linHist numbers ops in order (index and time).
@@ -450,7 +451,7 @@ func TestLinearizableLinearHTMLOnlyWhenNeededAndSmall(t *testing.T) {
 }
 
 func TestLinearizableGeneratedHistories(t *testing.T) {
-	h := genLinearizableKV(7, 10, 5, 5000)
+	h := kvgen.Linearizable(7, 10, 5, 5000)
 	r := linCheck(t, LinearizableOptions{Model: "kv", Init: linN(0)}, h)
 	if r.Valid != Valid || r.Counts["keys"] != 5 {
 		t.Fatalf("generated linearizable history: got %v, counts %v, anomalies %+v", r.Valid, r.Counts, r.Anomalies)
