@@ -187,20 +187,38 @@ func verdictExit(v checker.Validity) error {
 }
 
 // parseInit reads --init as JSON with numbers kept as json.Number, the
-// representation the readers give values; "nil" is Clojure's spelling.
+// representation the readers give values; "nil" is Clojure's spelling. A
+// bare word (letters, digits, - and _, starting with a letter) is a string,
+// as a user would mean it; anything else must be one whole JSON value, so
+// a typo such as '{bad' is an error, never a string.
 func parseInit(s string) (any, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "nil" || s == "null" {
 		return nil, nil
 	}
+	if bareWord(s) && s != "true" && s != "false" {
+		return s, nil
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		// A bare word is a string value, as a user would mean it.
-		return s, nil
+		return nil, fmt.Errorf("%q is not JSON: %v (quote a string: '\"x\"')", s, err)
+	}
+	if dec.More() || dec.InputOffset() != int64(len(s)) {
+		return nil, fmt.Errorf("%q holds more than one JSON value", s)
 	}
 	return v, nil
+}
+
+func bareWord(s string) bool {
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '-' || c == '_')) {
+			return false
+		}
+	}
+	return true
 }
 
 // runInfo is what a run directory says about how its history was judged.
