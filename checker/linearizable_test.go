@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -544,5 +545,25 @@ func TestLinearizableTestdataVerdicts(t *testing.T) {
 				t.Errorf("testdata/%s holds %d %s histories, want at least 2", dir, n, model)
 			}
 		}
+	}
+}
+
+// TestLinearizableMemoryBudgetAbandonsTheCostlyKey: 60 concurrent info
+// writes on one key make porcupine's cache grow without end; with a
+// budget, that key is unknown with a note and every other key is still
+// judged. Giving up must never make the verdict valid.
+func TestLinearizableMemoryBudgetAbandonsTheCostlyKey(t *testing.T) {
+	h := kvgen.InfoWrites(1, 20_000, 60)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	budget := int64(ms.HeapAlloc) + 96<<20
+	r := linCheck(t, LinearizableOptions{Model: "kv", Init: linN(0), MemoryLimit: budget, Timeout: 2 * time.Minute}, h)
+	notes := strings.Join(r.Notes, "\n")
+	if r.Valid != Unknown || r.Counts["keys-unknown"] != 1 || r.Counts["keys-invalid"] != 0 || r.Counts["keys"] != 11 {
+		t.Fatalf("got %v, counts %v, notes %q; want unknown with key hot the one unknown of 11", r.Valid, r.Counts, r.Notes)
+	}
+	if !strings.Contains(notes, "memory budget") || !strings.Contains(notes, "key hot") || strings.Contains(notes, "time limit") {
+		t.Fatalf("notes %q; want the memory budget naming key hot, and no time-out", r.Notes)
 	}
 }

@@ -34,6 +34,7 @@ type analyzeConfig struct {
 	initSet       bool
 	accounts      []string
 	allowNegative bool
+	memory        byteSize
 }
 
 var analyzeFlags analyzeConfig
@@ -77,6 +78,7 @@ func init() {
 	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable: time limit for the search; running out gives unknown")
+	f.Var(&analyzeFlags.memory, "memory", "memory budget, e.g. 512MiB or 4GiB: the linearizability search gives up on a key (unknown, with a note) rather than exceed it (default: half the memory available when analyze starts)")
 	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json, report.html and linear.html (default: none; for a run directory, the run directory: analysis.json and analysis.html)")
 	f.BoolVar(&analyzeFlags.jsonOut, "json", false, "print results as JSON instead of the human summary")
 	f.Int64Var(&analyzeFlags.total, "total", 0, "bank: the sum every read must have (default: the first read's sum)")
@@ -100,7 +102,11 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(fmt.Errorf("--init: %w", err))
 	}
-	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative}
+	budget := int64(cfg.memory)
+	if budget == 0 {
+		budget = defaultMemoryBudget()
+	}
+	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative, Memory: budget}
 	if cfg.totalSet {
 		t := cfg.total
 		opts.Total = &t
@@ -139,7 +145,7 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(err)
 	}
-	limitHeapGrowth()
+	limitHeapGrowth(budget)
 	// The analysis has the schema of a run's results.json, so tools that
 	// read one read the other.
 	res := store.Results{History: file, Ops: len(h)}
@@ -300,18 +306,19 @@ func writeAnalysisHTML(dir string, inRun bool, res store.Results, h history.Hist
 const checkHeadroom = 256 << 20
 
 // limitHeapGrowth caps the heap at what is live now (the history) plus
-// checkHeadroom, unless the user set GOMEMLIMIT. porcupine's search makes
-// gigabytes of short-lived garbage; with Go's default GC pacing the heap
-// grows to about twice the live history before it is collected, which on a
-// 1M-op kv history is the difference between ~600 MB and ~900 MB peak at
-// the same speed (checker/linearizable_bench_test.go). A soft limit: the
-// GC works harder near it, it never fails an allocation.
-func limitHeapGrowth() {
+// checkHeadroom, or at the memory budget if that is lower, unless the user
+// set GOMEMLIMIT. porcupine's search makes gigabytes of short-lived
+// garbage; with Go's default GC pacing the heap grows to about twice the
+// live history before it is collected, which on a 1M-op kv history is the
+// difference between ~600 MB and ~900 MB peak at the same speed
+// (checker/linearizable_bench_test.go). A soft limit: the GC works harder
+// near it, it never fails an allocation.
+func limitHeapGrowth(budget int64) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	debug.SetMemoryLimit(int64(ms.HeapAlloc) + checkHeadroom)
+	debug.SetMemoryLimit(min(int64(ms.HeapAlloc)+checkHeadroom, budget))
 }

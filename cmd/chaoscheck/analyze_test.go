@@ -182,6 +182,9 @@ func TestAnalyzeBadArgumentsExit254(t *testing.T) {
 		{"init not JSON", []string{"analyze", "--init", "{bad", good}},
 		{"init with trailing data", []string{"analyze", "--init", "0 1", good}},
 		{"init unterminated string", []string{"analyze", "--init", `"x`, good}},
+		{"memory not a size", []string{"analyze", "--memory", "lots", good}},
+		{"memory below 1MiB", []string{"analyze", "--memory", "4096", good}},
+		{"memory unknown unit", []string{"analyze", "--memory", "3XB", good}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -125,3 +125,40 @@ func Linearizable(seed uint64, clients, keys, n int) history.History {
 	}
 	return h
 }
+
+// InfoWrites returns a history of about ops ops that makes a
+// linearizability search exponential in writers: writers processes invoke
+// a write of distinct values to key "hot" at the start and time out (info:
+// each may take effect at any time, or never), then one client reads "hot"
+// again and again and always sees 0, the initial value. That is
+// linearizable (no write took effect), but porcupine tries the writes
+// first and backtracks through every subset of them, caching each. The
+// other ops are Linearizable's, on ten keys, so the history is ordinary
+// around the one key. Every register starts at 0.
+func InfoWrites(seed uint64, ops, writers int) history.History {
+	base := Linearizable(seed, 10, 10, max(ops/2-writers-ops/400, 1))
+	h := make(history.History, 0, ops+writers*2)
+	emit := func(op history.Op) {
+		op.Index = int64(len(h))
+		if len(h) > 0 {
+			op.Time = h[len(h)-1].Time + 1
+		}
+		h = append(h, op)
+	}
+	const firstWriter = 1 << 20 // process numbers far above Linearizable's
+	for i := range writers {
+		emit(history.Op{Type: history.Invoke, Process: int64(firstWriter + i), F: "write", Key: "hot", Value: json.Number(strconv.Itoa(i + 1))})
+	}
+	for i := range writers {
+		emit(history.Op{Type: history.Info, Process: int64(firstWriter + i), F: "write", Key: "hot", Value: json.Number(strconv.Itoa(i + 1)), Error: "timeout"})
+	}
+	reader := int64(firstWriter + writers)
+	for i, op := range base {
+		if i%200 == 0 {
+			emit(history.Op{Type: history.Invoke, Process: reader, F: "read", Key: "hot"})
+			emit(history.Op{Type: history.OK, Process: reader, F: "read", Key: "hot", Value: json.Number("0")})
+		}
+		emit(op)
+	}
+	return h
+}
