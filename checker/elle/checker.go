@@ -103,6 +103,12 @@ func (c *elleChecker) Check(ctx context.Context, h history.History) checker.Resu
 	res := checker.Result{Checker: c.Name(), Counts: a.counts, Details: det}
 
 	var e edges
+	// About three data edges and three realtime edges per txn (two ops):
+	// sized up front, the edge list is not copied as it grows.
+	if n := 3 * len(h); n > 0 {
+		e.from = make([]int32, 0, n)
+		e.pack = make([]uint64, 0, n)
+	}
 	err := w.analyze(ctx, &e)
 	if err == nil && (a.counts["duplicate-appends"] > 0 || a.counts["duplicate-writes"] > 0) {
 		a.notes = append(a.notes, "dependencies were not inferred: the verdict is unknown")
