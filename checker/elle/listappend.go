@@ -43,8 +43,8 @@ type listAppend struct {
 	// the rest.
 	elemFast map[uint64]int32
 	elemID   map[kv]int32
-	elems  []element
-	failed [][]failedAppend // key → appends of failed txns, for G1a
+	elems    []element
+	failed   [][]failedAppend // key → appends of failed txns, for G1a
 
 	longest  []int32   // per key: mop index of its longest read, -1 none
 	longTxn  []int32   // per key: that read's txn
