@@ -379,3 +379,16 @@ func TestRWRegisterInfersFromUniqueWrites(t *testing.T) {
 		t.Fatalf("read committed allows read skew: %v %v", r.Valid, r.Anomalies)
 	}
 }
+
+func TestSimplifyCutsRepeatedTransactions(t *testing.T) {
+	// 1 -rw-> 2 -wr-> 3 -rw-> 2 -wr-> 1: the loop 2 → 3 → 2 is cut, leaving
+	// 1 -rw-> 2 -wr-> 1, a G-single.
+	c := simplify(&cycle{name: "G2-item", txns: []int32{1, 2, 3, 2}, steps: []kind{rw, wr, rw, wr}})
+	if c.name != "G-single" || !slices.Equal(c.txns, []int32{1, 2}) || !slices.Equal(c.steps, []kind{rw, wr}) {
+		t.Fatalf("%+v", c)
+	}
+	c = simplify(&cycle{name: "G0", txns: []int32{1, 2}, steps: []kind{ww, ww}})
+	if c.name != "G0" || len(c.txns) != 2 {
+		t.Fatalf("a simple cycle changed: %+v", c)
+	}
+}

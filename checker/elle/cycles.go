@@ -214,7 +214,7 @@ func (s *searcher) searchSpec(comp []int32, in func(int32) bool, sp spec) (*cycl
 				}
 			}
 			if best >= 0 {
-				return s.trace(sp, best, bestState, head), nil
+				return simplify(s.trace(sp, best, bestState, head)), nil
 			}
 			i = j
 		}
@@ -365,6 +365,28 @@ func (s *searcher) trace(sp spec, tail int32, st uint8, head int32) *cycle {
 		}
 		c.txns = append(c.txns, v)
 		c.steps = append(c.steps, kinds[i])
+	}
+	return c
+}
+
+// simplify makes a cycle simple. The search's states let a shortest path
+// pass a transaction twice (once per state); such a walk is cut at the
+// repeat, keeping the part with the anchor (steps[0]), and renamed by what
+// is left, which is still a cycle of the graph.
+func simplify(c *cycle) *cycle {
+	first := map[int32]int{}
+	for i := 0; i < len(c.txns); i++ {
+		j, seen := first[c.txns[i]]
+		if !seen {
+			first[c.txns[i]] = i
+			continue
+		}
+		// Drop the loop txns[j:i]: txns[j] and txns[i] are one transaction.
+		c.txns = append(c.txns[:j], c.txns[i:]...)
+		c.steps = append(c.steps[:j], c.steps[i:]...)
+		c.name = classify(c.steps)
+		clear(first)
+		i = -1
 	}
 	return c
 }
