@@ -2,8 +2,8 @@ package elle
 
 import (
 	"context"
-
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,9 +103,10 @@ func (c *elleChecker) Check(ctx context.Context, h history.History) checker.Resu
 	res := checker.Result{Checker: c.Name(), Counts: a.counts, Details: det}
 
 	var e edges
-	// About three data edges and three realtime edges per txn (two ops):
-	// sized up front, the edge list is not copied as it grows.
-	if n := 3 * len(h); n > 0 {
+	// About five data edges per txn (two ops): sized up front, the edge
+	// list is not copied as it grows; realtime edges are added to it at
+	// their exact count (searchCycles).
+	if n := 5 * len(h) / 2; n > 0 {
 		e.from = make([]int32, 0, n)
 		e.pack = make([]uint64, 0, n)
 	}
@@ -158,6 +159,8 @@ func (c *elleChecker) searchCycles(ctx context.Context, a *analysis, e *edges, f
 	switch {
 	case needRT:
 		// Realtime subsumes process order: a process runs one txn at a time.
+		e.from = slices.Grow(e.from, 3*len(a.txns))
+		e.pack = slices.Grow(e.pack, 3*len(a.txns))
 		var ticks int32
 		ticks, tickAt = a.addRealtime(e)
 		nodes += ticks

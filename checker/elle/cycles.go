@@ -100,8 +100,7 @@ type searcher struct {
 }
 
 func newSearcher(ctx context.Context, g *graph) *searcher {
-	return &searcher{g: g, ctx: ctx, full: newTarjan(g), sub: newTarjan(g),
-		member: make([]int32, g.nodes), local: make([]int32, g.nodes)}
+	return &searcher{g: g, ctx: ctx, full: newTarjan(g)}
 }
 
 // sccResult is what the search of one component found and left undone.
@@ -123,6 +122,10 @@ func (s *searcher) components() [][]int32 {
 // 1-based number. perSpec bounds each anomaly kind's search.
 func (s *searcher) searchComponent(id int32, comp []int32, perSpec time.Duration) sccResult {
 	var res sccResult
+	if s.sub == nil { // a valid history never gets here: allocate on demand
+		s.sub = newTarjan(s.g)
+		s.member, s.local = make([]int32, s.g.nodes), make([]int32, s.g.nodes)
+	}
 	for _, v := range comp {
 		s.member[v] = id
 	}
