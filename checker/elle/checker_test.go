@@ -154,7 +154,7 @@ func TestModelLattice(t *testing.T) {
 		}
 	}
 	not, also := RuledOut([]string{"G-single"})
-	if !slices.Equal(not, []string{"repeatable-read", "snapshot-isolation"}) || !slices.Contains(also, "strict-serializable") || slices.Contains(also, "read-committed") {
+	if !slices.Equal(not, []string{"consistent-view", "repeatable-read"}) || !slices.Contains(also, "strict-serializable") || slices.Contains(also, "read-committed") {
 		t.Errorf("G-single rules out %v, also %v", not, also)
 	}
 	not, _ = RuledOut([]string{"G-single-realtime"})

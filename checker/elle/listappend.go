@@ -413,7 +413,7 @@ func (la *listAppend) checkDuplicates(ti, key int32, read []val, mi int) {
 }
 
 // checkAbortedRead reports G1a: a committed read that holds an element
-// only a failed txn appended.
+// only a failed txn appended; one anomaly per such element, as Elle does.
 func (la *listAppend) checkAbortedRead(ti, key int32, read []val) {
 	if int(key) >= len(la.failed) || len(la.failed[key]) == 0 {
 		return
@@ -429,7 +429,6 @@ func (la *listAppend) checkAbortedRead(ti, key int32, read []val) {
 		la.add("G1a", []int64{la.opIndex(f), la.opIndex(ti)}, key, fmt.Sprintf(
 			"op %d read key %s = %s, which holds %s, appended by op %d, which failed (aborted read)",
 			la.opIndex(ti), la.keyText(key), la.vals.listText(read), la.vals.text(x), la.opIndex(f)))
-		return
 	}
 }
 
