@@ -203,7 +203,7 @@ func (a *analysis) decode(ctx context.Context, parse func(ti int32, t *txn, mops
 	return nil
 }
 
-// mopValues returns the raw [f k v] list of mop m of txn t.
+// mopValue returns the v of mop m ([f k v]) of txn t, as the history holds it.
 func (a *analysis) mopValue(t *txn, m int32) any {
 	list, _ := a.txnValue(t).([]any)
 	_, _, v, _ := mopParts(list[m-t.m0])

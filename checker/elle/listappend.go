@@ -370,9 +370,8 @@ func (la *listAppend) checkFutureRead(ti int32, t *txn, key int32, x val, mi int
 		if md.kind != mopRead || md.key != key || md.n <= 0 {
 			continue
 		}
-		list, _ := la.txnValue(t).([]any)
-		_, _, rv, _ := mopParts(list[m-t.m0])
-		for _, e := range rv.([]any) {
+		rv, _ := la.mopValue(t, m).([]any)
+		for _, e := range rv {
 			if y, _ := la.vals.of(e); y == x {
 				la.add("future-read", []int64{la.opIndex(ti)}, key, fmt.Sprintf(
 					"op %d read key %s in micro-op %d and saw %s, which it appends only later, in micro-op %d",
