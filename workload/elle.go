@@ -1,6 +1,9 @@
 package workload
 
 import (
+	"encoding/json"
+	"fmt"
+	"math"
 	"math/rand"
 	"time"
 
@@ -101,4 +104,71 @@ func (g *elleGen) Next(int64) history.Op {
 		}
 	}
 	return history.Op{F: "txn", Value: mops}
+}
+
+// MicroOp is one micro-op of a txn op's value as a client sees it: F is
+// "r", "append" or "w", Key an integer key, Value the written value or,
+// for a read, what it read (nil until the client fills it).
+type MicroOp struct {
+	F     string
+	Key   int64
+	Value any
+}
+
+// ParseTxn reads a list-append or rw-register txn op's value, as the
+// generator makes it or as it comes back from JSON.
+func ParseTxn(value any) ([]MicroOp, error) {
+	raw, ok := value.([]any)
+	if !ok {
+		return nil, fmt.Errorf("txn value %v is not a list of micro-ops", value)
+	}
+	mops := make([]MicroOp, 0, len(raw))
+	for _, r := range raw {
+		m, ok := r.([]any)
+		if !ok || len(m) != 3 {
+			return nil, fmt.Errorf("micro-op %v is not [f, key, value]", r)
+		}
+		f, _ := m[0].(string)
+		k, err := txnInt(m[1])
+		if err != nil {
+			return nil, fmt.Errorf("micro-op %v: key: %w", r, err)
+		}
+		mop := MicroOp{F: f, Key: k}
+		switch f {
+		case "r":
+		case "append", "w":
+			if mop.Value, err = txnInt(m[2]); err != nil {
+				return nil, fmt.Errorf("micro-op %v: value: %w", r, err)
+			}
+		default:
+			return nil, fmt.Errorf("micro-op %v: f %q is not r, append or w", r, f)
+		}
+		mops = append(mops, mop)
+	}
+	return mops, nil
+}
+
+// TxnValue is the inverse of ParseTxn: the op value Jepsen writes.
+func TxnValue(mops []MicroOp) []any {
+	out := make([]any, len(mops))
+	for i, m := range mops {
+		out[i] = []any{m.F, m.Key, m.Value}
+	}
+	return out
+}
+
+func txnInt(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case json.Number:
+		return x.Int64()
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+			return int64(x), nil
+		}
+	}
+	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
 }

@@ -16,6 +16,9 @@ import (
 //
 //	POST /exec   Command {"request_id","stmts":[{"sql","args"}]} → ExecResponse
 //	POST /query  QueryRequest {"sql","args"}                      → QueryResponse
+//	POST /query  QueryRequest {"stmts":[{"sql","args"}]}          → QueryResponse
+//	             with "results": read-only statements read in ONE
+//	             transaction (one committed state), a read-only txn
 //	POST /query?local=true  the same from this replica's applied state,
 //	             no ReadIndex and no forwarding (not linearizable; for
 //	             comparing replicas once they have caught up)
@@ -32,10 +35,39 @@ import (
 // otherwise; a forwarded request is never forwarded again, so a stale
 // leader hint cannot make a loop.
 
-// QueryRequest is the body of /query: one read-only statement.
+// QueryRequest is the body of /query: one read-only statement (SQL, Args),
+// or several (Stmts) read as one transaction.
 type QueryRequest struct {
-	SQL  string `json:"sql"`
-	Args []any  `json:"args,omitempty"`
+	SQL   string `json:"sql,omitempty"`
+	Args  []any  `json:"args,omitempty"`
+	Stmts []Stmt `json:"stmts,omitempty"`
+}
+
+// stmts returns the request's statements with their arguments bound as
+// SQLite will see them, or an error saying what is wrong with it.
+func (q QueryRequest) stmts() ([]Stmt, error) {
+	stmts := q.Stmts
+	switch {
+	case len(stmts) > 0 && (q.SQL != "" || len(q.Args) > 0):
+		return nil, errors.New("give either sql and args or stmts, not both")
+	case len(stmts) > MaxStmts:
+		return nil, fmt.Errorf("%d statements, limit %d", len(stmts), MaxStmts)
+	case len(stmts) == 0:
+		stmts = []Stmt{{SQL: q.SQL, Args: q.Args}}
+	}
+	for i, s := range stmts {
+		for j, a := range s.Args {
+			v, err := normalizeArg(a)
+			if err != nil {
+				return nil, fmt.Errorf("stmt %d arg %d: %v", i, j, err)
+			}
+			s.Args[j] = v
+		}
+		if !IsReadOnly(s.SQL) {
+			return nil, fmt.Errorf("stmt %d: not a single read-only statement; use /exec", i)
+		}
+	}
+	return stmts, nil
 }
 
 // Status is a node's /status answer.
@@ -132,16 +164,9 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: "decode query: " + err.Error()})
 		return
 	}
-	for i, a := range q.Args {
-		v, err := normalizeArg(a)
-		if err != nil {
-			n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: fmt.Sprintf("arg %d: %v", i, err)})
-			return
-		}
-		q.Args[i] = v
-	}
-	if !IsReadOnly(q.SQL) {
-		n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: "not a single read-only statement; use /exec"})
+	stmts, err := q.stmts()
+	if err != nil {
+		n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: err.Error()})
 		return
 	}
 	if local := r.URL.Query().Get("local") == "true"; !local && !n.cfg.Bugs.StaleRead {
@@ -162,12 +187,16 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 	}
 	// Seeded bug stale-read skips the block above: any node answers from
 	// whatever it has applied.
-	res, err := n.sm.Query(r.Context(), q.SQL, q.Args...)
+	res, err := n.sm.QueryTxn(r.Context(), stmts)
 	if err != nil {
 		n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, QueryResponse{QueryResult: res, Node: n.cfg.ID})
+	if len(q.Stmts) > 0 {
+		writeJSON(w, http.StatusOK, QueryResponse{Results: res, Node: n.cfg.ID})
+		return
+	}
+	writeJSON(w, http.StatusOK, QueryResponse{QueryResult: res[0], Node: n.cfg.ID})
 }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {

@@ -58,10 +58,12 @@ type ExecResponse struct {
 	Node uint64 `json:"node"`
 }
 
-// QueryResponse is the body of a successful /query.
+// QueryResponse is the body of a successful /query: the rows of a single
+// statement, or Results, one per statement, for a request with stmts.
 type QueryResponse struct {
 	QueryResult
-	Node uint64 `json:"node"`
+	Results []QueryResult `json:"results,omitempty"`
+	Node    uint64        `json:"node"`
 }
 
 // ErrorResponse is the body of every failed API call.
@@ -178,6 +180,26 @@ func (c *Client) Query(ctx context.Context, sql string, args ...any) (QueryResul
 		return QueryResult{}, node, err
 	}
 	return out.QueryResult, out.Node, nil
+}
+
+// QueryTxn runs read-only statements as one read-only transaction,
+// linearizably (ReadIndex on the leader, then one read transaction: all
+// of them see the same committed state), and returns one result per
+// statement.
+func (c *Client) QueryTxn(ctx context.Context, stmts ...Stmt) ([]QueryResult, uint64, error) {
+	body, err := json.Marshal(QueryRequest{Stmts: stmts})
+	if err != nil {
+		return nil, 0, &Error{Op: "query", Msg: err.Error()}
+	}
+	var out QueryResponse
+	node, err := c.call(ctx, "query", "/query", body, false, &out)
+	if err != nil {
+		return nil, node, err
+	}
+	if len(out.Results) != len(stmts) {
+		return nil, node, &Error{Op: "query", Node: node, Msg: fmt.Sprintf("%d results for %d statements", len(out.Results), len(stmts))}
+	}
+	return out.Results, out.Node, nil
 }
 
 // QueryLocal runs a read-only statement on replica id's own applied state:

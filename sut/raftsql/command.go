@@ -38,10 +38,14 @@ type ExecResult struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// StmtResult is what SQLite reports for one statement.
+// StmtResult is what SQLite reports for one statement: for a read-only
+// statement (SELECT, VALUES, WITH … SELECT) its columns and rows, read
+// inside the command's transaction; for any other, the counters.
 type StmtResult struct {
-	RowsAffected int64 `json:"rows_affected"`
-	LastInsertID int64 `json:"last_insert_id"`
+	RowsAffected int64    `json:"rows_affected"`
+	LastInsertID int64    `json:"last_insert_id"`
+	Columns      []string `json:"columns,omitempty"`
+	Rows         [][]any  `json:"rows,omitempty"`
 }
 
 // Limits on a command, so a bad client cannot make every replica hold a

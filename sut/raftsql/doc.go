@@ -42,8 +42,17 @@
 //     caught by the request table: a request id first recorded at an earlier
 //     index returns that first result with Duplicate set and applies nothing.
 //
+// Atomicity: an entry's statements run inside one savepoint of that
+// transaction, so a failing statement undoes its entry and nothing else,
+// and no reader (the read-only pool serving /query, which sees committed
+// states only) ever sees an entry half applied. A statement that reads
+// (SELECT …) returns its rows in the entry's result: they are read at the
+// entry's point of the log, the same on every replica, and are stored with
+// the request id's result like the rest of it.
+//
 // The deliberate bugs in Options each remove one guard (ForgetAppliedIndex,
-// NoDedup) or make it volatile (MemoryDedup), so a nemesis can show that the
+// NoDedup), make it volatile (MemoryDedup), or break atomicity (SplitTxn:
+// a commit between an entry's statements), so a nemesis can show that the
 // checkers notice.
 //
 // # What the node loop must do, in order

@@ -717,6 +717,7 @@ type Bugs struct {
 	AckBeforeCommit    bool // /exec answered once proposed, before commit
 	UnsyncedLog        bool // the log is never fsynced
 	LocalLeaderRead    bool // /query on a node that believes it leads skips ReadIndex
+	SplitTxn           bool // state machine: an entry's statements commit one by one
 }
 
 var bugSetters = map[string]func(*Bugs){
@@ -727,6 +728,7 @@ var bugSetters = map[string]func(*Bugs){
 	"ack-before-commit":    func(b *Bugs) { b.AckBeforeCommit = true },
 	"unsynced-log":         func(b *Bugs) { b.UnsyncedLog = true },
 	"local-leader-read":    func(b *Bugs) { b.LocalLeaderRead = true },
+	"split-txn":            func(b *Bugs) { b.SplitTxn = true },
 }
 
 // BugNames lists the names ParseBugs accepts, sorted.
@@ -761,7 +763,7 @@ func (b Bugs) Names() []string {
 		bugSetters[name](&one)
 		if b.ForgetAppliedIndex && one.ForgetAppliedIndex || b.NoDedup && one.NoDedup || b.MemoryDedup && one.MemoryDedup ||
 			b.StaleRead && one.StaleRead || b.AckBeforeCommit && one.AckBeforeCommit || b.UnsyncedLog && one.UnsyncedLog ||
-			b.LocalLeaderRead && one.LocalLeaderRead {
+			b.LocalLeaderRead && one.LocalLeaderRead || b.SplitTxn && one.SplitTxn {
 			names = append(names, name)
 		}
 	}
@@ -769,7 +771,7 @@ func (b Bugs) Names() []string {
 }
 
 func (b Bugs) stateMachineOptions() Options {
-	return Options{ForgetAppliedIndex: b.ForgetAppliedIndex, NoDedup: b.NoDedup, MemoryDedup: b.MemoryDedup}
+	return Options{ForgetAppliedIndex: b.ForgetAppliedIndex, NoDedup: b.NoDedup, MemoryDedup: b.MemoryDedup, SplitTxn: b.SplitTxn}
 }
 
 // ParseAddrs parses "1=127.0.0.1:7101,2=127.0.0.1:7102" into id → address.

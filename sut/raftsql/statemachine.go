@@ -40,6 +40,10 @@ type Options struct {
 	// until the node restarts (and never reaches a replica that installs a
 	// snapshot). NoDedup wins if both are set.
 	MemoryDedup bool
+	// SplitTxn commits between the statements of one entry, so the
+	// entry is no longer atomic: a read-only transaction can see it half
+	// applied, and a crash between two statements leaves it so.
+	SplitTxn bool
 }
 
 // StateMachine is the replicated SQLite database of one replica.
@@ -167,129 +171,226 @@ func (m *StateMachine) open() error {
 // must not be applied again.
 func (m *StateMachine) AppliedIndex() uint64 { return m.applied.Load() }
 
-// Apply applies the command in the committed entry at index; see the
-// StateMachine invariant. index ≤ AppliedIndex is a no-op that returns the
-// stored result when the entry had a request id. A request id first recorded
-// at an earlier index returns that first result with Duplicate set and
-// applies nothing. A statement that fails, or a command that does not decode
-// or is not deterministic, rolls back the command's statements and is
-// recorded as an ExecResult with Error: every replica reaches the same
-// outcome. A Go error means the disk cannot be trusted and the node must
-// stop.
+// Entry is one committed raft entry as the state machine sees it: its
+// index and its command's data, nil for an entry that carries none (a new
+// leader's empty entry, a conf change).
+type Entry struct {
+	Index uint64
+	Data  []byte
+}
+
+// execer is what applying needs of a SQLite connection (*sql.Conn, *sql.DB,
+// *sql.Tx all have it). Apply drives its transactions itself (BEGIN
+// IMMEDIATE … COMMIT on one *sql.Conn) rather than through *sql.Tx, so
+// that one transaction can hold many entries.
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Apply applies the command in the committed entry at index; it is
+// ApplyBatch of that one entry.
 func (m *StateMachine) Apply(index uint64, data []byte) (ExecResult, error) {
+	if data == nil {
+		data = []byte{} // not a no-op: an empty command, which does not decode
+	}
+	res, err := m.ApplyBatch([]Entry{{Index: index, Data: data}})
+	if err != nil {
+		return ExecResult{}, err
+	}
+	return res[0], nil
+}
+
+// ApplyNoop records the index of a committed entry that carries no command
+// (the empty entry of a new leader, a conf change).
+func (m *StateMachine) ApplyNoop(index uint64) error {
+	_, err := m.ApplyBatch([]Entry{{Index: index}})
+	return err
+}
+
+// ApplyBatch applies committed entries, in ascending index order, and
+// returns one result per entry (an ExecResult with only Index for an entry
+// without data); see the StateMachine invariant. All of them commit in ONE
+// SQLite transaction, so a batch costs one fsync however many entries it
+// holds, and a crash keeps all of it or none.
+//
+// An entry at or below AppliedIndex is a no-op that returns the stored
+// result when the entry had a request id. A request id first recorded at an
+// earlier index returns that first result with Duplicate set and applies
+// nothing. A statement that fails, or a command that does not decode or is
+// not deterministic, rolls back that entry's statements only and is
+// recorded as an ExecResult with Error: every replica reaches the same
+// outcome, however it happened to batch the entries. A Go error means the
+// disk cannot be trusted and the node must stop.
+func (m *StateMachine) ApplyBatch(ents []Entry) ([]ExecResult, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	m.poolMu.RLock()
 	defer m.poolMu.RUnlock()
 	if m.closed {
-		return ExecResult{}, errStateMachineClosed
+		return nil, errStateMachineClosed
 	}
 	ctx := context.Background()
-
-	if index <= m.applied.Load() {
-		res, ok, err := m.dedup.byIndex(ctx, m.w, index)
+	res := make([]ExecResult, len(ents))
+	i := 0
+	for ; i < len(ents) && ents[i].Index <= m.applied.Load(); i++ {
+		res[i] = ExecResult{Index: ents[i].Index}
+		if ents[i].Data == nil {
+			continue
+		}
+		r, ok, err := m.dedup.byIndex(ctx, m.w, ents[i].Index)
 		if err != nil {
-			return ExecResult{}, fmt.Errorf("apply %d: %w", index, err)
+			return nil, fmt.Errorf("apply %d: %w", ents[i].Index, err)
 		}
-		if !ok {
-			res = ExecResult{Index: index}
+		if ok {
+			res[i] = r
 		}
+	}
+	for j := i + 1; j < len(ents); j++ {
+		if ents[j].Index <= ents[j-1].Index {
+			return nil, fmt.Errorf("apply: entry %d after %d, indexes must ascend", ents[j].Index, ents[j-1].Index)
+		}
+	}
+	if i == len(ents) {
 		return res, nil
 	}
-
-	cmd, decodeErr := DecodeCommand(data)
-	res, err := m.applyTx(ctx, index, cmd, decodeErr)
+	conn, err := m.w.Conn(ctx)
 	if err != nil {
-		m.dedup.discard()
-		return ExecResult{}, fmt.Errorf("apply %d: %w", index, err)
+		return nil, fmt.Errorf("apply %d: %w", ents[i].Index, err)
 	}
-	m.dedup.committed()
-	m.applied.Store(index)
+	defer conn.Close()
+	for i < len(ents) {
+		n, err := m.applyRun(ctx, conn, ents[i:], res[i:])
+		if err != nil {
+			m.dedup.discard()
+			return nil, fmt.Errorf("apply %d..%d: %w", ents[i].Index, ents[len(ents)-1].Index, err)
+		}
+		m.dedup.committed()
+		m.applied.Store(ents[i+n-1].Index)
+		i += n
+	}
 	return res, nil
 }
 
-// applyTx runs one command's transaction and commits it.
-func (m *StateMachine) applyTx(ctx context.Context, index uint64, cmd Command, decodeErr error) (ExecResult, error) {
-	tx, err := m.beginApplied(ctx, index)
-	if err != nil {
-		return ExecResult{}, err
+// applyRun applies a prefix of ents in one transaction and commits it,
+// filling res; it returns the length of the prefix: all of ents unless a
+// statement made SQLite end the transaction itself (INSERT OR ROLLBACK,
+// RAISE(ROLLBACK)), which undoes the earlier entries of the transaction
+// too. Those are then applied again without that entry, to the same state,
+// with the same outcome, and the entry starts the next transaction.
+func (m *StateMachine) applyRun(ctx context.Context, conn *sql.Conn, ents []Entry, res []ExecResult) (int, error) {
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return 0, fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
-
-	res := ExecResult{Index: index}
-	dup := false
-	switch {
-	case decodeErr != nil:
-		res.Error = decodeErr.Error()
-	case cmd.RequestID != "":
-		first, ok, err := m.dedup.lookup(ctx, tx, cmd.RequestID)
+	done := false
+	defer func() {
+		if !done {
+			_, _ = conn.ExecContext(ctx, "ROLLBACK") // after a Go error; the node stops
+		}
+	}()
+	for j, e := range ents {
+		r, gone, err := m.applyEntry(ctx, conn, e, j == 0)
 		if err != nil {
-			return ExecResult{}, err
+			return 0, err
 		}
-		// A first application at an earlier index means this entry is a
-		// client retry. The same index can only be this entry itself,
-		// re-delivered past a lost applied index (ForgetAppliedIndex).
-		if ok && first.Index < index {
-			first.Duplicate = true
-			res, dup = first, true
+		if gone {
+			m.dedup.discard()
+			return m.applyRun(ctx, conn, ents[:j], res)
 		}
+		res[j] = r
 	}
-	if decodeErr == nil && !dup {
-		var txGone bool
-		res, txGone, err = m.runStmts(ctx, tx, index, cmd.Stmts)
-		if err != nil {
-			return ExecResult{}, err
-		}
-		if txGone {
-			// SQLite rolled the whole transaction back itself (INSERT OR
-			// ROLLBACK, RAISE(ROLLBACK)); the bookkeeping needs a new one.
-			_ = tx.Rollback()
-			if tx, err = m.beginApplied(ctx, index); err != nil {
-				return ExecResult{}, err
-			}
-		}
-		if cmd.RequestID != "" {
-			if err := m.dedup.record(ctx, tx, cmd.RequestID, res); err != nil {
-				return ExecResult{}, err
-			}
-		}
-	}
-
 	if m.beforeCommit != nil {
 		m.beforeCommit()
 	}
 	if v, err := fpApplyBeforeCommit.Acquire(); err == nil {
-		return ExecResult{}, fmt.Errorf("failpoint sqlApplyBeforeCommit: %v", v)
+		return 0, fmt.Errorf("failpoint sqlApplyBeforeCommit: %v", v)
 	}
-	if err := tx.Commit(); err != nil {
-		return ExecResult{}, fmt.Errorf("commit: %w", err)
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
 	}
-	return res, nil
+	done = true
+	return len(ents), nil
 }
 
-// beginApplied opens the write transaction of the entry at index and, first
-// thing, stores index as the applied index. Doing it first also resets the
-// connection's last_insert_rowid and changes() to the same values on every
-// replica (the REPLACE sets both to 1), whatever ran on the connection
-// before a restart.
-func (m *StateMachine) beginApplied(ctx context.Context, index uint64) (*sql.Tx, error) {
-	tx, err := m.w.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, fmt.Errorf("begin: %w", err)
+// applyEntry applies one entry inside the open transaction: the applied
+// index first, then the command with its dedup bookkeeping. gone reports
+// that SQLite ended the transaction; when the entry is the transaction's
+// first, applyEntry itself opens a new one for the bookkeeping and gone
+// is false.
+func (m *StateMachine) applyEntry(ctx context.Context, q execer, e Entry, first bool) (res ExecResult, gone bool, err error) {
+	if err := m.storeApplied(ctx, q, e.Index); err != nil {
+		return ExecResult{}, false, err
 	}
-	if !m.opts.ForgetAppliedIndex {
-		if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO _chaoscheck_applied (id, idx) VALUES (1, ?)`, int64(index)); err != nil {
-			_ = tx.Rollback()
-			return nil, fmt.Errorf("store applied index: %w", err)
+	res = ExecResult{Index: e.Index}
+	if e.Data == nil {
+		return res, false, nil
+	}
+	cmd, err := DecodeCommand(e.Data)
+	if err != nil {
+		res.Error = err.Error()
+		return res, false, nil
+	}
+	if cmd.RequestID != "" {
+		prev, ok, err := m.dedup.lookup(ctx, q, cmd.RequestID)
+		if err != nil {
+			return ExecResult{}, false, err
+		}
+		// A first application at an earlier index means this entry is a
+		// client retry. The same index can only be this entry itself,
+		// re-delivered past a lost applied index (ForgetAppliedIndex).
+		if ok && prev.Index < e.Index {
+			prev.Duplicate = true
+			return prev, false, nil
 		}
 	}
-	return tx, nil
+	res, gone, err = m.runStmts(ctx, q, e.Index, cmd.Stmts)
+	if err != nil {
+		return ExecResult{}, false, err
+	}
+	if gone {
+		if !first {
+			return res, true, nil
+		}
+		// The entry's statements are undone; its bookkeeping needs a
+		// transaction of its own.
+		if _, err := q.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+			return ExecResult{}, false, fmt.Errorf("begin: %w", err)
+		}
+		if err := m.storeApplied(ctx, q, e.Index); err != nil {
+			return ExecResult{}, false, err
+		}
+	}
+	if cmd.RequestID != "" {
+		if err := m.dedup.record(ctx, q, cmd.RequestID, res); err != nil {
+			return ExecResult{}, false, err
+		}
+	}
+	return res, false, nil
+}
+
+// storeApplied stores index as the applied index, first thing in each
+// entry. Doing it first also resets the connection's last_insert_rowid and
+// changes() to the same values on every replica (the REPLACE sets both to
+// 1), whatever ran on the connection before: a restart, or other entries
+// of the same batch.
+func (m *StateMachine) storeApplied(ctx context.Context, q execer, index uint64) error {
+	if m.opts.ForgetAppliedIndex {
+		return nil
+	}
+	if _, err := q.ExecContext(ctx, `INSERT OR REPLACE INTO _chaoscheck_applied (id, idx) VALUES (1, ?)`, int64(index)); err != nil {
+		return fmt.Errorf("store applied index: %w", err)
+	}
+	return nil
 }
 
 // runStmts runs a command's statements inside a savepoint so that a failing
-// statement undoes the earlier ones but not the bookkeeping. txGone reports
+// statement undoes the earlier ones but not the bookkeeping (nor the other
+// entries of the transaction). A read-only statement (SELECT …) returns its
+// rows in its StmtResult: it reads the state every replica has at that
+// point of the log, so the rows are the same everywhere. txGone reports
 // that SQLite ended the whole transaction.
-func (m *StateMachine) runStmts(ctx context.Context, tx *sql.Tx, index uint64, stmts []Stmt) (res ExecResult, txGone bool, err error) {
+func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stmts []Stmt) (res ExecResult, txGone bool, err error) {
 	res = ExecResult{Index: index}
 	for i, s := range stmts {
 		if err := CheckStmt(s); err != nil {
@@ -297,32 +398,60 @@ func (m *StateMachine) runStmts(ctx context.Context, tx *sql.Tx, index uint64, s
 			return res, false, nil
 		}
 	}
-	if _, err := tx.ExecContext(ctx, "SAVEPOINT chaoscheck_cmd"); err != nil {
+	if _, err := q.ExecContext(ctx, "SAVEPOINT chaoscheck_cmd"); err != nil {
 		return res, false, fmt.Errorf("savepoint: %w", err)
 	}
 	res.Results = make([]StmtResult, 0, len(stmts))
 	for i, s := range stmts {
-		r, err := tx.ExecContext(ctx, s.SQL, s.Args...)
+		r, err := runStmt(ctx, q, s)
 		if err == nil {
-			res.Results = append(res.Results, stmtResult(s.SQL, r))
+			res.Results = append(res.Results, r)
+			if m.opts.SplitTxn && i < len(stmts)-1 {
+				// Seeded bug split-txn: commit between the statements of
+				// one entry. Readers see the entry half applied, and a
+				// crash here leaves it so for good (its applied index is
+				// already stored).
+				for _, step := range []string{"RELEASE chaoscheck_cmd", "COMMIT", "BEGIN IMMEDIATE", "SAVEPOINT chaoscheck_cmd"} {
+					if _, err := q.ExecContext(ctx, step); err != nil {
+						return res, false, fmt.Errorf("split-txn: %s: %w", step, err)
+					}
+				}
+			}
 			continue
 		}
 		if isFatal(err) {
 			return res, false, fmt.Errorf("stmt %d: %w", i, err)
 		}
 		res.Results, res.Error = nil, fmt.Sprintf("stmt %d: %v", i, err)
-		if _, rbErr := tx.ExecContext(ctx, "ROLLBACK TO chaoscheck_cmd"); rbErr != nil {
+		if _, rbErr := q.ExecContext(ctx, "ROLLBACK TO chaoscheck_cmd"); rbErr != nil {
 			return res, true, nil
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE chaoscheck_cmd"); err != nil {
+		if _, err := q.ExecContext(ctx, "RELEASE chaoscheck_cmd"); err != nil {
 			return res, false, fmt.Errorf("release savepoint: %w", err)
 		}
 		return res, false, nil
 	}
-	if _, err := tx.ExecContext(ctx, "RELEASE chaoscheck_cmd"); err != nil {
+	if _, err := q.ExecContext(ctx, "RELEASE chaoscheck_cmd"); err != nil {
 		return res, false, fmt.Errorf("release savepoint: %w", err)
 	}
 	return res, false, nil
+}
+
+// runStmt runs one statement of a command: a read-only one returns its
+// rows, any other what SQLite reports of its changes.
+func runStmt(ctx context.Context, q execer, s Stmt) (StmtResult, error) {
+	if IsReadOnly(s.SQL) {
+		qr, err := queryRows(ctx, q, s.SQL, s.Args...)
+		if err != nil {
+			return StmtResult{}, err
+		}
+		return StmtResult{Columns: qr.Columns, Rows: qr.Rows}, nil
+	}
+	r, err := q.ExecContext(ctx, s.SQL, s.Args...)
+	if err != nil {
+		return StmtResult{}, err
+	}
+	return stmtResult(s.SQL, r), nil
 }
 
 // stmtResult reads what SQLite reports for a statement. SQLite's counters
@@ -366,50 +495,64 @@ func isFatal(err error) bool {
 	return false
 }
 
-// ApplyNoop records the index of a committed entry that carries no command
-// (the empty entry of a new leader, a conf change).
-func (m *StateMachine) ApplyNoop(index uint64) error {
-	m.writeMu.Lock()
-	defer m.writeMu.Unlock()
-	m.poolMu.RLock()
-	defer m.poolMu.RUnlock()
-	if m.closed {
-		return errStateMachineClosed
-	}
-	if index <= m.applied.Load() {
-		return nil
-	}
-	ctx := context.Background()
-	tx, err := m.beginApplied(ctx, index)
-	if err != nil {
-		return fmt.Errorf("apply no-op %d: %w", index, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("apply no-op %d: commit: %w", index, err)
-	}
-	m.applied.Store(index)
-	return nil
-}
+// errNotReadOnly is Query's answer to a statement that could write.
+var errNotReadOnly = errors.New("query: only a single read-only statement (SELECT, VALUES, WITH … SELECT, EXPLAIN) is allowed")
 
 // Query runs a read-only statement on a read-only connection; it sees every
 // entry applied before it started.
 func (m *StateMachine) Query(ctx context.Context, query string, args ...any) (QueryResult, error) {
-	if !IsReadOnly(query) {
-		return QueryResult{}, errors.New("query: only a single read-only statement (SELECT, VALUES, WITH … SELECT, EXPLAIN) is allowed")
+	res, err := m.QueryTxn(ctx, []Stmt{{SQL: query, Args: args}})
+	if err != nil {
+		return QueryResult{}, err
+	}
+	return res[0], nil
+}
+
+// QueryTxn runs read-only statements in ONE read transaction on a
+// read-only connection: in WAL mode they all see one committed state, the
+// newest when the first of them ran, so a multi-key read is a consistent
+// snapshot (a read-only transaction that need not go through the log).
+func (m *StateMachine) QueryTxn(ctx context.Context, stmts []Stmt) ([]QueryResult, error) {
+	for _, s := range stmts {
+		if !IsReadOnly(s.SQL) {
+			return nil, errNotReadOnly
+		}
 	}
 	m.poolMu.RLock()
 	defer m.poolMu.RUnlock()
 	if m.closed {
-		return QueryResult{}, errStateMachineClosed
+		return nil, errStateMachineClosed
 	}
-	rows, err := m.r.QueryContext(ctx, query, args...)
+	var q execer = m.r
+	if len(stmts) > 1 {
+		tx, err := m.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		q = tx
+	}
+	out := make([]QueryResult, len(stmts))
+	for i, s := range stmts {
+		r, err := queryRows(ctx, q, s.SQL, s.Args...)
+		if err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// queryRows runs a query and reads every row.
+func queryRows(ctx context.Context, q execer, query string, args ...any) (QueryResult, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return QueryResult{}, fmt.Errorf("query: %w", err)
+		return QueryResult{}, err
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
 	if err != nil {
-		return QueryResult{}, fmt.Errorf("query: %w", err)
+		return QueryResult{}, err
 	}
 	out := QueryResult{Columns: cols, Rows: [][]any{}}
 	for rows.Next() {
@@ -419,12 +562,12 @@ func (m *StateMachine) Query(ctx context.Context, query string, args ...any) (Qu
 			ptrs[i] = &vals[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return QueryResult{}, fmt.Errorf("query: %w", err)
+			return QueryResult{}, err
 		}
 		out.Rows = append(out.Rows, vals)
 	}
 	if err := rows.Err(); err != nil {
-		return QueryResult{}, fmt.Errorf("query: %w", err)
+		return QueryResult{}, err
 	}
 	return out, nil
 }
@@ -792,21 +935,21 @@ func hashValue(h hash.Hash, v any) {
 // dedupTable remembers each request id's first result. The real one lives
 // in SQLite, written in the same transaction as the command's effects.
 type dedupTable interface {
-	lookup(ctx context.Context, tx *sql.Tx, id string) (ExecResult, bool, error)
-	byIndex(ctx context.Context, db *sql.DB, index uint64) (ExecResult, bool, error)
-	record(ctx context.Context, tx *sql.Tx, id string, res ExecResult) error
+	lookup(ctx context.Context, q execer, id string) (ExecResult, bool, error)
+	byIndex(ctx context.Context, q execer, index uint64) (ExecResult, bool, error)
+	record(ctx context.Context, q execer, id string, res ExecResult) error
 	committed() // the transaction that called record committed
 	discard()   // it did not
 }
 
 type sqlDedup struct{}
 
-func (sqlDedup) lookup(ctx context.Context, tx *sql.Tx, id string) (ExecResult, bool, error) {
-	return scanResult(tx.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE request_id = ?`, id))
+func (sqlDedup) lookup(ctx context.Context, q execer, id string) (ExecResult, bool, error) {
+	return scanResult(q.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE request_id = ?`, id))
 }
 
-func (sqlDedup) byIndex(ctx context.Context, db *sql.DB, index uint64) (ExecResult, bool, error) {
-	return scanResult(db.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE idx = ?`, int64(index)))
+func (sqlDedup) byIndex(ctx context.Context, q execer, index uint64) (ExecResult, bool, error) {
+	return scanResult(q.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE idx = ?`, int64(index)))
 }
 
 func scanResult(row *sql.Row) (ExecResult, bool, error) {
@@ -816,19 +959,21 @@ func scanResult(row *sql.Row) (ExecResult, bool, error) {
 	} else if err != nil {
 		return ExecResult{}, false, fmt.Errorf("read request table: %w", err)
 	}
+	// Numbers stay json.Number, so a duplicate's rows carry the integers
+	// the first answer carried.
 	var res ExecResult
-	if err := json.Unmarshal([]byte(text), &res); err != nil {
+	if err := decodeJSON([]byte(text), &res); err != nil {
 		return ExecResult{}, false, fmt.Errorf("decode stored result: %w", err)
 	}
 	return res, true, nil
 }
 
-func (sqlDedup) record(ctx context.Context, tx *sql.Tx, id string, res ExecResult) error {
+func (sqlDedup) record(ctx context.Context, q execer, id string, res ExecResult) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO _chaoscheck_requests (request_id, idx, result) VALUES (?, ?, ?)
+	_, err = q.ExecContext(ctx, `INSERT INTO _chaoscheck_requests (request_id, idx, result) VALUES (?, ?, ?)
 		ON CONFLICT (request_id) DO UPDATE SET idx = excluded.idx, result = excluded.result`,
 		id, int64(res.Index), string(b))
 	if err != nil {
@@ -843,15 +988,15 @@ func (sqlDedup) discard()   {}
 // noDedup is the NoDedup bug: nothing is remembered.
 type noDedup struct{}
 
-func (noDedup) lookup(context.Context, *sql.Tx, string) (ExecResult, bool, error) {
+func (noDedup) lookup(context.Context, execer, string) (ExecResult, bool, error) {
 	return ExecResult{}, false, nil
 }
-func (noDedup) byIndex(context.Context, *sql.DB, uint64) (ExecResult, bool, error) {
+func (noDedup) byIndex(context.Context, execer, uint64) (ExecResult, bool, error) {
 	return ExecResult{}, false, nil
 }
-func (noDedup) record(context.Context, *sql.Tx, string, ExecResult) error { return nil }
-func (noDedup) committed()                                                {}
-func (noDedup) discard()                                                  {}
+func (noDedup) record(context.Context, execer, string, ExecResult) error { return nil }
+func (noDedup) committed()                                               {}
+func (noDedup) discard()                                                 {}
 
 // memDedup is the MemoryDedup bug: the table lives in process memory, so a
 // restart forgets it. Guarded by StateMachine.writeMu.
@@ -865,12 +1010,16 @@ func newMemDedup() *memDedup {
 	return &memDedup{byID: map[string]ExecResult{}, byIdx: map[uint64]string{}, pending: map[string]ExecResult{}}
 }
 
-func (d *memDedup) lookup(_ context.Context, _ *sql.Tx, id string) (ExecResult, bool, error) {
+// lookup sees the ids recorded by earlier entries of the same batch too.
+func (d *memDedup) lookup(_ context.Context, _ execer, id string) (ExecResult, bool, error) {
+	if res, ok := d.pending[id]; ok {
+		return res, true, nil
+	}
 	res, ok := d.byID[id]
 	return res, ok, nil
 }
 
-func (d *memDedup) byIndex(_ context.Context, _ *sql.DB, index uint64) (ExecResult, bool, error) {
+func (d *memDedup) byIndex(_ context.Context, _ execer, index uint64) (ExecResult, bool, error) {
 	id, ok := d.byIdx[index]
 	if !ok {
 		return ExecResult{}, false, nil
@@ -878,7 +1027,7 @@ func (d *memDedup) byIndex(_ context.Context, _ *sql.DB, index uint64) (ExecResu
 	return d.byID[id], true, nil
 }
 
-func (d *memDedup) record(_ context.Context, _ *sql.Tx, id string, res ExecResult) error {
+func (d *memDedup) record(_ context.Context, _ execer, id string, res ExecResult) error {
 	d.pending[id] = res
 	return nil
 }

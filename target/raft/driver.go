@@ -31,6 +31,8 @@ func (d *driver) Setup(ctx context.Context) error {
 		stmts = append(stmts, raftsql.Stmt{SQL: "CREATE TABLE IF NOT EXISTS s (v INTEGER)"})
 	case "retry":
 		stmts = append(stmts, raftsql.Stmt{SQL: "CREATE TABLE IF NOT EXISTS txs (tx_id TEXT NOT NULL, v INTEGER)"})
+	case "list-append", "rw-register":
+		stmts = append(stmts, raftsql.Stmt{SQL: txnSQL[d.workload].table})
 	default:
 		return fmt.Errorf("target raft: no driver for workload %q", d.workload)
 	}
@@ -72,6 +74,8 @@ func (d *driver) NewClient(process int64) (workload.Client, error) {
 		return &setClient{c: d.client(nil, d.opts.OpTimeout), ids: ids}, nil
 	case "retry":
 		return &txnClient{c: d.client(nil, d.opts.OpTimeout)}, nil
+	case "list-append", "rw-register":
+		return &elleClient{c: d.client(nil, d.opts.OpTimeout), ids: ids, workload: d.workload}, nil
 	}
 	return nil, fmt.Errorf("target raft: no driver for workload %q", d.workload)
 }

@@ -31,7 +31,7 @@ func (Target) Doc() string {
 	return "chaoscheck's embedded Raft-replicated SQLite store (etcd raft, badger, SQLite), 3 nodes by default"
 }
 func (Target) Workloads() []string {
-	return []string{"register", "set", "register-per-node", "retry"}
+	return []string{"register", "set", "register-per-node", "retry", "list-append", "rw-register"}
 }
 func (Target) Features(target.Options) []target.Feature {
 	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.ClientProxy, target.RaftFailpoints, target.Partition}

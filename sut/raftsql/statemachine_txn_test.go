@@ -1,0 +1,155 @@
+package raftsql
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+const createLA = `CREATE TABLE la (k INTEGER PRIMARY KEY, v TEXT)`
+
+func appendStmt(k, v int) Stmt {
+	return sqlStmt(`INSERT INTO la (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = v || ',' || excluded.v`, k, v)
+}
+
+func readStmt(k int) Stmt { return sqlStmt(`SELECT v FROM la WHERE k = ?`, k) }
+
+// A transaction's reads come back in its result, read at its point of the
+// log: after its own earlier appends, before its later ones.
+func TestStateMachineExecReturnsRowsOfReadStatements(t *testing.T) {
+	m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
+	mustApply(t, m, 1, command(t, "", sqlStmt(createLA)))
+	mustApply(t, m, 2, command(t, "a", appendStmt(1, 1)))
+	res := mustApply(t, m, 3, command(t, "b", readStmt(1), appendStmt(1, 2), readStmt(1), readStmt(2), appendStmt(2, 7)))
+	if res.Error != "" {
+		t.Fatal(res.Error)
+	}
+	got := make([]any, len(res.Results))
+	for i, r := range res.Results {
+		got[i] = r.Rows
+	}
+	want := []any{[][]any{{"1"}}, [][]any(nil), [][]any{{"1,2"}}, [][]any{}, [][]any(nil)}
+	if fmt.Sprint(got) != fmt.Sprint(want) || res.Results[1].RowsAffected != 1 {
+		t.Fatalf("rows = %v, want %v (results %+v)", got, want, res.Results)
+	}
+	if cols := res.Results[0].Columns; !reflect.DeepEqual(cols, []string{"v"}) {
+		t.Errorf("columns = %v, want [v]", cols)
+	}
+
+	// A retry gets the first answer's rows back, integers as integers.
+	mustApply(t, m, 4, command(t, "c", sqlStmt(`CREATE TABLE n (x INTEGER)`), sqlStmt(`INSERT INTO n VALUES (9007199254740993)`), sqlStmt(`SELECT x FROM n`)))
+	m.Close()
+	m = openSM(t, filepath.Join(filepath.Dir(m.path), "sm.db"), Options{})
+	dup := mustApply(t, m, 5, command(t, "c", sqlStmt(`CREATE TABLE n (x INTEGER)`), sqlStmt(`INSERT INTO n VALUES (9007199254740993)`), sqlStmt(`SELECT x FROM n`)))
+	b, _ := json.Marshal(dup.Results[2].Rows)
+	if !dup.Duplicate || string(b) != `[[9007199254740993]]` {
+		t.Errorf("retry = %+v rows %s, want the duplicate with [[9007199254740993]]", dup, b)
+	}
+}
+
+// Batching is invisible in the results: one transaction for many entries
+// gives every entry the result it gets alone, failures and INSERT OR
+// ROLLBACK (which ends SQLite's whole transaction) included.
+func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
+	ents := [][]byte{
+		command(t, "", sqlStmt(createAcks)),
+		command(t, "r1", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (1, 'a')`)),
+		command(t, "r2", sqlStmt(`INSERT INTO acks (tx_id) VALUES ('b')`), sqlStmt(`SELECT count(*) FROM acks`)),
+		nil, // a new leader's empty entry
+		command(t, "r3", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (5, 'c')`), sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (1, 'dup')`)),
+		command(t, "r1", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (1, 'a')`)), // a retry
+		command(t, "r4", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (6, 'd')`), sqlStmt(`INSERT OR ROLLBACK INTO acks (id, tx_id) VALUES (2, 'dup')`)),
+		command(t, "r5", sqlStmt(`INSERT INTO acks (tx_id) VALUES ('e')`)),
+		[]byte(`{"stmts": 1}`),
+		command(t, "r6", sqlStmt(`UPDATE acks SET tx_id = 'f' WHERE id = 3`), sqlStmt(`SELECT id, tx_id FROM acks ORDER BY id`)),
+	}
+	entries := make([]Entry, len(ents))
+	for i, d := range ents {
+		entries[i] = Entry{Index: uint64(i + 1), Data: d}
+	}
+	one := openSM(t, filepath.Join(t.TempDir(), "one.db"), Options{})
+	var want []ExecResult
+	for _, e := range entries {
+		r, err := one.ApplyBatch([]Entry{e})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r...)
+	}
+	for _, split := range [][]int{{10}, {3, 7}, {6, 4}, {1, 1, 8}} {
+		t.Run(fmt.Sprint(split), func(t *testing.T) {
+			m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
+			var got []ExecResult
+			at := 0
+			for _, n := range split {
+				r, err := m.ApplyBatch(entries[at : at+n])
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, r...)
+				at += n
+			}
+			gb, _ := json.Marshal(got)
+			wb, _ := json.Marshal(want)
+			if string(gb) != string(wb) {
+				t.Errorf("batched results\n%s\none by one\n%s", gb, wb)
+			}
+			if m.AppliedIndex() != uint64(len(entries)) {
+				t.Errorf("AppliedIndex = %d, want %d", m.AppliedIndex(), len(entries))
+			}
+			assertSameContent(t, m, one)
+			// Re-delivery of the whole log applies nothing and answers
+			// from the request table.
+			again, err := m.ApplyBatch(entries)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again[1].Index != 2 || again[1].Error != "" || again[4].Error != want[4].Error {
+				t.Errorf("re-delivered results %+v", again)
+			}
+			assertSameContent(t, m, one)
+		})
+	}
+}
+
+// split-txn, the seeded bug: an entry's statements commit one by one, so a
+// failing later statement no longer undoes the earlier ones (and readers
+// could see them in between). The correct store keeps the entry atomic.
+func TestStateMachineSplitTxnBreaksAtomicity(t *testing.T) {
+	for _, split := range []bool{false, true} {
+		t.Run(fmt.Sprintf("split=%v", split), func(t *testing.T) {
+			m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{SplitTxn: split})
+			mustApply(t, m, 1, command(t, "", sqlStmt(createAcks), sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (1, 'x')`)))
+			res := mustApply(t, m, 2, command(t, "r", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (2, 'a')`), sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (1, 'dup')`)))
+			if res.Error == "" {
+				t.Fatalf("result %+v, want the constraint failure", res)
+			}
+			want := int64(1)
+			if split {
+				want = 2
+			}
+			if got := queryInt(t, m, `SELECT count(*) FROM acks`); got != want {
+				t.Errorf("rows after the failed entry = %d, want %d", got, want)
+			}
+		})
+	}
+}
+
+// A read-only transaction's statements read one committed state.
+func TestStateMachineQueryTxnReadsOneState(t *testing.T) {
+	m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
+	mustApply(t, m, 1, command(t, "", sqlStmt(createLA), appendStmt(1, 1), appendStmt(2, 1)))
+	res, err := m.QueryTxn(context.Background(), []Stmt{readStmt(1), readStmt(2), readStmt(3)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res[0].Rows, res[1].Rows, res[2].Rows); got != "[[1]] [[1]] []" {
+		t.Errorf("rows = %s", got)
+	}
+	if _, err := m.QueryTxn(context.Background(), []Stmt{readStmt(1), appendStmt(1, 2)}); err == nil {
+		t.Error("QueryTxn ran a write")
+	}
+}
