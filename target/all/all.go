@@ -1,0 +1,7 @@
+// Package all imports every built-in target for its registration, so a
+// program that imports all can run any of them by name.
+package all
+
+import (
+	_ "github.com/chaoscheck/chaoscheck/target/etcd"
+)
