@@ -63,8 +63,8 @@ func TestRegisterRestartLeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	leaders := map[string]bool{}
-	r.load(generator(t, Register, 2), 6, loadTime, func(ctx context.Context) {
-		every(ctx, 1500*time.Millisecond, func() {
+	r.load(generator(t, Register, 2), 6, 10*time.Second, func(ctx context.Context) {
+		every(ctx, 300*time.Millisecond, func() {
 			lctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			l, err := s.Leader(lctx)
@@ -73,15 +73,23 @@ func TestRegisterRestartLeader(t *testing.T) {
 				return
 			}
 			leaders[l] = true
-			killRestart(r, l, 300*time.Millisecond)
+			// Down until the others elect a new leader, so every round
+			// is a real failover.
+			r.nemesisOp("kill", l, func() error { return s.Kill(l) })
+			for lctx.Err() == nil {
+				if n, err := s.Leader(lctx); err == nil && n != l {
+					break
+				}
+			}
+			r.nemesisOp("start", l, func() error { return s.Start(lctx, l) })
 		})
 	})
 	r.heal()
 	h, rs := r.check(linearizable(t))
 	requireValid(t, h, rs)
 	requireOK(t, h, 5, "read", "write")
-	if len(leaders) == 0 {
-		t.Error("the nemesis never restarted a leader")
+	if len(leaders) < 2 {
+		t.Errorf("leaders restarted: %v; want at least two distinct (each kill must hand leadership over)", leaders)
 	}
 	t.Log(describe(h), "leaders restarted:", leaders)
 }
@@ -98,7 +106,7 @@ func TestRegisterPause(t *testing.T) {
 		every(ctx, 500*time.Millisecond, func() {
 			n := pick(rng, s.Nodes())
 			r.nemesisOp("pause", n, func() error { return s.Pause(n) })
-			time.Sleep(1500 * time.Millisecond)
+			time.Sleep(2500 * time.Millisecond) // beyond the op timeout and the election timeout
 			r.nemesisOp("resume", n, func() error { return s.Resume(n) })
 		})
 	})
