@@ -70,8 +70,19 @@ type testRun struct {
 	rec  *history.Recorder
 	path string
 
+	// newClient, when set, replaces the driver's clients during load (a
+	// bug hunt's own load); final ops always use the driver's.
+	newClient func(process int64) (workload.Client, error)
+
 	mu       sync.Mutex
 	nextProc int64
+}
+
+func (r *testRun) client(p int64) (workload.Client, error) {
+	if r.newClient != nil {
+		return r.newClient(p)
+	}
+	return r.sys.Driver().NewClient(p)
 }
 
 func newTestRun(t testing.TB, sys target.System) *testRun {
@@ -106,7 +117,7 @@ func (r *testRun) load(gen workload.Generator, concurrency int, d time.Duration,
 		go func() {
 			defer wg.Done()
 			p := r.process()
-			c, err := r.sys.Driver().NewClient(p)
+			c, err := r.client(p)
 			if err != nil {
 				r.t.Errorf("client: %v", err)
 				return
@@ -118,7 +129,7 @@ func (r *testRun) load(gen workload.Generator, concurrency int, d time.Duration,
 				if done := r.invoke(c, p, op); done.Type == history.Info {
 					c.Close()
 					p = r.process()
-					if c, err = r.sys.Driver().NewClient(p); err != nil {
+					if c, err = r.client(p); err != nil {
 						r.t.Errorf("client: %v", err)
 						return
 					}
