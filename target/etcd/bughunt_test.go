@@ -33,14 +33,14 @@ import (
 
 var (
 	bugSeeds = flag.Int("etcd.bug-seeds", 0, "TestIssue13766: seeds to run per etcd version (0: one seed each, the CI bound)")
-	bugTime  = flag.Duration("etcd.bug-time", 20*time.Second, "TestIssue13766: load time per seed")
+	bugTime  = flag.Duration("etcd.bug-time", 10*time.Second, "TestIssue13766: load time per seed")
 )
 
 // hunt runs the #13766 scenario once on bin: set adds made as guarded
 // Txns (guardedAdd), 16 workers, kill -9 of a random member every 300 ms,
 // each back after 200 ms. It returns the replica-hash result and the
 // history's size.
-func hunt(t *testing.T, bin string, seed int64, d time.Duration) (checker.Result, int) {
+func hunt(t *testing.T, bin string, seed int64, d time.Duration) (replicas, set checker.Result, ops int) {
 	s := bootEtcd(t, bin, 3, Set, nil)
 	r := newTestRun(t, s)
 	if err := s.Driver().Setup(setupCtx(t)); err != nil {
@@ -56,13 +56,10 @@ func hunt(t *testing.T, bin string, seed int64, d time.Duration) (checker.Result
 	r.heal(history.Op{F: "read-all"})
 	h, rs := r.check(checker.NewSet())
 	t.Logf("%s; set checker: %s %v", describe(h), rs[0].Valid, rs[0].AnomalyKinds())
-	for _, res := range rs {
-		if res.Checker == "replica-hash" {
-			return res, len(h)
-		}
+	if len(rs) != 2 || rs[1].Checker != "replica-hash" {
+		t.Fatalf("results %+v: want set and replica-hash", rs)
 	}
-	t.Fatal("no replica-hash result")
-	return checker.Result{}, 0
+	return rs[1], rs[0], len(h)
 }
 
 // guardedAdd adds set element v as a Txn guarded by a compare over the
@@ -92,6 +89,12 @@ func (g *guardedAdd) Invoke(ctx context.Context, op history.Op) history.Op {
 
 func (g *guardedAdd) Close() error { return nil }
 
+// TestIssue13766 runs the scenario on v3.5.2 (buggy) and v3.5.3 (fixed)
+// with the same seeds: chaoscheck must catch the bug on v3.5.2 and raise
+// no alarm on v3.5.3. By default one seed each with a 10 s load (the CI
+// bound; 5 of 5 seeds caught when measured, see docs/etcd.md); with
+// -etcd.bug-seeds N it measures the catch rate over N seeds and requires
+// at least one catch.
 func TestIssue13766(t *testing.T) {
 	seeds := max(*bugSeeds, 1)
 	for _, v := range []struct {
@@ -101,9 +104,12 @@ func TestIssue13766(t *testing.T) {
 		bin := etcdBin(t, v.version)
 		caught := 0
 		for seed := int64(1); seed <= int64(seeds); seed++ {
-			var res checker.Result
+			var res, set checker.Result
 			var n int
-			t.Run(v.version, func(t *testing.T) { res, n = hunt(t, bin, seed, *bugTime) })
+			t.Run(v.version, func(t *testing.T) { res, set, n = hunt(t, bin, seed, *bugTime) })
+			if !v.buggy && set.Valid != checker.Valid {
+				t.Errorf("etcd %s (fixed) seed %d: set checker %s %v: a false alarm", v.version, seed, set.Valid, set.Anomalies)
+			}
 			if res.Valid == checker.Invalid {
 				caught++
 				t.Logf("etcd %s seed %d (%d ops): %s", v.version, seed, n, res.Anomalies[0].Detail)
@@ -112,8 +118,11 @@ func TestIssue13766(t *testing.T) {
 			}
 		}
 		t.Logf("etcd %s: caught on %d of %d seeds", v.version, caught, seeds)
-		if !v.buggy && caught > 0 {
+		switch {
+		case !v.buggy && caught > 0:
 			t.Errorf("etcd %s (fixed) judged diverged on %d of %d seeds: a false alarm", v.version, caught, seeds)
+		case v.buggy && caught == 0:
+			t.Errorf("etcd %s (issue #13766) not caught on any of %d seeds", v.version, seeds)
 		}
 	}
 }
