@@ -145,6 +145,17 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: "list-append-raft",
+		Why:  "list-append on Raft: txns of appends and reads, each one request; a random node SIGKILLed every 3s and restarted",
+		set: func(c *runner.Config) {
+			// Unlimited rate and 3 active keys: many multi-key txns per
+			// second, and read-only txns that meet them mid-apply.
+			c.Workload, c.Nemesis, c.Target = "list-append", "kill", "raft"
+			c.NemesisInterval, c.TimeLimit = 3*time.Second, 10*time.Second
+			c.Rate, c.Concurrency, c.Keys = 0, 10, 3
+		},
+	},
+	{
 		Name: "bank-kill",
 		Why:  "bank; a random 2PC node SIGKILLed, started again a second later, and so on",
 		set: func(c *runner.Config) {
@@ -171,6 +182,10 @@ var Matrix = []Bug{
 	{ID: "raft/local-leader-read", Name: "local-leader-read",
 		Wrong:    "a node that believes it leads answers reads from its own state, without ReadIndex",
 		Scenario: "register-partition-leader", Expect: []string{"linearizable:nonlinearizable"}},
+	{ID: "raft/split-txn", Name: "split-txn",
+		Wrong:    "a replica commits between the statements of one entry: a txn is seen, and left by a crash, half applied",
+		Scenario: "list-append-raft", Expect: []string{"list-append:G1b", "list-append:G1c", "list-append:G-single", "list-append:G-single-realtime",
+			"list-append:G-nonadjacent", "list-append:G2-item", "list-append:incompatible-order"}},
 	{ID: "raft/no-dedup", Name: "no-dedup",
 		Wrong:    "request ids not deduplicated: a retried request is applied again",
 		Scenario: "retry-raft-kill-all", Expect: []string{"txid:duplicated"}},

@@ -16,8 +16,9 @@
 // replicas could evaluate differently (random(), datetime('now'), …), because
 // every replica applies the same entry on its own.
 //
-// Around them: node.go is the Ready loop (the order below), transport.go
-// sends raft messages to peers over HTTP without ever blocking the loop,
+// Around them: node.go is the Ready loop and the applier (the order
+// below), transport.go streams raft messages to peers over HTTP without
+// ever blocking the loop,
 // api.go serves clients (/exec proposes and waits for the apply, /query
 // reads through ReadIndex, /query?local=true reads this replica's own state
 // unlinearized, /status, /failpoints/), client.go is the Go client
@@ -55,22 +56,37 @@
 // a commit between an entry's statements), so a nemesis can show that the
 // checkers notice.
 //
-// # What the node loop must do, in order
+// # What the node must do, in order
 //
 //  1. On start: open both stores; set raft.Config.Applied to
 //     StateMachine.AppliedIndex(); if LogStore.Snapshot() is newer than that,
 //     Restore it into the state machine first (a crash may fall between
 //     saving a snapshot and restoring it).
-//  2. Per Ready: LogStore.Save(rd.HardState, rd.Entries, rd.Snapshot,
-//     rd.MustSync); then send messages; then, if rd.Snapshot is not empty,
-//     StateMachine.Restore(rd.Snapshot.Data); then apply committed entries:
-//     Apply for normal entries with data, ApplyNoop for empty entries, and
-//     for conf changes raft's ApplyConfChange, LogStore.SaveConfState (the
-//     conf state must be durable before the index that caused it is recorded
-//     as applied, or a restart would skip it), then ApplyNoop; then Advance.
-//  3. Every N applied entries: StateMachine.Snapshot(), then
+//  2. Per Ready, in the Ready loop: a leader whose term and vote are
+//     durable sends the messages first (raft's doc.go allows a leader to
+//     persist in parallel with its followers: raft counts the leader's
+//     own entries only after Advance); then LogStore.Save(rd.HardState,
+//     rd.Entries, rd.Snapshot, rd.MustSync); then the other nodes send;
+//     then the committed entries (and the snapshot) go to the applier,
+//     which works while the loop goes on to the next Ready; Advance. A snapshot or a conf
+//     change waits until applied before Advance (raft takes Advance as
+//     "applied"); a leader's snapshot waits until the applier is idle.
+//  3. In the applier, per Ready: StateMachine.Restore(rd.Snapshot.Data) if
+//     any; runs of normal entries as one StateMachine.ApplyBatch (one
+//     SQLite transaction: many entries, one commit); a conf change alone:
+//     raft's ApplyConfChange, LogStore.SaveConfState (the conf state must
+//     be durable before the index that caused it is recorded as applied,
+//     or a restart would skip it), then ApplyNoop. Waiting clients get
+//     their results after the commit.
+//  4. Every N applied entries, in the applier: StateMachine.Snapshot(), then
 //     LogStore.CreateSnapshot(index, confState, data), then
 //     LogStore.Compact(index - keep) (Compact refuses to pass the snapshot).
+//
+// Durability: the raft log is the source of truth, fsynced (badger Sync)
+// before any entry of it is applied or acknowledged to a peer. SQLite runs
+// with synchronous=NORMAL: a commit survives kill -9, and a power cut may
+// roll the state machine back by whole transactions, applied index
+// included, which the log then re-delivers (etcd treats bbolt alike).
 //
 // A Go error from either store means the disk cannot be trusted: the node
 // must stop (crash) rather than go on. A statement that fails (constraint,

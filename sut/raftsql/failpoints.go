@@ -13,10 +13,13 @@ var (
 	fpBeforeSave = gofail.NewFailpoint("raftBeforeSave")
 	// raftAfterSave: entries and hard state are durable, no message sent.
 	fpAfterSave = gofail.NewFailpoint("raftAfterSave")
-	// raftBeforeApply: committed entries or a snapshot are about to be
-	// applied (evaluated only on a Ready that has some).
+	// raftBeforeApply: the Ready loop has saved a Ready with committed
+	// entries or a snapshot and sent its messages; they are about to go to
+	// the applier (evaluated only on a Ready that has some). A sleep here
+	// stalls the whole loop, as a slow node does: it takes no new entries.
 	fpBeforeApply = gofail.NewFailpoint("raftBeforeApply")
-	// raftAfterApply: they are applied, Advance not called yet.
+	// raftAfterApply: the applier has applied a Ready's committed entries
+	// (the loop may be a Ready or two ahead).
 	fpAfterApply = gofail.NewFailpoint("raftAfterApply")
 )
 

@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	badger "github.com/dgraph-io/badger/v4"
 	badgeropts "github.com/dgraph-io/badger/v4/options"
@@ -59,8 +60,15 @@ type LogStore struct {
 	snapDir string
 	db      *badger.DB
 
+	// wmu admits one writer at a time; mu guards the cache below. Save
+	// holds mu only to read and to publish the cache, not while it writes
+	// and fsyncs: raft's goroutine reads terms and entries all the time
+	// (each MsgApp it sends, each MsgAppResp it matches) and must not
+	// wait out a sync. The entries a Save writes are raft's unstable ones
+	// until Advance, which raft never asks Storage for.
+	wmu    sync.Mutex
 	mu     sync.RWMutex
-	err    error // sticky: a failed multi-step write leaves the cache unreliable
+	err    atomic.Pointer[error] // sticky: a failed multi-step write leaves the cache unreliable
 	closed bool
 
 	hs    *raftpb.HardState
@@ -331,7 +339,16 @@ func (s *LogStore) check() error {
 	if s.closed {
 		return errLogStoreClosed
 	}
-	return s.err
+	if err := s.err.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// setErr makes err sticky and returns it.
+func (s *LogStore) setErr(err error) error {
+	s.err.Store(&err)
+	return err
 }
 
 // InitialState implements raft.Storage. The conf state is the latest one
@@ -504,8 +521,23 @@ type writeOp struct {
 // stored commit never leaves [firstIndex-1, lastIndex] (raft panics on
 // restart otherwise).
 func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, sync bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	// A snapshot rewrites the whole log: readers wait for it. Otherwise
+	// they wait only while the cache is read and published (lock), and
+	// the cache cannot change in between: only writers change it.
+	lock, unlock := s.mu.Lock, s.mu.Unlock
+	whole := !raft.IsEmptySnap(snap)
+	if !whole {
+		lock, unlock = s.mu.RLock, s.mu.RUnlock
+	}
+	lock()
+	locked := true
+	defer func() {
+		if locked {
+			unlock()
+		}
+	}()
 	if err := s.check(); err != nil {
 		return err
 	}
@@ -567,18 +599,25 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb
 	if len(ops) == 0 {
 		return nil
 	}
+	if !whole {
+		unlock()
+		locked = false
+	}
 
 	if err := s.commit(ops); err != nil {
 		return err
 	}
 	if sync {
 		if err := s.db.Sync(); err != nil {
-			s.err = fmt.Errorf("sync log store: %w", err)
-			return s.err
+			return s.setErr(fmt.Errorf("sync log store: %w", err))
 		}
 	}
 
 	// Durable: now the cache may show it.
+	if !whole {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
 	if newSnap != nil {
 		old := s.snap.File
 		s.snap = *newSnap
@@ -638,7 +677,7 @@ func (s *LogStore) commit(ops []writeOp) error {
 func (s *LogStore) fail(partial bool, err error) error {
 	err = fmt.Errorf("write log store: %w", err)
 	if partial {
-		s.err = err
+		s.setErr(err)
 	}
 	return err
 }
@@ -682,6 +721,8 @@ func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
 // change's index as applied: a restart skips entries up to the applied index,
 // so their conf changes must already be here.
 func (s *LogStore) SaveConfState(cs *raftpb.ConfState) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(); err != nil {
@@ -692,8 +733,7 @@ func (s *LogStore) SaveConfState(cs *raftpb.ConfState) error {
 		return err
 	}
 	if err := s.db.Sync(); err != nil {
-		s.err = fmt.Errorf("sync log store: %w", err)
-		return s.err
+		return s.setErr(fmt.Errorf("sync log store: %w", err))
 	}
 	s.cs = cs
 	return nil
@@ -704,6 +744,8 @@ func (s *LogStore) SaveConfState(cs *raftpb.ConfState) error {
 // returns raft.ErrSnapOutOfDate unless index is newer than the current
 // snapshot. The log is not compacted; see Compact.
 func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(); err != nil {
@@ -735,8 +777,7 @@ func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byt
 		return nil, err
 	}
 	if err := s.db.Sync(); err != nil {
-		s.err = fmt.Errorf("sync log store: %w", err)
-		return nil, s.err
+		return nil, s.setErr(fmt.Errorf("sync log store: %w", err))
 	}
 	old := s.snap.File
 	s.snap = rec
@@ -750,6 +791,8 @@ func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byt
 // could never reach a lagging follower. Not synced: losing a compaction in a
 // crash only leaves garbage behind.
 func (s *LogStore) Compact(index uint64) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check(); err != nil {
@@ -779,6 +822,8 @@ func (s *LogStore) Compact(index uint64) error {
 
 // Close closes badger. Further calls return an error.
 func (s *LogStore) Close() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

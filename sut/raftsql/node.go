@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -100,8 +101,12 @@ func (c Config) validate() error {
 // Node is one raftsql replica: the raft node, its two stores, the peer
 // transport and the client API. Run drives it.
 //
-// The Ready loop (loop, handleReady) is the only writer of both stores,
-// and follows the raft docs' order: persist, send, apply, Advance.
+// Two goroutines write the stores. The Ready loop (readyLoop, handleReady)
+// persists each Ready to the LogStore and sends its messages, in the raft
+// docs' order (a leader may send first); the applier (runApplier) applies
+// the committed entries to the StateMachine, in order, one Ready behind at
+// most a few, and is the only writer of the state machine, of the conf
+// state and of local snapshots.
 type Node struct {
 	cfg   Config
 	log   *slog.Logger
@@ -111,7 +116,7 @@ type Node struct {
 	tr    *Transport
 	fwd   *http.Client
 
-	// Owned by the Ready loop.
+	// Owned by the applier.
 	confState *raftpb.ConfState
 	snapIndex uint64 // the LogStore's newest snapshot
 
@@ -347,7 +352,8 @@ const cleanStopFile = "unsynced-log.clean-stop"
 // badger's write-ahead log is a memory-mapped file that the kernel keeps;
 // a power cut would lose what was never synced. The model: after a crash
 // (no clean-stop marker) the log keeps only what is also in the state
-// machine, which SQLite does fsync, i.e. entries up to the applied index;
+// machine (a model: entries up to the applied index survive, as if SQLite
+// had synced them);
 // the appended-but-unapplied suffix, which this node may already have
 // acknowledged to the leader, is gone, and so is any commit index above
 // it. That is how an acknowledged write disappears: the leader counted
@@ -387,18 +393,56 @@ func (n *Node) loseUnsyncedSuffix() error {
 	return nil
 }
 
-// loop is the Ready loop. An error from it is fatal for the node.
+// applyQueue is how many Readies' committed entries may wait for the
+// applier before the Ready loop waits for it.
+const applyQueue = 64
+
+// applyJob is one Ready's work for the applier, which takes jobs in Ready
+// order.
+type applyJob struct {
+	snap *raftpb.Snapshot // installed first; nil when none
+	ents []*raftpb.Entry  // committed entries
+	done chan struct{}    // if set, closed once the job is applied
+}
+
+// applier applies committed entries on its own goroutine, so that applying
+// one Ready (a SQLite commit, one fsync) overlaps with persisting the next
+// (a badger sync): the state machine is a step behind the log, never
+// ahead of it, since a Ready's entries reach the applier only after Save.
+type applier struct {
+	jobs chan applyJob
+	stop chan struct{} // closed when the node stops: no new job starts
+	done chan struct{} // closed when the applier has returned
+	err  error         // why it returned, set before done closes
+}
+
+// loop is the Ready loop. An error from it or from the applier is fatal
+// for the node.
 func (n *Node) loop(ctx context.Context) error {
+	ap := &applier{jobs: make(chan applyJob, applyQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	go n.runApplier(ap)
+	err := n.readyLoop(ctx, ap)
+	close(ap.stop)
+	<-ap.done
+	if err == nil {
+		err = ap.err
+	}
+	return err
+}
+
+func (n *Node) readyLoop(ctx context.Context, ap *applier) error {
 	t := time.NewTicker(n.cfg.Tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-ap.done:
+			return ap.err
 		case <-t.C:
 			n.rn.Tick()
 		case rd := <-n.rn.Ready():
-			if err := n.handleReady(rd); err != nil {
+			if err := n.handleReady(rd, ap); err != nil {
 				n.log.Error("ready loop stopped", "err", err)
 				return err
 			}
@@ -407,7 +451,48 @@ func (n *Node) loop(ctx context.Context) error {
 	}
 }
 
-func (n *Node) handleReady(rd raft.Ready) error {
+func (n *Node) runApplier(ap *applier) {
+	defer close(ap.done)
+	for {
+		select {
+		case <-ap.stop:
+			return // what is queued is committed and is applied after a restart
+		case job := <-ap.jobs:
+			if err := n.applyJob(job); err != nil {
+				n.log.Error("applier stopped", "err", err)
+				ap.err = err
+				return
+			}
+			if job.done != nil {
+				close(job.done)
+			}
+		}
+	}
+}
+
+// hand queues job for the applier and, when wait is set, returns only
+// once it is applied.
+func (ap *applier) hand(job applyJob, wait bool) error {
+	if wait {
+		job.done = make(chan struct{})
+	}
+	select {
+	case ap.jobs <- job:
+	case <-ap.done:
+		return fmt.Errorf("applier stopped: %w", ap.err)
+	}
+	if !wait {
+		return nil
+	}
+	select {
+	case <-job.done:
+		return nil
+	case <-ap.done:
+		return fmt.Errorf("applier stopped: %w", ap.err)
+	}
+}
+
+func (n *Node) handleReady(rd raft.Ready, ap *applier) error {
 	if rd.SoftState != nil {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			n.log.Info("leader changed", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
@@ -417,12 +502,28 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	// The failpoints fire only on Readies that have something for their
 	// step, so a crash at "before apply" means entries were waiting.
 	saving := !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
-	applying := len(rd.CommittedEntries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
+
+	// raft docs: hard state, entries and snapshot are durable before any
+	// message of the same Ready is sent, except that a leader may send its
+	// entries to the followers while it persists them (raft's doc.go;
+	// Raft thesis 10.2.1): raft counts the leader's own copy towards a
+	// quorum only once Advance says it is durable. So a leader whose term
+	// and vote are already durable sends first; its disk and the
+	// followers' then work at the same time.
+	early := n.isLeader() && n.sameTermAndVote(rd.HardState)
+	if early {
+		n.tr.Send(rd.Messages)
+	}
 	if saving {
 		evalFailpoint(fpBeforeSave)
 	}
-	// raft docs: hard state, entries and snapshot are durable before any
-	// message of the same Ready is sent.
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		// The applier may be snapshotting on its own; the leader's
+		// snapshot replaces the log only once it is done.
+		if err := ap.hand(applyJob{}, true); err != nil {
+			return err
+		}
+	}
 	mustSync := rd.MustSync
 	if n.cfg.Bugs.UnsyncedLog {
 		mustSync = false
@@ -433,25 +534,59 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	if saving {
 		evalFailpoint(fpAfterSave)
 	}
-	n.tr.Send(rd.Messages)
+	if !early {
+		n.tr.Send(rd.Messages)
+	}
 
-	if applying {
+	// Here, in the loop, a stall holds everything after this Ready: the
+	// node has saved and acknowledged what it was sent, and takes nothing
+	// more until the stall ends (lag-follower, kill-all).
+	if len(rd.CommittedEntries) > 0 || !raft.IsEmptySnap(rd.Snapshot) {
 		evalFailpoint(fpBeforeApply)
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := n.installSnapshot(rd.Snapshot); err != nil {
+		job := applyJob{ents: rd.CommittedEntries}
+		if !raft.IsEmptySnap(rd.Snapshot) {
+			job.snap = rd.Snapshot
+		}
+		// A snapshot or a conf change must be in place before raft goes
+		// on (etcd waits likewise): raft takes Advance as "applied".
+		wait := job.snap != nil || slices.ContainsFunc(job.ents, isConfChange)
+		if err := ap.hand(job, wait); err != nil {
 			return err
 		}
-	}
-	for _, e := range rd.CommittedEntries {
-		if err := n.apply(e); err != nil {
-			return err
-		}
-	}
-	if applying {
-		evalFailpoint(fpAfterApply)
 	}
 	n.answerReads(rd.ReadStates)
+	return nil
+}
+
+func isConfChange(e *raftpb.Entry) bool {
+	return e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2
+}
+
+// sameTermAndVote reports whether hs (a Ready's, possibly empty) changes
+// neither term nor vote from what is durable.
+func (n *Node) sameTermAndVote(hs *raftpb.HardState) bool {
+	if raft.IsEmptyHardState(hs) {
+		return true
+	}
+	old := n.store.HardState()
+	return hs.GetTerm() == old.GetTerm() && hs.GetVote() == old.GetVote()
+}
+
+// applyJob applies one Ready's snapshot and committed entries, then
+// snapshots the state machine if it is time.
+func (n *Node) applyJob(job applyJob) error {
+	if job.snap == nil && len(job.ents) == 0 {
+		return nil
+	}
+	if job.snap != nil {
+		if err := n.installSnapshot(job.snap); err != nil {
+			return err
+		}
+	}
+	if err := n.applyEntries(job.ents); err != nil {
+		return err
+	}
+	evalFailpoint(fpAfterApply)
 	return n.maybeSnapshot()
 }
 
@@ -472,62 +607,85 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	return nil
 }
 
-// apply applies one committed entry. Invariant (exactly once): an entry at
-// or below the applied index is already in the state machine and is
-// skipped; the state machine stores the index with the entry's effects.
-func (n *Node) apply(e *raftpb.Entry) error {
-	idx := e.GetIndex()
-	if idx <= n.applied.Load() {
+// applyEntries applies committed entries: runs of normal entries as one
+// StateMachine.ApplyBatch (one SQLite transaction, one fsync), a conf
+// change on its own. Invariant (exactly once): an entry at or below the
+// applied index is already in the state machine and is skipped; the state
+// machine stores the index with the entries' effects. Waiting proposals
+// get their results only once the batch has committed.
+func (n *Node) applyEntries(ents []*raftpb.Entry) error {
+	var batch []Entry
+	var pids []uint64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		res, err := n.sm.ApplyBatch(batch)
+		if err != nil {
+			return err
+		}
+		n.setApplied(batch[len(batch)-1].Index)
+		for i, pid := range pids {
+			if batch[i].Data != nil {
+				n.deliver(pid, res[i])
+			}
+		}
+		batch, pids = batch[:0], pids[:0]
 		return nil
 	}
-	switch e.GetType() {
-	case raftpb.EntryNormal:
-		if len(e.GetData()) == 0 {
-			// A new leader's empty entry.
-			if err := n.sm.ApplyNoop(idx); err != nil {
+	for _, e := range ents {
+		idx := e.GetIndex()
+		if idx <= n.applied.Load() {
+			continue
+		}
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if len(e.GetData()) == 0 {
+				// A new leader's empty entry.
+				batch, pids = append(batch, Entry{Index: idx}), append(pids, 0)
+				continue
+			}
+			pid, cmd, err := decodeEntry(e.GetData())
+			if err != nil {
 				return fmt.Errorf("apply %d: %w", idx, err)
 			}
-			break
-		}
-		pid, cmd, err := decodeEntry(e.GetData())
-		if err != nil {
-			return fmt.Errorf("apply %d: %w", idx, err)
-		}
-		res, err := n.sm.Apply(idx, cmd)
-		if err != nil {
-			return fmt.Errorf("apply %d: %w", idx, err)
-		}
-		n.setApplied(idx)
-		n.deliver(pid, res)
-		return nil
-	case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
-		var cc raftpb.ConfChangeI
-		if e.GetType() == raftpb.EntryConfChange {
-			c := &raftpb.ConfChange{}
-			if err := proto.Unmarshal(e.GetData(), c); err != nil {
-				return fmt.Errorf("apply %d: conf change: %w", idx, err)
+			batch, pids = append(batch, Entry{Index: idx, Data: cmd}), append(pids, pid)
+		case raftpb.EntryConfChange, raftpb.EntryConfChangeV2:
+			if err := flush(); err != nil {
+				return err
 			}
-			cc = c
-		} else {
-			c := &raftpb.ConfChangeV2{}
-			if err := proto.Unmarshal(e.GetData(), c); err != nil {
-				return fmt.Errorf("apply %d: conf change: %w", idx, err)
+			if err := n.applyConfChange(e); err != nil {
+				return fmt.Errorf("apply %d: %w", idx, err)
 			}
-			cc = c
+			n.setApplied(idx)
+		default:
+			return fmt.Errorf("apply %d: unknown entry type %v", idx, e.GetType())
 		}
-		n.confState = n.rn.ApplyConfChange(cc)
-		// Durable before idx counts as applied: a restart skips idx.
-		if err := n.store.SaveConfState(n.confState); err != nil {
-			return fmt.Errorf("apply %d: %w", idx, err)
-		}
-		if err := n.sm.ApplyNoop(idx); err != nil {
-			return fmt.Errorf("apply %d: %w", idx, err)
-		}
-	default:
-		return fmt.Errorf("apply %d: unknown entry type %v", idx, e.GetType())
 	}
-	n.setApplied(idx)
-	return nil
+	return flush()
+}
+
+func (n *Node) applyConfChange(e *raftpb.Entry) error {
+	var cc raftpb.ConfChangeI
+	if e.GetType() == raftpb.EntryConfChange {
+		c := &raftpb.ConfChange{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return fmt.Errorf("conf change: %w", err)
+		}
+		cc = c
+	} else {
+		c := &raftpb.ConfChangeV2{}
+		if err := proto.Unmarshal(e.GetData(), c); err != nil {
+			return fmt.Errorf("conf change: %w", err)
+		}
+		cc = c
+	}
+	n.confState = n.rn.ApplyConfChange(cc)
+	// Durable before the index counts as applied: a restart skips it.
+	if err := n.store.SaveConfState(n.confState); err != nil {
+		return err
+	}
+	return n.sm.ApplyNoop(e.GetIndex())
 }
 
 // maybeSnapshot snapshots the state machine every SnapshotEvery applied
@@ -542,7 +700,7 @@ func (n *Node) maybeSnapshot() error {
 	if err != nil {
 		return fmt.Errorf("snapshot at %d: %w", applied, err)
 	}
-	// The loop is the only writer, so the copy reflects exactly applied
+	// The applier is the only writer, so the copy reflects exactly applied
 	// (the ForgetAppliedIndex bug makes the state machine report 0).
 	if smIndex != applied && !n.cfg.Bugs.ForgetAppliedIndex {
 		return fmt.Errorf("snapshot at %d: state machine reports applied index %d", applied, smIndex)

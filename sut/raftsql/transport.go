@@ -127,8 +127,16 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 	}
 }
 
+// sender streams p's messages: one long HTTP POST whose chunked body
+// carries frame after frame as the Ready loop hands them over, so a message
+// never waits for the answer to the one before it (etcd's peer streams do
+// the same). A write that fails, or that the peer does not take within
+// msgTimeout (paused, cut off), ends the stream and reports p
+// unreachable; the next message opens a new one.
 func (t *Transport) sender(p *peer) {
 	defer t.wg.Done()
+	var st *stream
+	defer func() { st.close() }()
 	batch := make([]*raftpb.Message, 0, maxBatch)
 	for {
 		select {
@@ -145,13 +153,80 @@ func (t *Transport) sender(p *peer) {
 					break drain
 				}
 			}
-			err := t.post(p, batch, msgTimeout)
+			body, err := encodeBatch(batch)
+			if err == nil {
+				if st == nil {
+					st = t.openStream(p)
+				}
+				if err = st.write(body, msgTimeout); err != nil {
+					st.close()
+					st = nil
+				}
+			}
 			t.noteResult(p, err)
 			if err != nil {
 				t.reporter.ReportUnreachable(p.id)
 			}
 		}
 	}
+}
+
+// stream is one open POST to a peer, its body fed through a pipe.
+type stream struct {
+	w      *io.PipeWriter
+	cancel context.CancelFunc // aborts the POST
+	done   chan struct{}      // closed when the POST has returned
+}
+
+func (t *Transport) openStream(p *peer) *stream {
+	ctx, cancel := context.WithCancel(context.Background())
+	r, w := io.Pipe()
+	st := &stream{w: w, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(st.done)
+		err := errors.New("stream closed")
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, p.url, r)
+		if rerr != nil {
+			err = rerr
+		} else {
+			req.Header.Set("Content-Type", "application/x-raft-stream")
+			resp, derr := t.client.Do(req)
+			if derr != nil {
+				err = derr
+			} else {
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+				resp.Body.Close()
+				err = fmt.Errorf("peer %d ended the stream: %s", p.id, resp.Status)
+			}
+		}
+		r.CloseWithError(err) // a write in progress or to come fails with err
+	}()
+	return st
+}
+
+// write hands body to the stream, failing if the peer does not take it
+// within timeout.
+func (st *stream) write(body []byte, timeout time.Duration) error {
+	timer := time.AfterFunc(timeout, func() { st.w.CloseWithError(errors.New("peer took no data within " + timeout.String())) })
+	defer timer.Stop()
+	_, err := st.w.Write(body)
+	return err
+}
+
+// close ends the stream's body (the peer's handler returns once it has
+// read it) and lets the POST go without waiting for its answer.
+func (st *stream) close() {
+	if st == nil {
+		return
+	}
+	st.w.Close()
+	go func() {
+		select {
+		case <-st.done:
+		case <-time.After(msgTimeout):
+		}
+		st.cancel()
+	}()
 }
 
 func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
@@ -210,8 +285,9 @@ func (t *Transport) post(p *peer, msgs []*raftpb.Message, timeout time.Duration)
 	return nil
 }
 
-// Handler serves RaftPath: it decodes a batch and steps every message into
-// the local raft node.
+// Handler serves RaftPath: it reads frames as they arrive, from a batch
+// or from a sender's stream alike, and steps each into the local raft
+// node.
 func (t *Transport) Handler(step func(context.Context, *raftpb.Message) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -219,12 +295,16 @@ func (t *Transport) Handler(step func(context.Context, *raftpb.Message) error) h
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 			return
 		}
-		msgs, err := decodeBatch(io.LimitReader(r.Body, maxBodyBytes))
-		if err != nil {
-			http.Error(w, "decode raft messages: "+err.Error(), http.StatusBadRequest)
-			return
-		}
-		for _, m := range msgs {
+		br := bufio.NewReader(io.LimitReader(r.Body, maxBodyBytes))
+		for i := 0; ; i++ {
+			m, err := decodeFrame(br, i)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				http.Error(w, "decode raft messages: "+err.Error(), http.StatusBadRequest)
+				return
+			}
 			if err := step(r.Context(), m); err != nil {
 				http.Error(w, "step: "+err.Error(), http.StatusServiceUnavailable)
 				return
@@ -252,24 +332,36 @@ func decodeBatch(r io.Reader) ([]*raftpb.Message, error) {
 	br := bufio.NewReader(r)
 	var msgs []*raftpb.Message
 	for {
-		n, err := binary.ReadUvarint(br)
+		m, err := decodeFrame(br, len(msgs))
 		if errors.Is(err, io.EOF) {
 			return msgs, nil
 		}
 		if err != nil {
 			return nil, err
 		}
-		if n > maxBodyBytes {
-			return nil, fmt.Errorf("frame of %d bytes", n)
-		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(br, b); err != nil {
-			return nil, fmt.Errorf("frame %d: %w", len(msgs), err)
-		}
-		m := &raftpb.Message{}
-		if err := proto.Unmarshal(b, m); err != nil {
-			return nil, fmt.Errorf("frame %d: %w", len(msgs), err)
-		}
 		msgs = append(msgs, m)
 	}
+}
+
+// decodeFrame reads frame i; io.EOF only at a clean end between frames.
+func decodeFrame(br *bufio.Reader, i int) (*raftpb.Message, error) {
+	n, err := binary.ReadUvarint(br)
+	if errors.Is(err, io.EOF) {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("frame %d: %w", i, err)
+	}
+	if n > maxBodyBytes {
+		return nil, fmt.Errorf("frame %d of %d bytes", i, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(br, b); err != nil {
+		return nil, fmt.Errorf("frame %d: %w", i, err)
+	}
+	m := &raftpb.Message{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("frame %d: %w", i, err)
+	}
+	return m, nil
 }

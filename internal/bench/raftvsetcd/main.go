@@ -1,0 +1,152 @@
+// Command raftvsetcd measures the embedded Raft store's write throughput
+// against etcd's, side by side on this machine, and prints both and their
+// ratio.
+//
+// Both systems are booted through chaoscheck's own targets (target/raft,
+// target/etcd), three nodes on loopback each, and driven by the same load:
+// -clients client processes of the register workload's driver, each doing
+// back-to-back writes (an etcd Put; a raftsql /exec of one upsert with a
+// request id) to -keys keys for -duration, no rate limit, no faults. Only
+// acknowledged writes count. With -rounds > 1 the systems alternate (raft,
+// etcd, raft, …) so that both see the same machine load, and the ratio is
+// of the sums.
+//
+// etcd is the pinned release built from tools/etcd/v3.7.3 (internal/etcdbin;
+// $CHAOSCHECK_ETCD_BIN names a prebuilt one); the raft nodes run from the
+// chaoscheck binary this program builds from the source tree (or -bin).
+//
+// Usage, from the module root:
+//
+//	go run ./internal/bench/raftvsetcd                      # 8 clients, 10s, 1 round
+//	go run ./internal/bench/raftvsetcd -duration 20s -rounds 3
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/etcdbin"
+	"github.com/chaoscheck/chaoscheck/internal/testbin"
+	"github.com/chaoscheck/chaoscheck/target"
+	_ "github.com/chaoscheck/chaoscheck/target/all"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+func main() {
+	clients := flag.Int("clients", 8, "concurrent client processes per system")
+	keys := flag.Int("keys", 8, "register keys written")
+	duration := flag.Duration("duration", 10*time.Second, "load time per system and round")
+	rounds := flag.Int("rounds", 1, "rounds; each runs raft then etcd")
+	bin := flag.String("bin", "", "chaoscheck binary for the raft nodes (default: build ./cmd/chaoscheck)")
+	only := flag.String("only", "", "measure one system only: raft or etcd")
+	flag.Parse()
+	if err := run(*clients, *keys, *duration, *rounds, *bin, *only); err != nil {
+		fmt.Fprintln(os.Stderr, "raftvsetcd:", err)
+		os.Exit(1)
+	}
+}
+
+func run(clients, keys int, d time.Duration, rounds int, bin, only string) error {
+	if bin == "" && only != "etcd" {
+		b, cleanup, err := testbin.Build()
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		bin = b
+	}
+	os.Setenv("CHAOSCHECK_BIN", bin)
+	etcd := ""
+	if only != "raft" {
+		var err error
+		if etcd, err = etcdbin.Path(etcdbin.Default); err != nil {
+			return err
+		}
+	}
+	systems := []struct {
+		name string
+		opts target.Options
+	}{{"raft", nil}, {"etcd", target.Options{"etcd-bin": etcd}}}
+	total := map[string]float64{}
+	fmt.Printf("%d clients, %d keys, %v per run, writes/s (acknowledged)\n", clients, keys, d)
+	for r := 1; r <= rounds; r++ {
+		for _, s := range systems {
+			if only != "" && s.name != only {
+				continue
+			}
+			ok, err := measure(s.name, s.opts, clients, keys, d)
+			if err != nil {
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			rate := float64(ok) / d.Seconds()
+			total[s.name] += rate
+			fmt.Printf("round %d  %-5s %8.0f writes/s\n", r, s.name, rate)
+		}
+	}
+	if only == "" {
+		fmt.Printf("raft/etcd writes/s ratio: %.2f\n", total["raft"]/total["etcd"])
+	}
+	return nil
+}
+
+// measure boots a 3-node system, sets the register workload up, and counts
+// the writes acknowledged by clients writing back to back for d.
+func measure(name string, opts target.Options, clients, keys int, d time.Duration) (int64, error) {
+	t, err := target.ByName(name)
+	if err != nil {
+		return 0, err
+	}
+	dir, err := os.MkdirTemp("", "raftvsetcd-"+name+"-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
+	defer cancel()
+	wopts := workload.Options{Keys: keys, OpTimeout: 5 * time.Second}.WithDefaults()
+	sys, err := t.Boot(ctx, target.Env{Dir: dir, Nodes: 3, Workload: "register", WorkloadOptions: wopts, Options: opts,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return 0, err
+	}
+	defer sys.Stop(true)
+	drv := sys.Driver()
+	if err := drv.Setup(ctx); err != nil {
+		return 0, err
+	}
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	for p := range clients {
+		c, err := drv.NewClient(int64(p))
+		if err != nil {
+			return 0, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			for i := int64(0); time.Now().Before(deadline); i++ {
+				op := history.Op{Type: history.Invoke, Process: int64(p), F: "write",
+					Key: workload.RegisterKey(int(i) % keys), Value: int64(p)<<32 | i}
+				if done := c.Invoke(ctx, op); done.Type == history.OK && time.Now().Before(deadline) {
+					ok.Add(1)
+				} else if done.Type != history.OK {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		fmt.Fprintf(os.Stderr, "%s: %d writes not acknowledged\n", name, f)
+	}
+	return ok.Load(), nil
+}
