@@ -4,12 +4,17 @@
 //
 // The package has two storage layers under the node loop:
 //
-//   - LogStore (logstore.go) keeps what raft itself must not forget: the
-//     log, the hard state, the conf state and the latest snapshot. It is a
-//     raft.Storage backed by badger; snapshot data lives beside it as a file.
-//   - StateMachine (statemachine.go) is the SQLite database the log is
-//     applied to, together with the bookkeeping that makes applying exactly
-//     once: the applied index and each request id's first result.
+//   - LogStore keeps what raft itself must not forget: the log, the hard
+//     state, the conf state and the latest snapshot. It is a raft.Storage
+//     backed by badger (logstore.go: open and the raft.Storage reads;
+//     logstore_save.go: the writes, in crash-safe order); snapshot data
+//     lives beside it as a file (snapfile.go).
+//   - StateMachine is the SQLite database the log is applied to, together
+//     with the bookkeeping that makes applying exactly once: the applied
+//     index and each request id's first result (statemachine.go: apply and
+//     query; dedup.go: the request table; snapshot.go: snapshot and
+//     restore; contenthash.go: the content hash `verify` compares, also
+//     read from a replica's files by inspect.go).
 //
 // Commands (command.go) are JSON: a client-chosen request id and a list of
 // SQL statements with arguments. sqlcheck.go rejects statements that two
@@ -17,9 +22,9 @@
 // every replica applies the same entry on its own.
 //
 // Around them: node.go is the Ready loop and the applier (the order
-// below), transport.go streams raft messages to peers over HTTP without
-// ever blocking the loop,
-// api.go serves clients (/exec proposes and waits for the apply, /query
+// below), config.go and bugs.go the replica's settings and seeded bugs,
+// transport.go streams raft messages to peers over HTTP without ever
+// blocking the loop, api.go serves clients (/exec proposes and waits for the apply, /query
 // reads through ReadIndex, /query?local=true reads this replica's own state
 // unlinearized, /status, /failpoints/), client.go is the Go client
 // workloads use, with retry to the leader and indeterminate outcomes told

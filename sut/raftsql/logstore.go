@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -70,6 +69,13 @@ type LogStore struct {
 	mu     sync.RWMutex
 	err    atomic.Pointer[error] // sticky: a failed multi-step write leaves the cache unreliable
 	closed bool
+	// syncEach: badger fsyncs every commit itself (SyncWrites), which
+	// syncs only its write-ahead log; DB.Sync would sync the value log
+	// too, a second device flush for nothing (values stay below the
+	// value threshold, so the value log is empty).
+	syncEach bool
+	// hsDirty: s.hs holds a commit index not yet written (see Save).
+	hsDirty bool
 
 	hs    *raftpb.HardState
 	cs    *raftpb.ConfState // latest durable conf state; nil until one is saved
@@ -85,16 +91,6 @@ type entryID struct{ index, term uint64 }
 // Term is asked for constantly (every append is matched by term), so the
 // terms live in memory; a run per leader change keeps it tiny.
 type termRun struct{ first, term uint64 }
-
-// snapRecord is the badger value naming the snapshot file.
-type snapRecord struct {
-	Meta []byte `json:"meta"` // raftpb.SnapshotMetadata, protobuf
-	File string `json:"file"` // base name in snapshots/, "" when no snapshot
-	Size int64  `json:"size"`
-	CRC  uint32 `json:"crc"` // crc32 (Castagnoli) of the data
-
-	meta *raftpb.SnapshotMetadata
-}
 
 var (
 	keyHardState = []byte("hs")
@@ -117,14 +113,18 @@ func entryKey(index uint64) []byte {
 }
 
 // OpenLogStore opens (or creates) the log store in dir.
-func OpenLogStore(dir string) (*LogStore, error) {
-	s := &LogStore{dir: dir, snapDir: filepath.Join(dir, "snapshots")}
+func OpenLogStore(dir string) (*LogStore, error) { return openLogStore(dir, true) }
+
+// openLogStore opens the store; syncEach false is the seeded bug
+// unsynced-log's store, which fsyncs nothing.
+func openLogStore(dir string, syncEach bool) (*LogStore, error) {
+	s := &LogStore{dir: dir, snapDir: filepath.Join(dir, "snapshots"), syncEach: syncEach}
 	for _, d := range []string{dir, s.snapDir} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, fmt.Errorf("open log store: %w", err)
 		}
 	}
-	db, err := badger.Open(badgerOptions(filepath.Join(dir, "badger")))
+	db, err := badger.Open(badgerOptions(filepath.Join(dir, "badger")).WithSyncWrites(syncEach))
 	if err != nil {
 		return nil, fmt.Errorf("open log store %s: %w", dir, err)
 	}
@@ -269,40 +269,6 @@ func get(txn *badger.Txn, key []byte) ([]byte, bool, error) {
 	return v, true, nil
 }
 
-func decodeSnapRecord(v []byte) (snapRecord, error) {
-	var rec snapRecord
-	if err := json.Unmarshal(v, &rec); err != nil {
-		return rec, fmt.Errorf("decode snapshot record: %w", err)
-	}
-	rec.meta = &raftpb.SnapshotMetadata{}
-	if err := proto.Unmarshal(rec.Meta, rec.meta); err != nil {
-		return rec, fmt.Errorf("decode snapshot metadata: %w", err)
-	}
-	if rec.File != "" && (strings.ContainsAny(rec.File, `/\`) || rec.File == "." || rec.File == "..") {
-		return rec, fmt.Errorf("snapshot record names bad file %q", rec.File)
-	}
-	return rec, nil
-}
-
-// removeStraySnapshots deletes snapshot files no record names: temp files
-// and files written just before a crash, or superseded ones whose removal
-// was cut short.
-func (s *LogStore) removeStraySnapshots() error {
-	des, err := os.ReadDir(s.snapDir)
-	if err != nil {
-		return err
-	}
-	for _, de := range des {
-		if de.Name() == s.snap.File {
-			continue
-		}
-		if err := os.Remove(filepath.Join(s.snapDir, de.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return nil
-}
-
 func (s *LogStore) addRun(index, term uint64) {
 	if n := len(s.runs); n > 0 && s.runs[n-1].term == term {
 		return
@@ -343,12 +309,6 @@ func (s *LogStore) check() error {
 		return *err
 	}
 	return nil
-}
-
-// setErr makes err sticky and returns it.
-func (s *LogStore) setErr(err error) error {
-	s.err.Store(&err)
-	return err
 }
 
 // InitialState implements raft.Storage. The conf state is the latest one
@@ -496,410 +456,6 @@ func (s *LogStore) SnapshotMetadata() *raftpb.SnapshotMetadata {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return proto.Clone(raftpb.EnsureSnapshotMetadata(s.snap.meta)).(*raftpb.SnapshotMetadata)
-}
-
-// writeOp is one badger mutation; Save builds a list of them in an order
-// where every prefix is a valid state.
-type writeOp struct {
-	key, val []byte
-	del      bool
-}
-
-// Save persists one Ready: a non-empty snapshot newer than the current one
-// replaces the whole log (like MemoryStorage.ApplySnapshot), entries are
-// appended after truncating any conflicting suffix (like
-// MemoryStorage.Append), and hs, if not empty, is stored. All of it goes in
-// one badger transaction; when sync is true (Ready.MustSync) it is fsynced
-// before Save returns (raft docs: durable before messages are sent). A
-// snapshot is always synced.
-//
-// If one transaction cannot hold the Ready, Save commits it in several, in an
-// order that leaves a valid state at every crash point: the old suffix is
-// deleted from the top down, new entries are written from the bottom up, and
-// the final hard state comes last; with a snapshot, an interim hard state
-// with commit = snapshot index is committed with the snapshot record so the
-// stored commit never leaves [firstIndex-1, lastIndex] (raft panics on
-// restart otherwise).
-func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, sync bool) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	// A snapshot rewrites the whole log: readers wait for it. Otherwise
-	// they wait only while the cache is read and published (lock), and
-	// the cache cannot change in between: only writers change it.
-	lock, unlock := s.mu.Lock, s.mu.Unlock
-	whole := !raft.IsEmptySnap(snap)
-	if !whole {
-		lock, unlock = s.mu.RLock, s.mu.RUnlock
-	}
-	lock()
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
-		}
-	}()
-	if err := s.check(); err != nil {
-		return err
-	}
-
-	// Everything is checked before the first write. dummy and last are the
-	// log's bounds as this Ready leaves them.
-	dummy, last := s.dummy, s.last
-	var meta *raftpb.SnapshotMetadata
-	if !raft.IsEmptySnap(snap) {
-		meta = snap.GetMetadata()
-		if have := s.snap.meta.GetIndex(); have >= meta.GetIndex() {
-			return fmt.Errorf("save snapshot %d, have %d: %w", meta.GetIndex(), have, raft.ErrSnapOutOfDate)
-		}
-		dummy, last = entryID{meta.GetIndex(), meta.GetTerm()}, meta.GetIndex()
-	}
-	ents, err := entriesToAppend(ents, dummy.index, last)
-	if err != nil {
-		return err
-	}
-
-	var ops []writeOp
-	var newSnap *snapRecord
-	if meta != nil {
-		si := meta.GetIndex()
-		rec, err := s.writeSnapshotFile(meta, snap.GetData())
-		if err != nil {
-			return err
-		}
-		newSnap = &rec
-		for i := s.last; i > si; i-- { // entries after the snapshot: top down
-			ops = append(ops, writeOp{key: entryKey(i), del: true})
-		}
-		interim := &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(si)}
-		if !raft.IsEmptyHardState(hs) {
-			interim.Term, interim.Vote = new(hs.GetTerm()), new(hs.GetVote())
-		}
-		ops = append(ops,
-			writeOp{key: keySnapshot, val: mustJSON(rec)},
-			writeOp{key: keyDummy, val: encodeDummy(dummy)},
-			writeOp{key: keyConfState, val: mustProto(cloneConfState(meta.GetConfState()))},
-			writeOp{key: keyHardState, val: mustProto(interim)},
-		)
-		for i := s.dummy.index + 1; i <= min(s.last, si); i++ { // now garbage
-			ops = append(ops, writeOp{key: entryKey(i), del: true})
-		}
-		sync = true
-	}
-	if len(ents) > 0 {
-		for i := last; i >= ents[0].GetIndex(); i-- { // conflicting suffix: top down
-			ops = append(ops, writeOp{key: entryKey(i), del: true})
-		}
-		for _, e := range ents { // new entries: bottom up
-			ops = append(ops, writeOp{key: entryKey(e.GetIndex()), val: mustProto(e)})
-		}
-	}
-	if !raft.IsEmptyHardState(hs) {
-		ops = append(ops, writeOp{key: keyHardState, val: mustProto(hs)})
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	if !whole {
-		unlock()
-		locked = false
-	}
-
-	if err := s.commit(ops); err != nil {
-		return err
-	}
-	if sync {
-		if err := s.db.Sync(); err != nil {
-			return s.setErr(fmt.Errorf("sync log store: %w", err))
-		}
-	}
-
-	// Durable: now the cache may show it.
-	if !whole {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
-	if newSnap != nil {
-		old := s.snap.File
-		s.snap = *newSnap
-		s.cs = newSnap.meta.GetConfState()
-		s.dummy, s.last, s.runs = dummy, dummy.index, nil
-		s.hs = &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(dummy.index)}
-		s.removeSnapshotFile(old)
-	}
-	if len(ents) > 0 {
-		s.truncateRuns(ents[0].GetIndex())
-		for _, e := range ents {
-			s.addRun(e.GetIndex(), e.GetTerm())
-		}
-		s.last = ents[len(ents)-1].GetIndex()
-	}
-	if !raft.IsEmptyHardState(hs) {
-		s.hs = proto.Clone(hs).(*raftpb.HardState)
-	}
-	return nil
-}
-
-// commit writes ops in one transaction when they fit, else in as few as
-// needed, in order. A failure after a partial write makes the store refuse
-// further use: its cache no longer matches the disk.
-func (s *LogStore) commit(ops []writeOp) error {
-	txn := s.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
-	committed, pending := false, 0
-	for i := 0; i < len(ops); {
-		op := ops[i]
-		var err error
-		if op.del {
-			err = txn.Delete(op.key)
-		} else {
-			err = txn.Set(op.key, op.val)
-		}
-		if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
-			if err := txn.Commit(); err != nil {
-				return s.fail(committed, err)
-			}
-			committed, pending = true, 0
-			txn = s.db.NewTransaction(true)
-			continue // retry op in the new transaction
-		}
-		if err != nil {
-			return s.fail(committed, err)
-		}
-		i++
-		pending++
-	}
-	if err := txn.Commit(); err != nil {
-		return s.fail(committed, err)
-	}
-	return nil
-}
-
-func (s *LogStore) fail(partial bool, err error) error {
-	err = fmt.Errorf("write log store: %w", err)
-	if partial {
-		s.setErr(err)
-	}
-	return err
-}
-
-// entriesToAppend checks that ents are contiguous and attach to a log with
-// the given bounds, and drops those at or below dummy (already compacted),
-// like MemoryStorage.Append.
-func entriesToAppend(ents []*raftpb.Entry, dummy, last uint64) ([]*raftpb.Entry, error) {
-	for i := 1; i < len(ents); i++ {
-		if ents[i].GetIndex() != ents[i-1].GetIndex()+1 {
-			return nil, fmt.Errorf("entries not contiguous: %d follows %d", ents[i].GetIndex(), ents[i-1].GetIndex())
-		}
-	}
-	if len(ents) == 0 {
-		return nil, nil
-	}
-	if first := ents[0].GetIndex(); first <= dummy {
-		if n := dummy - first + 1; n < uint64(len(ents)) {
-			ents = ents[n:]
-		} else {
-			return nil, nil
-		}
-	}
-	if first := ents[0].GetIndex(); first > last+1 {
-		return nil, fmt.Errorf("append entries from %d: log ends at %d, entries missing", first, last)
-	}
-	return ents, nil
-}
-
-// cloneConfState copies cs (raftpb.EnsureConfState fills in the copy, never
-// the caller's message, which the node may be reading).
-func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
-	if cs == nil {
-		return raftpb.EnsureConfState(nil)
-	}
-	return raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState))
-}
-
-// SaveConfState makes cs the conf state InitialState reports, durably. The
-// node calls it after raft's ApplyConfChange and before recording the conf
-// change's index as applied: a restart skips entries up to the applied index,
-// so their conf changes must already be here.
-func (s *LogStore) SaveConfState(cs *raftpb.ConfState) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
-		return err
-	}
-	cs = cloneConfState(cs)
-	if err := s.commit([]writeOp{{key: keyConfState, val: mustProto(cs)}}); err != nil {
-		return err
-	}
-	if err := s.db.Sync(); err != nil {
-		return s.setErr(fmt.Errorf("sync log store: %w", err))
-	}
-	s.cs = cs
-	return nil
-}
-
-// CreateSnapshot records a snapshot of the state machine at index (which
-// must be applied, hence in the log) with the given conf state and data. It
-// returns raft.ErrSnapOutOfDate unless index is newer than the current
-// snapshot. The log is not compacted; see Compact.
-func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
-		return nil, err
-	}
-	if index <= s.snap.meta.GetIndex() {
-		return nil, fmt.Errorf("create snapshot %d, have %d: %w", index, s.snap.meta.GetIndex(), raft.ErrSnapOutOfDate)
-	}
-	if index > s.last {
-		return nil, fmt.Errorf("create snapshot %d beyond last index %d: %w", index, s.last, raft.ErrUnavailable)
-	}
-	if index < s.dummy.index {
-		return nil, fmt.Errorf("create snapshot %d: %w", index, raft.ErrCompacted)
-	}
-	term := s.dummy.term
-	if index > s.dummy.index {
-		term = s.termOf(index)
-	}
-	meta := &raftpb.SnapshotMetadata{
-		ConfState: cloneConfState(cs),
-		Index:     new(index),
-		Term:      new(term),
-	}
-	rec, err := s.writeSnapshotFile(meta, data)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.commit([]writeOp{{key: keySnapshot, val: mustJSON(rec)}}); err != nil {
-		return nil, err
-	}
-	if err := s.db.Sync(); err != nil {
-		return nil, s.setErr(fmt.Errorf("sync log store: %w", err))
-	}
-	old := s.snap.File
-	s.snap = rec
-	s.removeSnapshotFile(old)
-	return &raftpb.Snapshot{Metadata: proto.Clone(meta).(*raftpb.SnapshotMetadata), Data: data}, nil
-}
-
-// Compact discards the entries before index and keeps index as the dummy
-// entry (its term stays answerable), like MemoryStorage.Compact. index must
-// not pass the latest snapshot: entries neither in the log nor in a snapshot
-// could never reach a lagging follower. Not synced: losing a compaction in a
-// crash only leaves garbage behind.
-func (s *LogStore) Compact(index uint64) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
-		return err
-	}
-	if index <= s.dummy.index {
-		return fmt.Errorf("compact to %d, first index %d: %w", index, s.dummy.index+1, raft.ErrCompacted)
-	}
-	if index > s.last {
-		return fmt.Errorf("compact to %d beyond last index %d: %w", index, s.last, raft.ErrUnavailable)
-	}
-	if si := s.snap.meta.GetIndex(); index > si {
-		return fmt.Errorf("compact to %d beyond the latest snapshot %d: create a snapshot first", index, si)
-	}
-	d := entryID{index, s.termOf(index)}
-	ops := []writeOp{{key: keyDummy, val: encodeDummy(d)}}
-	for i := s.dummy.index + 1; i <= index; i++ {
-		ops = append(ops, writeOp{key: entryKey(i), del: true})
-	}
-	if err := s.commit(ops); err != nil {
-		return err
-	}
-	s.compactRuns(index)
-	s.dummy = d
-	return nil
-}
-
-// Close closes badger. Further calls return an error.
-func (s *LogStore) Close() error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil
-	}
-	s.closed = true
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("close log store: %w", err)
-	}
-	return nil
-}
-
-// writeSnapshotFile writes data atomically to snapshots/<term>-<index>.snap:
-// temp file, fsync, rename, fsync of the directory (so the rename itself is
-// durable before the record naming the file commits).
-func (s *LogStore) writeSnapshotFile(meta *raftpb.SnapshotMetadata, data []byte) (snapRecord, error) {
-	meta = raftpb.EnsureSnapshotMetadata(proto.Clone(meta).(*raftpb.SnapshotMetadata))
-	name := fmt.Sprintf("%016x-%016x.snap", meta.GetTerm(), meta.GetIndex())
-	if err := writeFileAtomic(filepath.Join(s.snapDir, name), data); err != nil {
-		return snapRecord{}, fmt.Errorf("write snapshot: %w", err)
-	}
-	return snapRecord{
-		Meta: mustProto(meta),
-		File: name,
-		Size: int64(len(data)),
-		CRC:  crc32.Checksum(data, crcTable),
-		meta: meta,
-	}, nil
-}
-
-// removeSnapshotFile deletes a superseded snapshot file. A failure only
-// leaves a stray file that the next open removes, so it is logged, not
-// returned.
-func (s *LogStore) removeSnapshotFile(name string) {
-	if name == "" || name == s.snap.File {
-		return
-	}
-	if err := os.Remove(filepath.Join(s.snapDir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		slog.Warn("remove old snapshot", "file", name, "err", err)
-	}
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old file or the new one, complete.
-func writeFileAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func encodeDummy(d entryID) []byte {

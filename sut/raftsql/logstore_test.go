@@ -687,3 +687,45 @@ func BenchmarkLogStoreSave(b *testing.B) {
 		})
 	}
 }
+
+// A commit-only hard state (Ready.MustSync false) is held back, not
+// written: the cache shows it at once, and a clean Close writes it. A crash in between keeps the
+// older commit index (raft relearns it; the node raises it to its
+// applied index).
+func TestLogStoreHoldsBackACommitOnlyHardState(t *testing.T) {
+	if os.Getenv(crashHelperEnv) == "commit-only" {
+		s, err := OpenLogStore(os.Getenv("RAFTSQL_DIR"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		if err := s.Save(hardState(3, 1, 5), ents(1, 10, 3), nil, true); err != nil {
+			os.Exit(3)
+		}
+		if err := s.Save(hardState(3, 1, 9), nil, nil, false); err != nil {
+			os.Exit(3)
+		}
+		os.Exit(crashedAsPlanned)
+	}
+	dir := t.TempDir()
+	runCrashHelper(t, "commit-only", dir, "TestLogStoreHoldsBackACommitOnlyHardState")
+	s := openLog(t, dir)
+	if hs, _, _ := s.InitialState(); hs.GetCommit() != 5 {
+		t.Errorf("commit after a crash = %d, want 5 (the held-back 9 was never written)", hs.GetCommit())
+	}
+	if err := s.Save(hardState(3, 1, 8), nil, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	if hs, _, _ := s.InitialState(); hs.GetCommit() != 8 {
+		t.Errorf("cached commit = %d, want 8", hs.GetCommit())
+	}
+	mustSave(t, s, nil, ents(11, 11, 3), nil)
+	if err := s.Save(hardState(3, 1, 10), nil, nil, false); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openLog(t, dir)
+	if hs, _, _ := s.InitialState(); hs.GetCommit() != 10 || hs.GetTerm() != 3 {
+		t.Errorf("hard state after a clean close = %v, want commit 10 term 3", hs)
+	}
+}

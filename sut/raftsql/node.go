@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,78 +23,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
-
-// Config is one replica's configuration; cmd/chaoscheck fills it from
-// flags.
-type Config struct {
-	ID uint64
-	// Peers maps every member's id to its raft transport address
-	// (host:port), this node's own included: that is where it listens.
-	Peers map[uint64]string
-	// PeerAPIs maps members' ids to their client API addresses, so a
-	// follower can forward /exec and /query to the leader. May be partial
-	// or empty; then a follower answers "not leader".
-	PeerAPIs map[uint64]string
-	// API is the client API's listen address.
-	API string
-	// DataDir holds raft/ (LogStore) and state.db (StateMachine).
-	DataDir string
-	// SnapshotEvery is the number of applied entries between snapshots;
-	// 0 never snapshots.
-	SnapshotEvery uint64
-	// SnapshotMargin is how many entries the log keeps behind a snapshot,
-	// so a follower only slightly behind catches up from the log.
-	SnapshotMargin uint64
-	// Tick is raft's logical clock period; ElectionTicks and
-	// HeartbeatTicks count in it.
-	Tick           time.Duration
-	ElectionTicks  int
-	HeartbeatTicks int
-	// RequestTimeout bounds how long /exec waits for its entry to apply
-	// and /query for its read index; then the answer is indeterminate.
-	RequestTimeout time.Duration
-	Bugs           Bugs
-	Logger         *slog.Logger
-}
-
-// withDefaults fills the zero fields of c.
-func (c Config) withDefaults() Config {
-	if c.SnapshotMargin == 0 {
-		c.SnapshotMargin = 10
-	}
-	if c.Tick <= 0 {
-		c.Tick = 100 * time.Millisecond
-	}
-	if c.ElectionTicks <= 0 {
-		c.ElectionTicks = 10
-	}
-	if c.HeartbeatTicks <= 0 {
-		c.HeartbeatTicks = 1
-	}
-	if c.RequestTimeout <= 0 {
-		c.RequestTimeout = 5 * time.Second
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	return c
-}
-
-func (c Config) validate() error {
-	if c.ID == 0 {
-		return errors.New("node id must be > 0")
-	}
-	if _, ok := c.Peers[c.ID]; !ok {
-		return fmt.Errorf("peers do not include this node (id %d)", c.ID)
-	}
-	if c.API == "" {
-		return errors.New("no API address")
-	}
-	if c.DataDir == "" {
-		return errors.New("no data dir")
-	}
-	return nil
-}
 
 // Node is one raftsql replica: the raft node, its two stores, the peer
 // transport and the client API. Run drives it.
@@ -210,7 +136,7 @@ func open(cfg Config) (*Node, error) {
 		},
 	}
 	var err error
-	if n.store, err = OpenLogStore(filepath.Join(cfg.DataDir, "raft")); err != nil {
+	if n.store, err = openLogStore(filepath.Join(cfg.DataDir, "raft"), !cfg.Bugs.UnsyncedLog); err != nil {
 		return nil, err
 	}
 	if n.sm, err = OpenStateMachineWithOptions(filepath.Join(cfg.DataDir, "state.db"), cfg.Bugs.stateMachineOptions()); err != nil {
@@ -514,6 +440,19 @@ func (n *Node) handleReady(rd raft.Ready, ap *applier) error {
 	if early {
 		n.tr.Send(rd.Messages)
 	}
+	// A leader's committed entries are all durable here already: raft
+	// counts the leader's own copy only once a Save has returned, and a
+	// Ready's entries are never committed in that same Ready. So they go
+	// to the applier before this Ready's Save, as etcd's leader does. A
+	// follower may learn entries and their commit in one message: its
+	// committed entries wait for the Save below.
+	applied := false
+	if early && raft.IsEmptySnap(rd.Snapshot) && len(rd.CommittedEntries) > 0 && !slices.ContainsFunc(rd.CommittedEntries, isConfChange) {
+		if err := n.toApplier(rd, ap); err != nil {
+			return err
+		}
+		applied = true
+	}
 	if saving {
 		evalFailpoint(fpBeforeSave)
 	}
@@ -538,24 +477,33 @@ func (n *Node) handleReady(rd raft.Ready, ap *applier) error {
 		n.tr.Send(rd.Messages)
 	}
 
-	// Here, in the loop, a stall holds everything after this Ready: the
-	// node has saved and acknowledged what it was sent, and takes nothing
-	// more until the stall ends (lag-follower, kill-all).
-	if len(rd.CommittedEntries) > 0 || !raft.IsEmptySnap(rd.Snapshot) {
-		evalFailpoint(fpBeforeApply)
-		job := applyJob{ents: rd.CommittedEntries}
-		if !raft.IsEmptySnap(rd.Snapshot) {
-			job.snap = rd.Snapshot
-		}
-		// A snapshot or a conf change must be in place before raft goes
-		// on (etcd waits likewise): raft takes Advance as "applied".
-		wait := job.snap != nil || slices.ContainsFunc(job.ents, isConfChange)
-		if err := ap.hand(job, wait); err != nil {
+	if !applied {
+		if err := n.toApplier(rd, ap); err != nil {
 			return err
 		}
 	}
 	n.answerReads(rd.ReadStates)
 	return nil
+}
+
+// toApplier hands rd's snapshot and committed entries to the applier.
+// The failpoint before it is in the loop, so a stall there holds
+// everything after this Ready: a follower has saved and acknowledged what
+// it was sent, and takes nothing more until the stall ends (lag-follower,
+// kill-all).
+func (n *Node) toApplier(rd raft.Ready, ap *applier) error {
+	if len(rd.CommittedEntries) == 0 && raft.IsEmptySnap(rd.Snapshot) {
+		return nil
+	}
+	evalFailpoint(fpBeforeApply)
+	job := applyJob{ents: rd.CommittedEntries}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		job.snap = rd.Snapshot
+	}
+	// A snapshot or a conf change must be in place before raft goes on
+	// (etcd waits likewise): raft takes Advance as "applied".
+	wait := job.snap != nil || slices.ContainsFunc(job.ents, isConfChange)
+	return ap.hand(job, wait)
 }
 
 func isConfChange(e *raftpb.Entry) bool {
@@ -863,130 +811,4 @@ func (n *Node) readIndex(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("read index not confirmed within %v", n.cfg.RequestTimeout)
 	}
-}
-
-// Bugs are defects a run can seed on purpose (--sut-bug NAME) to show that
-// the checkers notice them. Each is one `if` in the real path.
-type Bugs struct {
-	ForgetAppliedIndex bool // state machine: applied index not stored with the data
-	NoDedup            bool // state machine: a retried request id applies again
-	MemoryDedup        bool // state machine: dedup table lost on restart
-	StaleRead          bool // /query served from local state, no ReadIndex, any node
-	AckBeforeCommit    bool // /exec answered once proposed, before commit
-	UnsyncedLog        bool // the log is never fsynced
-	LocalLeaderRead    bool // /query on a node that believes it leads skips ReadIndex
-	SplitTxn           bool // state machine: an entry's statements commit one by one
-}
-
-var bugSetters = map[string]func(*Bugs){
-	"forget-applied-index": func(b *Bugs) { b.ForgetAppliedIndex = true },
-	"no-dedup":             func(b *Bugs) { b.NoDedup = true },
-	"memory-dedup":         func(b *Bugs) { b.MemoryDedup = true },
-	"stale-read":           func(b *Bugs) { b.StaleRead = true },
-	"ack-before-commit":    func(b *Bugs) { b.AckBeforeCommit = true },
-	"unsynced-log":         func(b *Bugs) { b.UnsyncedLog = true },
-	"local-leader-read":    func(b *Bugs) { b.LocalLeaderRead = true },
-	"split-txn":            func(b *Bugs) { b.SplitTxn = true },
-}
-
-// BugNames lists the names ParseBugs accepts, sorted.
-func BugNames() []string {
-	names := make([]string, 0, len(bugSetters))
-	for k := range bugSetters {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// ParseBugs turns --sut-bug names into Bugs; an unknown name is an error
-// that lists the known ones.
-func ParseBugs(names []string) (Bugs, error) {
-	var b Bugs
-	for _, name := range names {
-		set, ok := bugSetters[strings.TrimSpace(name)]
-		if !ok {
-			return Bugs{}, fmt.Errorf("unknown SUT bug %q (known: %s)", name, strings.Join(BugNames(), ", "))
-		}
-		set(&b)
-	}
-	return b, nil
-}
-
-// Names lists the bugs switched on.
-func (b Bugs) Names() []string {
-	var names []string
-	for _, name := range BugNames() {
-		var one Bugs
-		bugSetters[name](&one)
-		if b.ForgetAppliedIndex && one.ForgetAppliedIndex || b.NoDedup && one.NoDedup || b.MemoryDedup && one.MemoryDedup ||
-			b.StaleRead && one.StaleRead || b.AckBeforeCommit && one.AckBeforeCommit || b.UnsyncedLog && one.UnsyncedLog ||
-			b.LocalLeaderRead && one.LocalLeaderRead || b.SplitTxn && one.SplitTxn {
-			names = append(names, name)
-		}
-	}
-	return names
-}
-
-func (b Bugs) stateMachineOptions() Options {
-	return Options{ForgetAppliedIndex: b.ForgetAppliedIndex, NoDedup: b.NoDedup, MemoryDedup: b.MemoryDedup, SplitTxn: b.SplitTxn}
-}
-
-// ParseAddrs parses "1=127.0.0.1:7101,2=127.0.0.1:7102" into id → address.
-// Addresses must be on 127.0.0.1 (or localhost): nodes never listen
-// beyond the loopback interface.
-func ParseAddrs(s string) (map[uint64]string, error) {
-	m := map[uint64]string{}
-	if strings.TrimSpace(s) == "" {
-		return m, nil
-	}
-	for _, part := range strings.Split(s, ",") {
-		idStr, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return nil, fmt.Errorf("%q: want ID=HOST:PORT", part)
-		}
-		id, err := strconv.ParseUint(idStr, 10, 64)
-		if err != nil || id == 0 {
-			return nil, fmt.Errorf("%q: node id must be a positive integer", part)
-		}
-		if err := CheckLoopback(addr); err != nil {
-			return nil, fmt.Errorf("%q: %w", part, err)
-		}
-		if _, dup := m[id]; dup {
-			return nil, fmt.Errorf("node id %d given twice", id)
-		}
-		m[id] = addr
-	}
-	return m, nil
-}
-
-// FormatAddrs is the inverse of ParseAddrs, in id order.
-func FormatAddrs(m map[uint64]string) string {
-	ids := make([]uint64, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = fmt.Sprintf("%d=%s", id, m[id])
-	}
-	return strings.Join(parts, ",")
-}
-
-// CheckLoopback accepts host:port addresses on the loopback interface.
-func CheckLoopback(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return fmt.Errorf("bad port %q", port)
-	}
-	if host != "localhost" {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			return fmt.Errorf("host %q is not a loopback address (nodes listen on 127.0.0.1 only)", host)
-		}
-	}
-	return nil
 }
