@@ -26,14 +26,8 @@ func (m *StateMachine) Snapshot() ([]byte, uint64, error) {
 	if m.closed {
 		return nil, 0, errStateMachineClosed
 	}
-	ctx := context.Background()
-	conn, err := m.w.Conn(ctx)
-	if err != nil {
-		return nil, 0, fmt.Errorf("snapshot: %w", err)
-	}
-	defer conn.Close()
 	var data []byte
-	err = conn.Raw(func(dc any) error {
+	err := m.wc.conn.Raw(func(dc any) error {
 		s, ok := dc.(interface{ Serialize() ([]byte, error) })
 		if !ok {
 			return fmt.Errorf("sqlite driver connection %T cannot serialize", dc)
@@ -75,10 +69,10 @@ func (m *StateMachine) Restore(data []byte) error {
 	// A complete checkpoint leaves the WAL empty, so dropping it below loses
 	// nothing; a partial one would leave a database file that needs it.
 	var busy, logFrames, ckpt int
-	if err := m.w.QueryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &ckpt); err != nil || busy != 0 {
+	if err := m.wc.conn.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &ckpt); err != nil || busy != 0 {
 		return m.broken(fmt.Errorf("restore: checkpoint (busy=%d): %v", busy, err))
 	}
-	if err := m.w.Close(); err != nil {
+	if err := errors.Join(m.wc.close(), m.w.Close()); err != nil {
 		return m.broken(fmt.Errorf("restore: close writer: %w", err))
 	}
 	// A WAL left beside the new file would be replayed into it.
@@ -104,6 +98,7 @@ func (m *StateMachine) Restore(data []byte) error {
 // place.
 func (m *StateMachine) broken(err error) error {
 	m.closed = true
+	m.wc.close()
 	if m.w != nil {
 		m.w.Close()
 	}
