@@ -72,6 +72,12 @@ func (l *load) run(t *testing.T) workload.Stats {
 // final records op f as a fresh process, retried until it completes ok.
 func (l *load) final(t *testing.T, f string) history.Op {
 	t.Helper()
+	return l.finalOp(t, history.Op{F: f})
+}
+
+// finalOp records op as a fresh process, retried until it completes ok.
+func (l *load) finalOp(t *testing.T, op history.Op) history.Op {
+	t.Helper()
 	c, err := l.drv.NewClient(1 << 20)
 	if err != nil {
 		t.Fatal(err)
@@ -79,14 +85,15 @@ func (l *load) final(t *testing.T, f string) history.Op {
 	defer c.Close()
 	var last history.Op
 	err = cluster.WaitFor(context.Background(), 30*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
-		inv := l.rec.Record(history.Op{Type: history.Invoke, Process: 1 << 20, F: f})
+		op.Type, op.Process = history.Invoke, 1<<20
+		inv := l.rec.Record(op)
 		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		last = l.rec.Record(c.Invoke(octx, inv))
 		return last.Type == history.OK, nil
 	})
 	if err != nil {
-		t.Fatalf("final %s: %v (last: %s %s)", f, err, last.Type, last.Error)
+		t.Fatalf("final %s: %v (last: %s %s)", op.F, err, last.Type, last.Error)
 	}
 	return last
 }

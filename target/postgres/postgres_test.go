@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -154,6 +155,30 @@ func TestBootRejectsBadOptions(t *testing.T) {
 		if sys, err := (Target{}).Boot(context.Background(), env); err == nil {
 			sys.Stop(true)
 			t.Errorf("%s: Boot accepted %+v", name, env)
+		}
+	}
+}
+
+// TestRWRegisterTxn: a txn's reads see its own writes, a key never
+// written reads nil, and writes persist for the next txn.
+func TestRWRegisterTxn(t *testing.T) {
+	s := bootSystem(t, "rw-register", nil, workload.Options{})
+	if err := s.Driver().Setup(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := s.Driver().NewClient(0)
+	defer c.Close()
+	for _, tc := range []struct {
+		in, want []any
+	}{
+		{[]any{[]any{"r", int64(1), nil}, []any{"w", int64(1), int64(5)}, []any{"r", int64(1), nil}},
+			[]any{[]any{"r", int64(1), nil}, []any{"w", int64(1), int64(5)}, []any{"r", int64(1), int64(5)}}},
+		{[]any{[]any{"r", int64(1), nil}, []any{"r", int64(2), nil}},
+			[]any{[]any{"r", int64(1), int64(5)}, []any{"r", int64(2), nil}}},
+	} {
+		got := c.Invoke(context.Background(), history.Op{F: "txn", Value: tc.in})
+		if got.Type != history.OK || fmt.Sprint(got.Value) != fmt.Sprint(tc.want) {
+			t.Errorf("txn %v: %s %v (%s), want ok %v", tc.in, got.Type, got.Value, got.Error, tc.want)
 		}
 	}
 }
