@@ -3,4 +3,5 @@ package all
 
 import (
 	_ "github.com/chaoscheck/chaoscheck/target/postgres"
+	_ "github.com/chaoscheck/chaoscheck/target/twopcpostgres"
 )

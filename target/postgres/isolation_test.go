@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/targettest"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
@@ -19,11 +20,11 @@ func TestListAppendSerializableUnderKill(t *testing.T) {
 	const keys = 4
 	wopts := workload.Options{Concurrency: 5, TimeLimit: 8 * time.Second, OpTimeout: 2 * time.Second}
 	s := bootSystem(t, "list-append", target.Options{FlagIsolation: "serializable"}, wopts)
-	l := newLoad(t, s.Driver(), newLAGen(1, keys, mixedTxn), wopts)
+	l := targettest.NewLoad(t, s.Driver(), newLAGen(1, keys, mixedTxn), wopts)
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { nemesis(ctx, t, s, l.rec, "kill", 2*time.Second) })
-	st := l.run(t)
+	wg.Go(func() { nemesis(ctx, t, s, l.Rec, "kill", 2*time.Second) })
+	st := l.Run(t)
 	stop()
 	wg.Wait()
 	t.Logf("%d txns: %d ok, %d fail, %d info", st.Invoked, st.OK, st.Fail, st.Info)
@@ -34,8 +35,8 @@ func TestListAppendSerializableUnderKill(t *testing.T) {
 	for k := range keys {
 		all = append(all, []any{"r", int64(k), nil})
 	}
-	final := l.finalOp(t, history.Op{F: "txn", Value: all})
-	h := l.rec.History()
+	final := l.FinalOp(t, history.Op{F: "txn", Value: all})
+	h := l.Rec.History()
 	cycles, incompatible := twoCycles(h)
 	for _, c := range cycles {
 		t.Errorf("%s at serializable: %s", c.kind, c.why)
@@ -117,9 +118,9 @@ func TestIsolationLevels(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := newLoad(t, drv, newLAGen(3, 4, tc.shape), wopts)
-		st := l.run(t)
-		cycles, incompatible := twoCycles(l.rec.History())
+		l := targettest.NewLoad(t, drv, newLAGen(3, 4, tc.shape), wopts)
+		st := l.Run(t)
+		cycles, incompatible := twoCycles(l.Rec.History())
 		kinds := countKinds(cycles)
 		t.Logf("%s: %d txns (%d ok, %d fail, %d info): cycles %v", tc.iso, st.Invoked, st.OK, st.Fail, st.Info, kinds)
 		for _, s := range incompatible {

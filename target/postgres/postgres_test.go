@@ -12,21 +12,10 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/targettest"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
-
-// judge runs the checkers on h and fails the test unless every one says
-// valid.
-func judge(t *testing.T, name string, h history.History, cs []checker.Checker) {
-	t.Helper()
-	for _, c := range cs {
-		r := c.Check(context.Background(), h)
-		if r.Valid != checker.Valid {
-			t.Errorf("%s: checker %s says %v: %+v", name, r.Checker, r.Valid, r.Anomalies)
-		}
-	}
-}
 
 // TestKVWorkloadsValidUnderKill: bank, register and set run at once on
 // one serializable server that is SIGKILLed and restarted every 2s; the
@@ -35,7 +24,7 @@ func judge(t *testing.T, name string, h history.History, cs []checker.Checker) {
 func TestKVWorkloadsValidUnderKill(t *testing.T) {
 	wopts := workload.Options{Concurrency: 4, TimeLimit: 8 * time.Second, OpTimeout: 2 * time.Second, Seed: 7}
 	s := bootSystem(t, "bank", target.Options{FlagIsolation: "serializable"}, wopts)
-	loads := map[string]*load{}
+	loads := map[string]*targettest.Load{}
 	var checkers = map[string][]checker.Checker{}
 	for _, name := range []string{"bank", "register", "set"} {
 		w, err := workload.ByName(name, wopts)
@@ -46,18 +35,18 @@ func TestKVWorkloadsValidUnderKill(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		loads[name] = newLoad(t, drv, w.Generator(wopts.Seed), wopts)
+		loads[name] = targettest.NewLoad(t, drv, w.Generator(wopts.Seed), wopts)
 		checkers[name] = w.Checkers(t.TempDir())
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() { nemesis(ctx, t, s, loads["bank"].rec, "kill", 2*time.Second) })
+	wg.Go(func() { nemesis(ctx, t, s, loads["bank"].Rec, "kill", 2*time.Second) })
 	stats := map[string]workload.Stats{}
 	var mu sync.Mutex
 	var lw sync.WaitGroup
 	for name, l := range loads {
 		lw.Go(func() {
-			st := l.run(t)
+			st := l.Run(t)
 			mu.Lock()
 			stats[name] = st
 			mu.Unlock()
@@ -67,16 +56,16 @@ func TestKVWorkloadsValidUnderKill(t *testing.T) {
 	stop()
 	wg.Wait()
 
-	loads["bank"].final(t, "read-balances")
-	loads["bank"].final(t, "final-read")
-	loads["set"].final(t, "read-all")
+	loads["bank"].Final(t, "read-balances")
+	loads["bank"].Final(t, "final-read")
+	loads["set"].Final(t, "read-all")
 	for name, l := range loads {
 		st := stats[name]
 		t.Logf("%s: %d ops: %d ok, %d fail, %d info", name, st.Invoked, st.OK, st.Fail, st.Info)
 		if st.OK == 0 || st.Fail+st.Info == 0 {
 			t.Errorf("%s: %d ok, %d fail, %d info: want both successes and the kills' failures", name, st.OK, st.Fail, st.Info)
 		}
-		judge(t, name, l.rec.History(), checkers[name])
+		targettest.RequireValid(t, name, l.Judge(checkers[name]))
 	}
 }
 
