@@ -13,6 +13,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -110,3 +111,26 @@ func (a adapter) NewClient(_ *cluster.Target, p int64) (workload.Client, error) 
 }
 func (a adapter) FinalReads(context.Context, *cluster.Target, workload.Recorder) error { return nil }
 func (a adapter) Checkers(string) []checker.Checker                                    { return nil }
+
+// Boot boots tg with env (Dir: a fresh temporary directory) and stops it
+// on cleanup, failing the test if Stop fails or leftovers, called after
+// Stop, names any process still running.
+func Boot(t *testing.T, tg target.Target, env target.Env, leftovers func(target.System) []string) target.System {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env.Dir = t.TempDir()
+	sys, err := tg.Boot(ctx, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := sys.Stop(false); err != nil {
+			t.Error(err)
+		}
+		if left := leftovers(sys); len(left) > 0 {
+			t.Errorf("left running after Stop: %v", left)
+		}
+	})
+	return sys
+}

@@ -67,7 +67,11 @@ type PGParticipantConfig struct {
 	// locally at once and votes yes, so the participants commit one by one
 	// with no PREPARE and an abort can no longer undo them.
 	NoPrepare bool
-	Logger    *slog.Logger
+	// ForgetPrepared is the seeded bug forget-prepared: transactions found
+	// prepared after the server restarted are rolled back without asking
+	// the coordinator, although this participant voted yes on them.
+	ForgetPrepared bool
+	Logger         *slog.Logger
 }
 
 // PGParticipant is a running PostgreSQL participant.
@@ -140,7 +144,7 @@ func StartPGParticipant(ctx context.Context, cfg PGParticipantConfig) (*PGPartic
 		defer close(p.done)
 		p.resolveLoop(rctx)
 	}()
-	log.Info("pg participant up", "api", cfg.Addr, "accounts", len(cfg.Accounts), "no_prepare_bug", cfg.NoPrepare)
+	log.Info("pg participant up", "api", cfg.Addr, "accounts", len(cfg.Accounts), "no_prepare_bug", cfg.NoPrepare, "forget_prepared_bug", cfg.ForgetPrepared)
 	return p, nil
 }
 
@@ -224,9 +228,9 @@ func pgCode(err error) string {
 
 // SQLSTATEs the participant acts on.
 const (
-	sqlUndefinedObject   = "42704" // COMMIT/ROLLBACK PREPARED: no such prepared xid
-	sqlLockNotAvailable  = "55P03" // NOWAIT found the row locked
-	sqlDuplicateObject   = "42710" // PREPARE TRANSACTION: xid in use
+	sqlUndefinedObject  = "42704" // COMMIT/ROLLBACK PREPARED: no such prepared xid
+	sqlLockNotAvailable = "55P03" // NOWAIT found the row locked
+	sqlDuplicateObject  = "42710" // PREPARE TRANSACTION: xid in use
 )
 
 func (p *PGParticipant) handlePrepare(w http.ResponseWriter, r *http.Request) {
@@ -367,6 +371,9 @@ func (p *PGParticipant) handleCommit(w http.ResponseWriter, r *http.Request) {
 // the request carries its ops (the coordinator's one-phase seeded bug),
 // which are then applied as a local transaction.
 func (p *PGParticipant) commit(ctx context.Context, xid, txID string, ops []Op) (Ack, int, error) {
+	if err := p.forgetPrepared(ctx); err != nil {
+		return Ack{}, http.StatusInternalServerError, err
+	}
 	_, err := p.pool.Exec(ctx, "COMMIT PREPARED "+gidLiteral(xid))
 	if err == nil {
 		return Ack{TxID: txID, State: StateCommitted, Changed: true}, 0, nil
@@ -467,7 +474,10 @@ func (p *PGParticipant) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.cfg.NoPrepare {
-		st.Bugs = []string{"no-prepare"}
+		st.Bugs = append(st.Bugs, "no-prepare")
+	}
+	if p.cfg.ForgetPrepared {
+		st.Bugs = append(st.Bugs, "forget-prepared")
 	}
 	writeJSON(w, http.StatusOK, st)
 }

@@ -35,6 +35,9 @@ func (p *PGParticipant) resolveLoop(ctx context.Context) {
 }
 
 func (p *PGParticipant) resolveDue(ctx context.Context) error {
+	if err := p.forgetPrepared(ctx); err != nil {
+		return err
+	}
 	rows, _ := p.pool.Query(ctx, `SELECT gid FROM pg_prepared_xacts
 		WHERE database = current_database()
 		  AND (prepared < pg_postmaster_start_time() OR prepared < now() - make_interval(secs => $1))`,
@@ -65,6 +68,30 @@ func (p *PGParticipant) resolveDue(ctx context.Context) error {
 		}
 		if ack.Changed {
 			p.log.Info("resolved in-doubt tx from coordinator decision", "tx_id", txIDOfXID(xid), "decision", dec)
+		}
+	}
+	return nil
+}
+
+// forgetPrepared is the seeded bug forget-prepared: every transaction
+// prepared before the server's last start is rolled back without asking
+// the coordinator. It runs before each commit and resolution, so the
+// restarted participant has forgotten before it serves the coordinator,
+// as the SQLite participant's bug does at start.
+func (p *PGParticipant) forgetPrepared(ctx context.Context) error {
+	if !p.cfg.ForgetPrepared {
+		return nil
+	}
+	rows, _ := p.pool.Query(ctx, `SELECT gid FROM pg_prepared_xacts
+		WHERE database = current_database() AND prepared < pg_postmaster_start_time()`)
+	gids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return err
+	}
+	for _, xid := range gids {
+		p.log.Warn("seeded bug forget-prepared: rolling back a transaction prepared before the restart", "tx_id", txIDOfXID(xid))
+		if _, err := p.pool.Exec(ctx, "ROLLBACK PREPARED "+gidLiteral(xid)); err != nil && pgCode(err) != sqlUndefinedObject {
+			return err
 		}
 	}
 	return nil

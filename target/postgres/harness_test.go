@@ -2,6 +2,8 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"github.com/chaoscheck/chaoscheck/internal/targettest"
 	"testing"
 	"time"
 
@@ -15,24 +17,21 @@ import (
 // left.
 func bootSystem(t *testing.T, w string, opts target.Options, wopts workload.Options) *system {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sys, err := Target{}.Boot(ctx, target.Env{Dir: t.TempDir(), Workload: w, Options: opts, WorkloadOptions: wopts})
-	if err != nil {
-		t.Fatal(err)
+	return targettest.Boot(t, Target{}, target.Env{Workload: w, Options: opts, WorkloadOptions: wopts}, func(sys target.System) []string {
+		if s := sys.(*system); s.srv != nil {
+			return pids("postgres", s.srv.Leftovers())
+		}
+		return nil
+	}).(*system)
+}
+
+// pids names the processes of node.
+func pids(node string, ps []int) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, fmt.Sprintf("%s pid %d", node, p))
 	}
-	s := sys.(*system)
-	t.Cleanup(func() {
-		if err := s.Stop(false); err != nil {
-			t.Error(err)
-		}
-		if s.srv != nil {
-			if left := s.srv.Leftovers(); len(left) > 0 {
-				t.Errorf("PostgreSQL processes left after Stop: %v", left)
-			}
-		}
-	})
-	return s
+	return out
 }
 
 // nemesis kills (or pauses) the server every interval until ctx ends,

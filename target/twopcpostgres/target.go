@@ -29,6 +29,11 @@ type Target struct{}
 // cannot undo the ones already done.
 const BugNoPrepare = "no-prepare"
 
+// BugForgetPrepared: after its server restarts, a participant rolls back
+// what it had prepared without asking the coordinator; only a kill inside
+// the commit window shows it.
+const BugForgetPrepared = "forget-prepared"
+
 // Coordinator is the coordinator's node name.
 const Coordinator = cluster.TwoPCCoordinator
 
@@ -46,7 +51,7 @@ func (Target) Features(target.Options) []target.Feature {
 
 func (Target) Flags() []target.Flag { return []target.Flag{postgres.PGBinFlag} }
 
-func (Target) Bugs() []string { return []string{BugNoPrepare} }
+func (Target) Bugs() []string { return []string{BugNoPrepare, BugForgetPrepared} }
 
 // Boot starts one PostgreSQL server and participant front per participant
 // (Env.WorkloadOptions.Participants, default 2), then the coordinator.
@@ -54,13 +59,12 @@ func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error)
 	if !slices.Contains(t.Workloads(), env.Workload) {
 		return nil, fmt.Errorf("twopc-postgres has no workload %q (want one of %s)", env.Workload, strings.Join(t.Workloads(), ", "))
 	}
-	noPrepare := false
 	for _, b := range env.Bugs {
-		if b != BugNoPrepare {
-			return nil, fmt.Errorf("twopc-postgres: unknown seeded bug %q (want %s)", b, BugNoPrepare)
+		if !slices.Contains(t.Bugs(), b) {
+			return nil, fmt.Errorf("twopc-postgres: unknown seeded bug %q (want one of %s)", b, strings.Join(t.Bugs(), ", "))
 		}
-		noPrepare = true
 	}
+	noPrepare, forget := slices.Contains(env.Bugs, BugNoPrepare), slices.Contains(env.Bugs, BugForgetPrepared)
 	// The participants are the workload's (--participants): its accounts
 	// are named after them.
 	wopts := env.WorkloadOptions.WithDefaults()
@@ -128,7 +132,7 @@ func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error)
 		}
 		front, err := twopc.StartPGParticipant(ctx, twopc.PGParticipantConfig{
 			ID: name, Addr: s.apis[name], DSN: s.servers[name].DSN("postgres"),
-			Accounts: accounts[name], Coordinator: coord, NoPrepare: noPrepare, Logger: log,
+			Accounts: accounts[name], Coordinator: coord, NoPrepare: noPrepare, ForgetPrepared: forget, Logger: log,
 		})
 		if err != nil {
 			s.Stop(true)
@@ -142,8 +146,8 @@ func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error)
 		}
 		plist = append(plist, name+"="+addr)
 	}
-	if noPrepare {
-		log.Warn("seeded bug " + BugNoPrepare + ": participants commit at prepare time")
+	if len(env.Bugs) > 0 {
+		log.Warn("seeded bugs switched on", "bugs", env.Bugs)
 	}
 	s.coord = cluster.NewProc(cluster.ProcSpec{Name: Coordinator, Bin: bin, Dir: filepath.Join(env.Dir, Coordinator),
 		Args: []string{"node", "coordinator", "--api", s.apis[Coordinator],
