@@ -1,0 +1,104 @@
+#!/usr/bin/env python3
+"""pykv's chaoscheck client: JSON lines on stdin and stdout (protocol 1,
+docs/own-system.md). One program per history process, one op at a time.
+
+How an op's outcome is decided (the rules a client must keep):
+  ok    the node said the change was chosen
+  fail  certainly not applied: the connection was refused (the request
+        never reached a node), the node said fail, or a read got no answer
+        (a read changes nothing)
+  info  anything else: a timeout, a dropped connection, an unknown outcome
+"""
+
+import http.client
+import json
+import random
+import sys
+
+SET_KEY = "__set__"
+
+
+def send(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def call(addr, body, timeout):
+    """POSTs /op; returns the node's answer, or raises Refused (never
+    reached the node) or OSError (anything after the request may have
+    left)."""
+    host, port = addr.rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        try:
+            conn.connect()
+        except ConnectionRefusedError as e:
+            raise Refused(str(e))
+        conn.request("POST", "/op", json.dumps(body), {"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.status != 200:
+            raise OSError("HTTP %d: %s" % (resp.status, data[:200]))
+        return json.loads(data)
+    finally:
+        conn.close()
+
+
+class Refused(Exception):
+    pass
+
+
+def perform(addrs, op, timeout_s):
+    f, key, value = op["f"], op.get("key"), op.get("value")
+    if f == "read":
+        body = {"f": "read", "key": key}
+    elif f == "write":
+        body = {"f": "write", "key": key, "value": value}
+    elif f == "cas":
+        body = {"f": "cas", "key": key, "from": value[0], "to": value[1]}
+    elif f == "add":
+        body = {"f": "add", "key": SET_KEY, "value": value}
+    elif f == "read-all":
+        body = {"f": "read", "key": SET_KEY}
+    else:
+        return {"type": "fail", "error": "pykv client: unknown f %r" % f}
+    reads = f in ("read", "read-all")
+    # The node's budget is below ours, so it answers before we give up.
+    body["timeout_ms"] = int(timeout_s * 1000 * 0.6)
+    node, addr = random.choice(addrs)
+    try:
+        r = call(addr, body, timeout_s * 0.8)
+    except Refused as e:
+        return {"type": "fail", "node": node, "error": "refused: " + str(e)}
+    except (OSError, ValueError, http.client.HTTPException) as e:
+        return {"type": "fail" if reads else "info", "node": node, "error": "%s: %s" % (type(e).__name__, e)}
+    if r["outcome"] == "ok":
+        out = {"type": "ok", "node": r["node"]}
+        if reads:
+            out["value"] = r["value"]
+        return out
+    if r["outcome"] == "fail":
+        return {"type": "fail", "node": r["node"], "error": "cas: value differs" if f == "cas" else "no quorum"}
+    return {"type": "fail" if reads else "info", "node": r["node"], "error": "outcome unknown"}
+
+
+def main():
+    hello = json.loads(sys.stdin.readline())
+    addrs = [(n["name"], n["addrs"]["http"]) for n in hello["nodes"]]
+    timeout_s = hello["op_timeout_ms"] / 1000.0
+    send({"type": "ready"})
+    for line in sys.stdin:
+        msg = json.loads(line)
+        if msg["type"] == "setup":
+            # Nothing to create (every key starts at 0, the set empty); a
+            # quorum read says the cluster serves.
+            r = perform(addrs, {"f": "read", "key": "k0"}, timeout_s)
+            send({"type": r["type"], "error": r.get("error", "")})
+            continue
+        out = perform(addrs, msg, timeout_s)
+        out["index"] = msg["index"]
+        send(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,207 @@
+package process
+
+import (
+	"context"
+	"math/rand"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+// These helpers run a workload on a booted process system the way the
+// runner will: the workload's generator and worker loop (workload.Run),
+// the system's driver for setup and clients, a nemesis goroutine, the
+// final read as a fresh client's op, and the workload's checkers.
+
+// exampleConfig is the path of a config under examples/.
+func exampleConfig(t *testing.T, rel string) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "examples", rel)
+}
+
+// bootConfig boots cfg for workload w into a temp dir; Stop runs at
+// cleanup.
+func bootConfig(t *testing.T, cfg *Config, w string, opts workload.Options, net target.Net) *system {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := boot(ctx, cfg, target.Env{Dir: t.TempDir(), Workload: w, WorkloadOptions: opts, Net: net})
+	if err != nil {
+		t.Fatalf("boot: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Stop(true); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+		for _, n := range s.names {
+			if s.Running(n) {
+				t.Errorf("node %s still running after Stop", n)
+			}
+		}
+	})
+	return s
+}
+
+// driven adapts a Driver to the pre-refactor workload.Workload that
+// workload.Run takes: the named workload's generator and checkers, the
+// driver's setup and clients.
+type driven struct {
+	workload.Workload
+	d     workload.Driver
+	final string // f of the final read ("" for none)
+	procs int64
+}
+
+func (w *driven) Setup(ctx context.Context, _ *cluster.Target) error { return w.d.Setup(ctx) }
+
+func (w *driven) NewClient(_ *cluster.Target, process int64) (workload.Client, error) {
+	return w.d.NewClient(process)
+}
+
+// FinalReads performs the final read as fresh processes until one is ok.
+func (w *driven) FinalReads(ctx context.Context, _ *cluster.Target, rec workload.Recorder) error {
+	if w.final == "" {
+		return nil
+	}
+	for p := w.procs; ctx.Err() == nil; p++ {
+		c, err := w.d.NewClient(p)
+		if err != nil {
+			return err
+		}
+		inv := rec.Record(history.Op{Type: history.Invoke, Process: p, F: w.final})
+		octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		done := c.Invoke(octx, inv)
+		cancel()
+		c.Close()
+		rec.Record(done)
+		if done.Type == history.OK {
+			return nil
+		}
+	}
+	return ctx.Err()
+}
+
+// nemesis is a fault schedule: act runs once per period until stop.
+type nemesis func(ctx context.Context, rec workload.Recorder, rng *rand.Rand)
+
+// killRestart kills a random node, lets the others run, starts it again.
+func killRestart(s *system) nemesis {
+	return func(ctx context.Context, rec workload.Recorder, rng *rand.Rand) {
+		n := s.names[rng.Intn(len(s.names))]
+		nemesisOp(rec, "kill", n, func() error { return s.Kill(n) })
+		sleepCtx(ctx, 700*time.Millisecond)
+		nemesisOp(rec, "start", n, func() error {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return s.Start(sctx, n)
+		})
+	}
+}
+
+// isolateHeal cuts one random node off from the others, then heals.
+func isolateHeal(s *system, ln *linkNet) nemesis {
+	return func(ctx context.Context, rec workload.Recorder, rng *rand.Rand) {
+		n := s.names[rng.Intn(len(s.names))]
+		nemesisOp(rec, "partition", n, func() error { ln.isolate(n, true); return nil })
+		sleepCtx(ctx, time.Second)
+		nemesisOp(rec, "heal", n, func() error { ln.isolate(n, false); return nil })
+	}
+}
+
+// pauseResume stops one random node with SIGSTOP, then continues it.
+func pauseResume(s *system) nemesis {
+	return func(ctx context.Context, rec workload.Recorder, rng *rand.Rand) {
+		n := s.names[rng.Intn(len(s.names))]
+		nemesisOp(rec, "pause", n, func() error { return s.Pause(n) })
+		sleepCtx(ctx, time.Second)
+		nemesisOp(rec, "resume", n, func() error { return s.Resume(n) })
+	}
+}
+
+func nemesisOp(rec workload.Recorder, f, node string, do func() error) {
+	inv := rec.Record(history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: f, Value: node})
+	done := inv
+	done.Type = history.Info
+	if err := do(); err != nil {
+		done.Error = err.Error()
+	}
+	rec.Record(done)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// runChecked runs workload name on s for d under nem (nil: none), heals,
+// performs the final read and returns the composed verdict and history.
+func runChecked(t *testing.T, s *system, name string, opts workload.Options, d time.Duration, nem nemesis, heal func()) (checker.Result, history.History) {
+	t.Helper()
+	opts = opts.WithDefaults()
+	opts.TimeLimit = d
+	w, err := workload.ByName(name, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := ""
+	if name == "set" {
+		final = "read-all"
+	}
+	dw := &driven{Workload: w, d: s.Driver(), final: final, procs: 10000}
+	rec, err := history.CreateRecorder(filepath.Join(t.TempDir(), "history.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
+	defer cancel()
+	if err := dw.Setup(ctx, nil); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	nctx, stopNemesis := context.WithCancel(ctx)
+	nemDone := make(chan struct{})
+	go func() {
+		defer close(nemDone)
+		if nem == nil {
+			return
+		}
+		rng := rand.New(rand.NewSource(opts.Seed))
+		for nctx.Err() == nil {
+			sleepCtx(nctx, 500*time.Millisecond)
+			if nctx.Err() == nil {
+				nem(nctx, rec, rng)
+			}
+		}
+	}()
+	st, err := workload.Run(ctx, dw, nil, rec, opts)
+	stopNemesis()
+	<-nemDone
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if heal != nil {
+		heal()
+	}
+	if err := s.WaitHealthy(ctx, time.Minute); err != nil {
+		t.Fatalf("wait healthy after the faults: %v", err)
+	}
+	if err := dw.FinalReads(ctx, nil, rec); err != nil {
+		t.Fatalf("final read: %v", err)
+	}
+	t.Logf("%s: %d ops: %d ok, %d fail, %d info, %d processes", name, st.Invoked, st.OK, st.Fail, st.Info, st.Processes)
+	if st.OK == 0 {
+		t.Fatalf("no op succeeded: the run proves nothing")
+	}
+	h := rec.History()
+	res := checker.Compose(w.Checkers(t.TempDir())...).Check(ctx, h)
+	return res, h
+}
