@@ -42,7 +42,7 @@ func (d *driver) open(ctx context.Context, process *int64) (*program, error) {
 	}
 	p, err := startProgram(label, d.argv, d.env, d.dir, d.log)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("process target: client program: %w", err)
 	}
 	if !d.track(p) {
 		p.kill()
@@ -57,6 +57,9 @@ func (d *driver) open(ctx context.Context, process *int64) (*program, error) {
 	var line []byte
 	if err == nil {
 		line, err = p.recv(ctx)
+		if errors.Is(err, errNoAnswer) {
+			err = fmt.Errorf("%s: no answer to the hello within %v (client.start_timeout)", label, d.start)
+		}
 	}
 	if err == nil {
 		var a answer
