@@ -170,7 +170,7 @@ func (c *Config) validate() error {
 	}
 	// Expand every placeholder once with stand-in ports, so a typo is an
 	// error now rather than a node that fails to start.
-	l := c.layout(c.names(0), nil)
+	l := c.layout(c.NodeNames(0), nil)
 	for _, n := range l.names {
 		if err := c.expandNode(l, n, identityNet); err != nil {
 			return err
@@ -190,9 +190,9 @@ func (p Probe) count() int {
 	return n
 }
 
-// names returns the node names for a cluster of size asked (0: the
-// config's).
-func (c *Config) names(asked int) []string {
+// NodeNames returns the node names for a cluster of size asked (0: the
+// config's size): names when the config lists them, else n1 … nN.
+func (c *Config) NodeNames(asked int) []string {
 	if len(c.Names) > 0 {
 		return c.Names
 	}

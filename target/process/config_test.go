@@ -65,7 +65,7 @@ func TestPlaceholdersGiveEachNodeItsOwnViewOfItsPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := cfg.layout(cfg.names(0), []int{1001, 1002, 2001, 2002, 3001, 3002})
+	l := cfg.layout(cfg.NodeNames(0), []int{1001, 1002, 2001, 2002, 3001, 3002})
 	l.root = "/run/nodes"
 	// A fake partition layer whose addresses say which link they are.
 	var links []string
@@ -105,7 +105,7 @@ func TestFeaturesFollowTheConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.features(); !slices.Equal(got, []target.Feature{target.Kill, target.Pause, target.Partition}) {
+	if got := cfg.Features(); !slices.Equal(got, []target.Feature{target.Kill, target.Pause, target.Partition}) {
 		t.Errorf("features %q", got)
 	}
 	noPeers := strings.Replace(minimalConfig, `"--peers", "{peers:raft}", `, "", 1) + "\n[leader]\nhttp_get = \"http://{addr:http}/leader\"\n"
@@ -113,7 +113,7 @@ func TestFeaturesFollowTheConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := cfg.features(); !slices.Equal(got, []target.Feature{target.Kill, target.Pause, target.LeaderFeature}) {
+	if got := cfg.Features(); !slices.Equal(got, []target.Feature{target.Kill, target.Pause, target.LeaderFeature}) {
 		t.Errorf("features without peers, with a leader question: %q", got)
 	}
 }

@@ -43,7 +43,7 @@ func boot(ctx context.Context, cfg *Config, env target.Env) (_ *system, err erro
 	if len(cfg.Names) > 0 && env.Nodes > 0 && env.Nodes != len(cfg.Names) {
 		return nil, cfg.errorf("names", "lists %d nodes, but %d were asked for", len(cfg.Names), env.Nodes)
 	}
-	names := cfg.names(env.Nodes)
+	names := cfg.NodeNames(env.Nodes)
 	free, err := cluster.FreePorts(len(names) * len(cfg.Ports))
 	if err != nil {
 		return nil, err

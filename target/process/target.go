@@ -42,10 +42,11 @@ func (Target) Features(opts target.Options) []target.Feature {
 	if err != nil {
 		return []target.Feature{target.Kill, target.Pause}
 	}
-	return cfg.features()
+	return cfg.Features()
 }
 
-func (c *Config) features() []target.Feature {
+// Features says what a system booted from c can do (see Target.Features).
+func (c *Config) Features() []target.Feature {
 	fs := []target.Feature{target.Kill, target.Pause}
 	if c.namesPeers() {
 		fs = append(fs, target.Partition)
