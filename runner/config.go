@@ -23,14 +23,18 @@ type Config struct {
 	Workload string `json:"workload"`           // register, set, bank, retry
 	Nemesis  string `json:"nemesis"`            // none, restart-leader, kill, … or a comma list
 	Scenario string `json:"scenario,omitempty"` // the preset the values came from, if any
-	Target   string `json:"target,omitempty"`   // retry: raft or twopc (default); ignored by the others
+	// Target is the system under test (target.ByName); "" picks the
+	// first embedded target that fits the workload and nemesis.
+	Target string `json:"target,omitempty"`
+	// TargetOptions are the target's own flags (--etcd-bin …) by name.
+	TargetOptions map[string]string `json:"target_options,omitempty"`
 
 	Concurrency int           `json:"concurrency"`
 	Rate        float64       `json:"rate"`       // ops/s over all workers; 0: unlimited
 	TimeLimit   time.Duration `json:"time_limit"` // load duration; 0 with Rounds: until the rounds are done
 	Keys        int           `json:"keys"`
 	OpTimeout   time.Duration `json:"op_timeout"`
-	NodeCount   int           `json:"nodes"` // Raft cluster size
+	NodeCount   int           `json:"nodes"` // cluster size, where the target has one
 
 	// Seed fixes every random choice: the workload generator and the
 	// nemesis schedule get seeds derived from it. 0: pick one at random
@@ -73,7 +77,6 @@ const (
 	DefaultPauseBeforeCommit = 4 * time.Second
 	DefaultStore             = "store"
 	DefaultCheckTimeout      = 2 * time.Minute
-	DefaultTarget            = "twopc" // the retry workload's
 )
 
 // DefaultNemesisFor is the nemesis a workload gets when none is named:
@@ -183,14 +186,10 @@ func IsConfigError(err error) bool {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !slices.Contains(workload.Names(), c.Workload) {
+	if c.Workload != "" && !slices.Contains(workload.Names(), c.Workload) {
 		bad("unknown workload %q (want one of %s)", c.Workload, strings.Join(workload.Names(), ", "))
-	}
-	if _, err := nemesis.Parse(c.Nemesis, nemesis.Options{}); err != nil {
+	} else if _, _, _, err := c.target(); err != nil {
 		bad("%v", err)
-	}
-	if c.Target != "" && c.Target != "raft" && c.Target != "twopc" {
-		bad("unknown target %q (want raft or twopc)", c.Target)
 	}
 	if c.Concurrency < 1 {
 		bad("concurrency %d: want at least 1", c.Concurrency)
@@ -204,7 +203,7 @@ func (c Config) Validate() error {
 	if c.TimeLimit == 0 && c.Rounds == 0 {
 		bad("time limit 0 and rounds 0: the run would never end (give --time-limit or --rounds)")
 	}
-	if c.TimeLimit == 0 && (c.Nemesis == "" || c.Nemesis == "none") {
+	if c.TimeLimit == 0 && c.Nemesis == "none" {
 		bad("time limit 0 with no nemesis: --rounds needs a nemesis to count, give --time-limit")
 	}
 	if c.Keys < 1 {
@@ -260,7 +259,7 @@ func DeriveSeed(seed int64, purpose string) int64 {
 func (c Config) workloadOptions() workload.Options {
 	o := workload.Options{
 		Concurrency: c.Concurrency, Rate: c.Rate, TimeLimit: c.TimeLimit, OpTimeout: c.OpTimeout,
-		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, RaftNodes: c.NodeCount,
+		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target,
 	}
 	return o
 }

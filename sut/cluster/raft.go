@@ -122,8 +122,20 @@ func startRaftOnce(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
 	return rc, nil
 }
 
-// raftNodeName is replica id's name: n1, n2, …
-func raftNodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
+// RaftNodeName is replica id's name in histories and run dirs: n1, n2, …
+func RaftNodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
+
+func raftNodeName(id uint64) string { return RaftNodeName(id) }
+
+// RaftNodeID is the replica id of a node named by RaftNodeName.
+func RaftNodeID(name string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(name, "n")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(rest, 10, 64)
+	return id, err == nil && id > 0
+}
 
 // waitServing waits until every node in ids answers /status, and fails
 // early, with the end of its log, when one exits instead.
