@@ -10,15 +10,14 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
-// These helpers run a workload on a booted process system the way the
-// runner will: the workload's generator and worker loop (workload.Run),
-// the system's driver for setup and clients, a nemesis goroutine, the
-// final read as a fresh client's op, and the workload's checkers.
+// These helpers run a workload on a booted process system as the runner
+// does (workload.Run, workload.FinalReads, the workload's checkers), with
+// a nemesis of the test's own: the runner has no partition nemesis until
+// package faultnet lands, and these tests partition through linkNet.
 
 // exampleConfig is the path of a config under examples/.
 func exampleConfig(t *testing.T, rel string) string {
@@ -49,61 +48,8 @@ func bootConfig(t *testing.T, cfg *Config, w string, opts workload.Options, net 
 	return s
 }
 
-// driven adapts a Driver to the pre-refactor workload.Workload that
-// workload.Run takes: the named workload's generator and checkers, the
-// driver's setup and clients.
-type driven struct {
-	workload.Workload
-	d     workload.Driver
-	final string // f of the final read ("" for none)
-	procs int64
-}
-
-func (w *driven) Setup(ctx context.Context, _ *cluster.Target) error { return w.d.Setup(ctx) }
-
-func (w *driven) NewClient(_ *cluster.Target, process int64) (workload.Client, error) {
-	return w.d.NewClient(process)
-}
-
-// FinalReads performs the final read as fresh processes until one is ok.
-func (w *driven) FinalReads(ctx context.Context, _ *cluster.Target, rec workload.Recorder) error {
-	if w.final == "" {
-		return nil
-	}
-	for p := w.procs; ctx.Err() == nil; p++ {
-		c, err := w.d.NewClient(p)
-		if err != nil {
-			return err
-		}
-		inv := rec.Record(history.Op{Type: history.Invoke, Process: p, F: w.final})
-		octx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		done := c.Invoke(octx, inv)
-		cancel()
-		c.Close()
-		rec.Record(done)
-		if done.Type == history.OK {
-			return nil
-		}
-	}
-	return ctx.Err()
-}
-
 // nemesis is a fault schedule: act runs once per period until stop.
 type nemesis func(ctx context.Context, rec workload.Recorder, rng *rand.Rand)
-
-// killRestart kills a random node, lets the others run, starts it again.
-func killRestart(s *system) nemesis {
-	return func(ctx context.Context, rec workload.Recorder, rng *rand.Rand) {
-		n := s.names[rng.Intn(len(s.names))]
-		nemesisOp(rec, "kill", n, func() error { return s.Kill(n) })
-		sleepCtx(ctx, 700*time.Millisecond)
-		nemesisOp(rec, "start", n, func() error {
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return s.Start(sctx, n)
-		})
-	}
-}
 
 // isolateHeal cuts one random node off from the others, then heals.
 func isolateHeal(s *system, ln *linkNet) nemesis {
@@ -112,16 +58,6 @@ func isolateHeal(s *system, ln *linkNet) nemesis {
 		nemesisOp(rec, "partition", n, func() error { ln.isolate(n, true); return nil })
 		sleepCtx(ctx, time.Second)
 		nemesisOp(rec, "heal", n, func() error { ln.isolate(n, false); return nil })
-	}
-}
-
-// pauseResume stops one random node with SIGSTOP, then continues it.
-func pauseResume(s *system) nemesis {
-	return func(ctx context.Context, rec workload.Recorder, rng *rand.Rand) {
-		n := s.names[rng.Intn(len(s.names))]
-		nemesisOp(rec, "pause", n, func() error { return s.Pause(n) })
-		sleepCtx(ctx, time.Second)
-		nemesisOp(rec, "resume", n, func() error { return s.Resume(n) })
 	}
 }
 
@@ -152,11 +88,7 @@ func runChecked(t *testing.T, s *system, name string, opts workload.Options, d t
 	if err != nil {
 		t.Fatal(err)
 	}
-	final := ""
-	if name == "set" {
-		final = "read-all"
-	}
-	dw := &driven{Workload: w, d: s.Driver(), final: final, procs: 10000}
+	dr := s.Driver()
 	rec, err := history.CreateRecorder(filepath.Join(t.TempDir(), "history.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +96,7 @@ func runChecked(t *testing.T, s *system, name string, opts workload.Options, d t
 	defer rec.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
-	if err := dw.Setup(ctx, nil); err != nil {
+	if err := dr.Setup(ctx); err != nil {
 		t.Fatalf("setup: %v", err)
 	}
 	nctx, stopNemesis := context.WithCancel(ctx)
@@ -182,7 +114,7 @@ func runChecked(t *testing.T, s *system, name string, opts workload.Options, d t
 			}
 		}
 	}()
-	st, err := workload.Run(ctx, dw, nil, rec, opts)
+	st, err := workload.Run(ctx, w, dr, rec, opts)
 	stopNemesis()
 	<-nemDone
 	if err != nil {
@@ -194,7 +126,7 @@ func runChecked(t *testing.T, s *system, name string, opts workload.Options, d t
 	if err := s.WaitHealthy(ctx, time.Minute); err != nil {
 		t.Fatalf("wait healthy after the faults: %v", err)
 	}
-	if err := dw.FinalReads(ctx, nil, rec); err != nil {
+	if err := workload.FinalReads(ctx, w, dr, rec, st.NextProcess, opts.OpTimeout); err != nil {
 		t.Fatalf("final read: %v", err)
 	}
 	t.Logf("%s: %d ops: %d ok, %d fail, %d info, %d processes", name, st.Invoked, st.OK, st.Fail, st.Info, st.Processes)

@@ -62,6 +62,15 @@ func (n *linkNet) isolate(node string, cut bool) {
 	}
 }
 
+// healAll heals every link.
+func (n *linkNet) healAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, l := range n.links {
+		l.setCut(false)
+	}
+}
+
 func (l *link) setCut(cut bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -1,0 +1,73 @@
+package process_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/store"
+	"github.com/chaoscheck/chaoscheck/target/process"
+)
+
+// pykv through the runner, as `chaoscheck run --target process --config
+// examples/pykv/pykv.toml --nemesis …` does it: boot, setup, load under
+// the nemesis, heal, final reads, check, store.
+
+func pykvPath(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatalf("python3 not on PATH (the CI image has it; apt-get install python3): %v", err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "pykv", "pykv.toml")
+}
+
+func runPykv(t *testing.T, workload, nemesis string, seed int64) store.Results {
+	t.Helper()
+	cfg := runner.Defaults()
+	cfg.Target, cfg.Workload, cfg.Nemesis = "process", workload, nemesis
+	cfg.TargetOptions = map[string]string{process.ConfigFlag: pykvPath(t)}
+	cfg.TimeLimit, cfg.NemesisInterval, cfg.Rate, cfg.Keys, cfg.Seed = 8*time.Second, time.Second, 0, 3, seed
+	cfg.Store = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := runner.Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var kinds []string
+	for _, r := range out.Results.Checkers {
+		kinds = append(kinds, r.Checker+"="+r.Valid.String()+" "+strings.Join(r.AnomalyKinds(), ","))
+	}
+	t.Logf("%s under %s: %s, %d ops; %s; notes %q", workload, nemesis, out.Results.Valid, out.Results.Ops, strings.Join(kinds, "; "), out.Results.Notes)
+	return out.Results
+}
+
+func TestRunPykvValidUnderKillAndPause(t *testing.T) {
+	for _, tc := range []struct{ workload, nemesis string }{
+		{"register", "kill"},
+		{"set", "kill,pause"},
+	} {
+		t.Run(tc.workload+"/"+tc.nemesis, func(t *testing.T) {
+			if res := runPykv(t, tc.workload, tc.nemesis, 3); res.Valid != checker.Valid {
+				t.Fatalf("pykv as written: %s, want valid", res.Valid)
+			}
+		})
+	}
+}
+
+// Choosing with one acceptor: proposers on different nodes overwrite each
+// other's adds, and a killed node's choices are lost.
+func TestRunPykvNoQuorumCaughtUnderKill(t *testing.T) {
+	t.Setenv("PYKV_BUG", "no-quorum") // the nodes inherit chaoscheck's environment
+	res := runPykv(t, "set", "kill", 5)
+	if res.Valid != checker.Invalid {
+		t.Fatalf("pykv with PYKV_BUG=no-quorum: %s, want invalid", res.Valid)
+	}
+}
