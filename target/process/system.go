@@ -38,10 +38,10 @@ type node struct {
 // serves. On error nothing is left running.
 func boot(ctx context.Context, cfg *Config, env target.Env) (_ *system, err error) {
 	if !slices.Contains(cfg.Client.Workloads, env.Workload) {
-		return nil, cfg.errorf("client.workloads", "does not list workload %q (it lists %s)", env.Workload, strings.Join(cfg.Client.Workloads, ", "))
+		return nil, &target.ConfigError{Err: cfg.errorf("client.workloads", "does not list workload %q (it lists %s)", env.Workload, strings.Join(cfg.Client.Workloads, ", "))}
 	}
 	if len(cfg.Names) > 0 && env.Nodes > 0 && env.Nodes != len(cfg.Names) {
-		return nil, cfg.errorf("names", "lists %d nodes, but %d were asked for", len(cfg.Names), env.Nodes)
+		return nil, &target.ConfigError{Err: cfg.errorf("names", "lists %d nodes, but %d were asked for", len(cfg.Names), env.Nodes)}
 	}
 	names := cfg.NodeNames(env.Nodes)
 	free, err := cluster.FreePorts(len(names) * len(cfg.Ports))

@@ -172,11 +172,12 @@ func TestBootReportsANodeThatExitsWithItsLog(t *testing.T) {
 func TestBootRefusesAWorkloadTheClientDoesNotList(t *testing.T) {
 	path, _ := leaderConfig(t, false)
 	_, err := Target{}.Boot(context.Background(), target.Env{Dir: t.TempDir(), Workload: "set", Options: target.Options{ConfigFlag: path}})
-	if err == nil || !strings.Contains(err.Error(), `client.workloads: does not list workload "set"`) {
-		t.Fatalf("error %v", err)
+	if ce := (*target.ConfigError)(nil); !errors.As(err, &ce) || !strings.Contains(err.Error(), `client.workloads: does not list workload "set"`) {
+		t.Fatalf("error %v, want a *target.ConfigError naming the workload", err)
 	}
 	_, err = Target{}.Boot(context.Background(), target.Env{Dir: t.TempDir(), Workload: "register"})
-	if err == nil || !strings.Contains(err.Error(), "--config is required") {
-		t.Fatalf("boot without --config: %v", err)
+	var ce *target.ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "--config is required") {
+		t.Fatalf("boot without --config: %v, want a *target.ConfigError", err)
 	}
 }

@@ -87,11 +87,11 @@ func (Target) Bugs() []string { return nil }
 func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	path := env.Options.Get(ConfigFlag, "")
 	if path == "" {
-		return nil, errors.New("process target: --config is required: the TOML file describing your system (docs/own-system.md)")
+		return nil, &target.ConfigError{Err: errors.New("process target: --config is required: the TOML file describing your system (docs/own-system.md)")}
 	}
 	cfg, err := LoadConfig(path)
 	if err != nil {
-		return nil, err
+		return nil, &target.ConfigError{Err: err}
 	}
 	s, err := boot(ctx, cfg, env)
 	if err != nil {
