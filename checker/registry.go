@@ -13,14 +13,39 @@ type Options struct {
 	Model         string        // linearizable: register, cas-register or kv
 	Init          any           // linearizable: initial register value
 	Timeout       time.Duration // linearizable: search time limit
+	Memory        int64         // linearizable: memory budget in bytes, 0 for none (LinearizableOptions.MemoryLimit)
 	OutDir        string        // where files such as linear.html go
 	Total         *int64        // bank: expected sum of every read
 	Accounts      []string      // bank: the accounts every read must hold
 	AllowNegative bool          // bank
+	// ConsistencyModels are the models a transactional history must
+	// satisfy (list-append, rw-register); empty means the checker's default.
+	ConsistencyModels []string
 }
 
-// New builds one checker by its name: linearizable, txid, set, bank or
-// stats.
+// Factory builds a checker from Options.
+type Factory func(o Options) (Checker, error)
+
+// registered holds checkers that live in packages of their own (such as
+// checker/elle), which import this package and so cannot be imported by
+// it: they call Register from an init function.
+var registered = map[string]Factory{}
+
+// Register makes New build the checker name with f, and makes each
+// workload a name for judging a history with the checkers listed for it.
+// Call it from an init function only.
+func Register(name string, f Factory, workloads map[string][]string) {
+	registered[name] = f
+	for w, cs := range workloads {
+		workloadCheckers[w] = struct {
+			model    string
+			checkers []string
+		}{"", cs}
+	}
+}
+
+// New builds one checker by its name: linearizable, txid, set, set-full,
+// bank, stats, or one a package registered (see Register).
 func New(name string, o Options) (Checker, error) {
 	switch name {
 	case "linearizable":
@@ -28,17 +53,27 @@ func New(name string, o Options) (Checker, error) {
 		if model == "" {
 			model = "kv"
 		}
-		return NewLinearizable(LinearizableOptions{Model: model, Init: o.Init, Timeout: o.Timeout, OutDir: o.OutDir})
+		return NewLinearizable(LinearizableOptions{Model: model, Init: o.Init, Timeout: o.Timeout, OutDir: o.OutDir, MemoryLimit: o.Memory})
 	case "txid":
 		return NewTxID(), nil
 	case "set":
 		return NewSet(), nil
+	case "set-full":
+		return NewSetFull(), nil
 	case "bank":
 		return NewBank(BankOptions{Total: o.Total, Accounts: o.Accounts, AllowNegative: o.AllowNegative}), nil
 	case "stats":
 		return NewStats(), nil
 	}
-	return nil, fmt.Errorf("unknown checker %q (want one of linearizable, txid, set, bank, stats)", name)
+	if f, ok := registered[name]; ok {
+		return f(o)
+	}
+	names := []string{"linearizable", "txid", "set", "set-full", "bank", "stats"}
+	for n := range registered {
+		names = append(names, n)
+	}
+	sort.Strings(names[6:])
+	return nil, fmt.Errorf("unknown checker %q (want one of %s)", name, strings.Join(names, ", "))
 }
 
 // workloadCheckers names the checkers that judge each workload's history.
@@ -52,6 +87,7 @@ var workloadCheckers = map[string]struct {
 	"cas-register": {"cas-register", []string{"linearizable", "stats"}},
 	"kv":           {"kv", []string{"linearizable", "stats"}},
 	"set":          {"", []string{"set", "stats"}},
+	"set-full":     {"", []string{"set-full", "stats"}},
 	"bank":         {"", []string{"bank", "stats"}},
 	"txid":         {"", []string{"txid", "stats"}},
 }

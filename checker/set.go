@@ -13,7 +13,8 @@ import (
 
 // NewSet returns the set checker, a simplified form of Jepsen's set-full:
 // clients "add" unique elements and, once the faults have healed, one
-// "read-all" returns the whole set. The last ok read-all is the final read
+// "read-all" (Jepsen's set workload: "read") returns the whole set. The
+// last ok read-all is the final read
 // and the only one judged: set-full's analysis of every read over time
 // (stale reads, when each element became visible) is not done.
 //
@@ -57,7 +58,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	// The final read: the last ok read-all.
 	final := -1
 	for i := len(pairs) - 1; i >= 0; i-- {
-		if p := pairs[i]; h[p.inv].F == "read-all" && p.done >= 0 && h[p.done].IsOK() {
+		if p := pairs[i]; (h[p.inv].F == "read-all" || h[p.inv].F == "read") && p.done >= 0 && h[p.done].IsOK() {
 			final = i
 			break
 		}

@@ -448,7 +448,8 @@ func (p *ednParser) hex4() (rune, error) {
 		p.pos = save
 	}
 	if r >= 0xD800 && r < 0xE000 {
-		return utf8.RuneError, nil
+		// U+FFFD in its place would make two different strings one.
+		return 0, p.errorf("\\u%04X is half of a UTF-16 surrogate pair: histories must be valid Unicode", r)
 	}
 	return r, nil
 }
@@ -480,7 +481,7 @@ func (p *ednParser) char() (string, error) {
 		return s, nil
 	}
 	if name[0] == 'u' && len(name) == 5 {
-		if n, err := strconv.ParseUint(name[1:], 16, 16); err == nil {
+		if n, err := strconv.ParseUint(name[1:], 16, 16); err == nil && (n < 0xD800 || n >= 0xE000) {
 			return string(rune(n)), nil
 		}
 	}

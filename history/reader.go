@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"unicode/utf8"
 )
 
 // ParseError is a history that cannot be read or is not well formed. Line
@@ -69,6 +70,16 @@ func Read(r io.Reader, name string) (History, []Warning, error) {
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	f, line, ok := detect(head, err == io.EOF)
+	if at, bad := binaryStart(head, err == io.EOF); bad {
+		// Refused from its first line: a device such as /dev/zero never ends,
+		// and reading it whole to be sure would never return.
+		pe := &ParseError{File: name, Line: 1 + bytes.Count(head[:at], []byte("\n")), Msg: fmt.Sprintf(
+			"unrecognized history format: binary data (byte 0x%02x at offset %d), want JSON Lines, a JSON array of ops or Jepsen EDN", head[at], at)}
+		if head[at] >= utf8.RuneSelf {
+			pe.Msg = fmt.Sprintf("invalid UTF-8 (byte 0x%02x at offset %d): histories must be UTF-8 text", head[at], at)
+		}
+		return nil, nil, pe
+	}
 	var data []byte // the whole input, for the formats parsed in one piece
 	if !ok {
 		if data, err = io.ReadAll(br); err != nil {
@@ -76,7 +87,7 @@ func Read(r io.Reader, name string) (History, []Warning, error) {
 		}
 		f, line, _ = detect(data, true)
 	}
-	if f != formatJSONL && f != formatNone && data == nil {
+	if f != formatJSONL && f != formatNone && f != formatUnknown && data == nil {
 		if data, err = io.ReadAll(br); err != nil {
 			return nil, nil, fmt.Errorf("read %s: %w", name, err)
 		}
@@ -92,9 +103,13 @@ func Read(r io.Reader, name string) (History, []Warning, error) {
 		}
 		err = b.readJSONL(br)
 	case formatJSONArray:
-		err = b.readJSONArray(data)
+		if err = b.checkUTF8(data); err == nil {
+			err = b.readJSONArray(data)
+		}
 	case formatEDN:
-		err = b.readEDN(data)
+		if err = b.checkUTF8(data); err == nil {
+			err = b.readEDN(data)
+		}
 	}
 	if err != nil {
 		return nil, b.warnings, err
@@ -206,6 +221,53 @@ func jsonObject(b []byte, i int, atEOF bool) (isJSON, ok bool) {
 	return true, atEOF
 }
 
+// binaryStart finds, on the first line of head that is not blank, a byte
+// no text history holds: NUL or another control character than tab, CR, LF
+// and form feed, or invalid UTF-8 (a rune cut by the end of head is not).
+// Every format's first line is text, so this tells binary input from a
+// history at once.
+func binaryStart(head []byte, atEOF bool) (int, bool) {
+	start := bytes.LastIndexByte(head[:skipJSONSpace(head, 0)], '\n') + 1
+	end := len(head)
+	if nl := bytes.IndexByte(head[start:], '\n'); nl >= 0 {
+		end = start + nl
+	}
+	for i := start; i < end; {
+		c := head[i]
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\f' {
+			return i, true
+		}
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(head[i:end])
+		if r == utf8.RuneError && n == 1 {
+			if !atEOF && end == len(head) && !utf8.FullRune(head[i:]) {
+				return 0, false // cut by the end of head
+			}
+			return i, true
+		}
+		i += n
+	}
+	return 0, false
+}
+
+// checkUTF8 rejects input read whole that is not UTF-8, at the line of the
+// first bad byte; a rune cut off at the very end is a truncated last op,
+// which the format's reader reports.
+func (b *builder) checkUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	i := invalidUTF8At(data)
+	if !utf8.FullRune(data[i:]) {
+		return nil
+	}
+	return b.errorAt(1+bytes.Count(data[:i], []byte("\n")),
+		"invalid UTF-8 (byte 0x%02x): histories must be UTF-8 text", data[i])
+}
+
 // builder collects ops with their source lines and the index rule.
 type builder struct {
 	file     string
@@ -214,6 +276,8 @@ type builder struct {
 	warnings []Warning
 	indexed  bool // whether the first op had an index
 	strs     interner
+	scan     *opScanner // JSON's fast path, made on first use
+	cutLine  int        // line of an op cut off by the end of the input, 0 if none
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -263,10 +327,16 @@ func (b *builder) errorAt(line int, format string, args ...any) *ParseError {
 }
 
 func (b *builder) warnTruncated(line int) {
+	b.cutLine = line
 	b.warnings = append(b.warnings, Warning{File: b.file, Line: line, Msg: "last op is cut off (did the writer crash?); ignoring it"})
 }
 
 func (b *builder) finish() (History, []Warning, error) {
+	if len(b.h) == 0 && b.cutLine > 0 {
+		// With no op before it, a cut-off op is the whole history: not a
+		// crash's harmless last line but nothing to check.
+		return nil, nil, b.errorAt(b.cutLine, "last op is cut off and no op precedes it")
+	}
 	if len(b.h) == 0 {
 		return nil, b.warnings, fmt.Errorf("%s: %w", b.file, ErrNoOps)
 	}

@@ -42,7 +42,10 @@ func (*restartCoordinator) Op(*rand.Rand) history.Op {
 }
 
 func (*restartCoordinator) Setup(_ context.Context, sys target.System) error {
-	return hasNode(sys, cluster.TwoPCCoordinator)
+	if err := hasNode(sys, cluster.TwoPCCoordinator); err != nil {
+		return fmt.Errorf("restart-coordinator: %w", err)
+	}
+	return nil
 }
 
 func (*restartCoordinator) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {

@@ -148,6 +148,7 @@ type pageAnomaly struct {
 	Kind, Key, Detail string
 	Ops               []pageOp
 	MoreOps           int
+	Graph             template.HTML // a dependency cycle, drawn (html_elle.go)
 }
 
 // pageOp is an op's fields as text; Missing when the history does not
@@ -281,7 +282,7 @@ func pageCheckerOf(c checker.Result, h history.History, anomalous map[int64]bool
 			pc.More++
 			continue
 		}
-		pa := pageAnomaly{Kind: a.Kind, Key: a.Key, Detail: a.Detail}
+		pa := pageAnomaly{Kind: a.Kind, Key: a.Key, Detail: a.Detail, Graph: cycleSVG(c, i)}
 		for j, idx := range a.Ops {
 			if j == maxHTMLOps {
 				pa.MoreOps = len(a.Ops) - j

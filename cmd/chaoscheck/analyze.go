@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	_ "github.com/chaoscheck/chaoscheck/checker/elle" // registers list-append and rw-register
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/store"
@@ -34,6 +35,8 @@ type analyzeConfig struct {
 	initSet       bool
 	accounts      []string
 	allowNegative bool
+	models        []string
+	memory        byteSize
 }
 
 var analyzeFlags analyzeConfig
@@ -51,8 +54,11 @@ Workloads and their checkers:
   cas-register  linearizable (one register: read, write, cas)   + stats
   kv            linearizable (a cas-register per key)           + stats
   set           set (lost, unexpected, duplicated, recovered)   + stats
+  set-full      set-full (every read: lost, stale, duplicated)  + stats
   bank          bank (every read sums to the total)             + stats
   txid          txid (every tx_id applied exactly once)         + stats
+  list-append   Elle: txns of appends and list reads (G0 … G2)  + stats
+  rw-register   Elle: txns of register writes and reads         + stats
 
 Exit codes: 0 valid, 1 invalid, 2 unknown, 254 unreadable input or bad
 arguments, 255 internal error.`,
@@ -60,7 +66,8 @@ arguments, 255 internal error.`,
   chaoscheck analyze --workload set testdata/bad/set-lost-ack.jsonl
   chaoscheck analyze --workload bank --total 100 --json history.jsonl
   chaoscheck analyze --checkers txid,bank store/latest
-  chaoscheck analyze --workload kv --timeout 30s --out /tmp/check history.jsonl`,
+  chaoscheck analyze --workload kv --timeout 30s --out /tmp/check history.jsonl
+  chaoscheck analyze --workload list-append --consistency-models serializable history.edn`,
 	Args: cobra.ExactArgs(1),
 	RunE: func(cmd *cobra.Command, args []string) error {
 		cfg := analyzeFlags
@@ -74,14 +81,16 @@ arguments, 255 internal error.`,
 func init() {
 	f := analyzeCmd.Flags()
 	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: for a run directory, the checkers the run used; else kv)")
-	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, bank, stats")
+	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, list-append, rw-register")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
-	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable: time limit for the search; running out gives unknown")
+	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable, list-append, rw-register: time limit for the check; running out gives unknown")
+	f.Var(&analyzeFlags.memory, "memory", "memory budget, e.g. 512MiB or 4GiB: the linearizability search gives up on a key (unknown, with a note) rather than exceed it (default: half the memory available when analyze starts)")
 	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json, report.html and linear.html (default: none; for a run directory, the run directory: analysis.json and analysis.html)")
 	f.BoolVar(&analyzeFlags.jsonOut, "json", false, "print results as JSON instead of the human summary")
 	f.Int64Var(&analyzeFlags.total, "total", 0, "bank: the sum every read must have (default: the first read's sum)")
 	f.StringSliceVar(&analyzeFlags.accounts, "accounts", nil, "bank: the accounts every read must hold (default: the first read's)")
 	f.BoolVar(&analyzeFlags.allowNegative, "allow-negative", false, "bank: negative balances are legal")
+	f.StringSliceVar(&analyzeFlags.models, "consistency-models", nil, "list-append, rw-register: models the history must satisfy, e.g. serializable,strong-session-snapshot-isolation (default strict-serializable)")
 	rootCmd.AddCommand(analyzeCmd)
 }
 
@@ -100,7 +109,12 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(fmt.Errorf("--init: %w", err))
 	}
-	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative}
+	budget := int64(cfg.memory)
+	if budget == 0 {
+		budget = defaultMemoryBudget()
+	}
+	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative,
+		ConsistencyModels: cfg.models, Memory: budget}
 	if cfg.totalSet {
 		t := cfg.total
 		opts.Total = &t
@@ -139,7 +153,7 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(err)
 	}
-	limitHeapGrowth()
+	limitHeapGrowth(budget)
 	// The analysis has the schema of a run's results.json, so tools that
 	// read one read the other.
 	res := store.Results{History: file, Ops: len(h)}
@@ -187,20 +201,38 @@ func verdictExit(v checker.Validity) error {
 }
 
 // parseInit reads --init as JSON with numbers kept as json.Number, the
-// representation the readers give values; "nil" is Clojure's spelling.
+// representation the readers give values; "nil" is Clojure's spelling. A
+// bare word (letters, digits, - and _, starting with a letter) is a string,
+// as a user would mean it; anything else must be one whole JSON value, so
+// a typo such as '{bad' is an error, never a string.
 func parseInit(s string) (any, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "nil" || s == "null" {
 		return nil, nil
 	}
+	if bareWord(s) && s != "true" && s != "false" {
+		return s, nil
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		// A bare word is a string value, as a user would mean it.
-		return s, nil
+		return nil, fmt.Errorf("%q is not JSON: %v (quote a string: '\"x\"')", s, err)
+	}
+	if dec.More() || dec.InputOffset() != int64(len(s)) {
+		return nil, fmt.Errorf("%q holds more than one JSON value", s)
 	}
 	return v, nil
+}
+
+func bareWord(s string) bool {
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '-' || c == '_')) {
+			return false
+		}
+	}
+	return true
 }
 
 // runInfo is what a run directory says about how its history was judged.
@@ -282,18 +314,19 @@ func writeAnalysisHTML(dir string, inRun bool, res store.Results, h history.Hist
 const checkHeadroom = 256 << 20
 
 // limitHeapGrowth caps the heap at what is live now (the history) plus
-// checkHeadroom, unless the user set GOMEMLIMIT. porcupine's search makes
-// gigabytes of short-lived garbage; with Go's default GC pacing the heap
-// grows to about twice the live history before it is collected, which on a
-// 1M-op kv history is the difference between ~600 MB and ~900 MB peak at
-// the same speed (checker/linearizable_bench_test.go). A soft limit: the
-// GC works harder near it, it never fails an allocation.
-func limitHeapGrowth() {
+// checkHeadroom, or at the memory budget if that is lower, unless the user
+// set GOMEMLIMIT. porcupine's search makes gigabytes of short-lived
+// garbage; with Go's default GC pacing the heap grows to about twice the
+// live history before it is collected, which on a 1M-op kv history is the
+// difference between ~600 MB and ~900 MB peak at the same speed
+// (checker/linearizable_bench_test.go). A soft limit: the GC works harder
+// near it, it never fails an allocation.
+func limitHeapGrowth(budget int64) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	debug.SetMemoryLimit(int64(ms.HeapAlloc) + checkHeadroom)
+	debug.SetMemoryLimit(min(int64(ms.HeapAlloc)+checkHeadroom, budget))
 }
