@@ -6,7 +6,8 @@ How an op's outcome is decided (the rules a client must keep):
   ok    the node said the change was chosen
   fail  certainly not applied: the connection was refused (the request
         never reached a node), the node said fail, or a read got no answer
-        (a read changes nothing)
+        (a read changes nothing). After a fail the next node is tried,
+        while the op's time lasts.
   info  anything else: a timeout, a dropped connection, an unknown outcome
 """
 
@@ -14,6 +15,7 @@ import http.client
 import json
 import random
 import sys
+import time
 
 SET_KEY = "__set__"
 
@@ -63,11 +65,26 @@ def perform(addrs, op, timeout_s):
     else:
         return {"type": "fail", "error": "pykv client: unknown f %r" % f}
     reads = f in ("read", "read-all")
-    # The node's budget is below ours, so it answers before we give up.
-    body["timeout_ms"] = int(timeout_s * 1000 * 0.6)
-    node, addr = random.choice(addrs)
+    # A definite fail (refused, no quorum) changed nothing, so the next
+    # node may be tried, while the time lasts; anything else is final.
+    deadline = time.monotonic() + timeout_s * 0.8
+    nodes = random.sample(addrs, len(addrs))
+    out = None
+    for node, addr in nodes:
+        left = deadline - time.monotonic()
+        if left < 0.05:
+            break
+        # The node's budget is below ours, so it answers before we give up.
+        body["timeout_ms"] = int(left * 1000 * 0.6)
+        out = attempt(node, addr, body, f, reads, left)
+        if out["type"] != "fail" or f == "cas" and out.get("error") == "cas: value differs":
+            return out
+    return out or {"type": "fail", "error": "no time left to try a node"}
+
+
+def attempt(node, addr, body, f, reads, timeout):
     try:
-        r = call(addr, body, timeout_s * 0.8)
+        r = call(addr, body, timeout)
     except Refused as e:
         return {"type": "fail", "node": node, "error": "refused: " + str(e)}
     except (OSError, ValueError, http.client.HTTPException) as e:

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
@@ -16,8 +17,8 @@ import (
 
 // These helpers run a workload on a booted process system as the runner
 // does (workload.Run, workload.FinalReads, the workload's checkers), with
-// a nemesis of the test's own: the runner has no partition nemesis until
-// package faultnet lands, and these tests partition through linkNet.
+// a nemesis of the test's own, for the faults the runner has no nemesis
+// for yet (partitions through faultnet).
 
 // exampleConfig is the path of a config under examples/.
 func exampleConfig(t *testing.T, rel string) string {
@@ -51,14 +52,28 @@ func bootConfig(t *testing.T, cfg *Config, w string, opts workload.Options, net 
 // nemesis is a fault schedule: act runs once per period until stop.
 type nemesis func(ctx context.Context, rec workload.Recorder, rng *rand.Rand)
 
-// isolateHeal cuts one random node off from the others, then heals.
-func isolateHeal(s *system, ln *linkNet) nemesis {
+// partitionHeal partitions the nodes in a random shape (halves, one
+// isolated, ring, bridge, one-way), then heals.
+func partitionHeal(s *system, fn *faultnet.Net) nemesis {
 	return func(ctx context.Context, rec workload.Recorder, rng *rand.Rand) {
-		n := s.names[rng.Intn(len(s.names))]
-		nemesisOp(rec, "partition", n, func() error { ln.isolate(n, true); return nil })
+		shapes := faultnet.ShapesFor(len(s.names))
+		g, err := faultnet.Shape(shapes[rng.Intn(len(shapes))], s.names, "", rng)
+		if err != nil {
+			panic(err) // the shapes listed for this many nodes always build
+		}
+		inv := rec.Record(history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: "start-partition", Value: g.Value()})
+		fn.Partition(g)
+		rec.Record(inv)
 		sleepCtx(ctx, time.Second)
-		nemesisOp(rec, "heal", n, func() error { ln.isolate(n, false); return nil })
+		nemesisOp(rec, "stop-partition", "", func() error { fn.Heal(); return nil })
 	}
+}
+
+// newFaultnet is a partition layer closed at cleanup.
+func newFaultnet(t *testing.T) *faultnet.Net {
+	fn := faultnet.New(nil)
+	t.Cleanup(func() { fn.Close() })
+	return fn
 }
 
 func nemesisOp(rec workload.Recorder, f, node string, do func() error) {
@@ -108,7 +123,7 @@ func runChecked(t *testing.T, s *system, name string, opts workload.Options, d t
 		}
 		rng := rand.New(rand.NewSource(opts.Seed))
 		for nctx.Err() == nil {
-			sleepCtx(nctx, 500*time.Millisecond)
+			sleepCtx(nctx, time.Second)
 			if nctx.Err() == nil {
 				nem(nctx, rec, rng)
 			}

@@ -47,17 +47,17 @@ func verdictSummary(res checker.Result) string {
 	return b.String()
 }
 
-// Partitions go through linkNet and the harness (the runner has no
-// partition nemesis yet); kill and pause through the runner itself
+// Partitions go through faultnet and the harness (the runner's partition
+// nemesis is not on main yet); kill and pause through the runner itself
 // (runner_test.go).
 
 func TestPykvValidUnderPartition(t *testing.T) {
 	for _, w := range []string{"register", "set"} {
 		t.Run(w, func(t *testing.T) {
-			ln := newLinkNet(t)
+			fn := newFaultnet(t)
 			opts := workload.Options{Concurrency: 5, Keys: 3, Seed: 7, OpTimeout: 2 * time.Second}
-			s := bootConfig(t, pykvConfig(t, ""), w, opts, ln)
-			res, _ := runChecked(t, s, w, opts, 8*time.Second, isolateHeal(s, ln), func() { ln.healAll() })
+			s := bootConfig(t, pykvConfig(t, ""), w, opts, fn)
+			res, _ := runChecked(t, s, w, opts, 8*time.Second, partitionHeal(s, fn), fn.Heal)
 			if res.Valid != checker.Valid {
 				t.Fatalf("pykv as written judged %s, want valid", verdictSummary(res))
 			}
@@ -68,10 +68,10 @@ func TestPykvValidUnderPartition(t *testing.T) {
 // A read from the local acceptor misses what a majority chose without
 // it, most of all on the isolated node.
 func TestPykvLocalReadCaughtUnderPartition(t *testing.T) {
-	ln := newLinkNet(t)
+	fn := newFaultnet(t)
 	opts := workload.Options{Concurrency: 5, Keys: 3, Seed: 11, OpTimeout: 2 * time.Second}
-	s := bootConfig(t, pykvConfig(t, "local-read"), "register", opts, ln)
-	res, _ := runChecked(t, s, "register", opts, 8*time.Second, isolateHeal(s, ln), func() { ln.healAll() })
+	s := bootConfig(t, pykvConfig(t, "local-read"), "register", opts, fn)
+	res, _ := runChecked(t, s, "register", opts, 8*time.Second, partitionHeal(s, fn), fn.Heal)
 	if res.Valid != checker.Invalid || !hasAnomaly(res, "nonlinearizable") {
 		t.Fatalf("pykv with PYKV_BUG=local-read judged %s, want invalid (nonlinearizable)", verdictSummary(res))
 	}
