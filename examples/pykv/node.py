@@ -172,6 +172,17 @@ class Node:
         round, retrying prepare (safe: nothing was accepted) until budget
         seconds pass."""
         deadline = time.monotonic() + budget
+        # One round per key at a time on this node: its own proposers
+        # would only duel (proposers on other nodes still may).
+        lock = self.acceptor._lock("proposer/" + key)
+        if not lock.acquire(timeout=budget):
+            return "fail", None
+        try:
+            return self._propose(key, change, deadline)
+        finally:
+            lock.release()
+
+    def _propose(self, key, change, deadline):
         seen = 0
         while time.monotonic() < deadline:
             b = self.ballot(key, seen)

@@ -175,6 +175,9 @@ func (s *system) waitServing(ctx context.Context, n *node, timeout time.Duration
 		}
 		select {
 		case <-ctx.Done():
+			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return fmt.Errorf("process target: start of node %s interrupted: %w", n.name, ctx.Err())
+			}
 			return fmt.Errorf("process target: node %s not healthy within %v (last: %v); %s", n.name, timeout, last, logTail(n.proc.Spec().LogPath))
 		case <-exited:
 		case <-time.After(100 * time.Millisecond):
