@@ -211,8 +211,8 @@ func (c client) attempt(ctx context.Context, op history.Op, node string, body ma
 	}
 	defer resp.Body.Close()
 	var r struct {
-		Outcome string
-		Value   any
+		Outcome, Reason string
+		Value           any
 	}
 	dec := json.NewDecoder(resp.Body)
 	dec.UseNumber()
@@ -226,7 +226,7 @@ func (c client) attempt(ctx context.Context, op history.Op, node string, body ma
 		if op.F == "read" {
 			op.Value = r.Value
 		}
-	case r.Outcome == "fail" && op.F == "cas":
+	case r.Outcome == "fail" && r.Reason == "refused":
 		op.Type, op.Error = history.Fail, "cas: value differs"
 	case r.Outcome == "fail" || op.F == "read":
 		op.Type, op.Error = history.Fail, "no quorum"

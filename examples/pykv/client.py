@@ -18,6 +18,7 @@ import sys
 import time
 
 SET_KEY = "__set__"
+BANK_KEY = "__bank__"
 
 
 def send(obj):
@@ -46,6 +47,10 @@ def call(addr, body, timeout):
         conn.close()
 
 
+# A fail the system decided (not a node that could not serve): final.
+FAIL_ERRORS = {"cas": "cas: value differs", "transfer": "insufficient funds"}
+
+
 class Refused(Exception):
     pass
 
@@ -62,9 +67,15 @@ def perform(addrs, op, timeout_s):
         body = {"f": "add", "key": SET_KEY, "value": value}
     elif f == "read-all":
         body = {"f": "read", "key": SET_KEY}
+    elif f == "transfer":
+        body = dict(value, f="transfer", key=BANK_KEY, tx_id=op["tx_id"])
+    elif f in ("read-balances", "final-read"):
+        body = {"f": "read", "key": BANK_KEY}
+    elif f == "init-bank":
+        body = dict(op, key=BANK_KEY)
     else:
         return {"type": "fail", "error": "pykv client: unknown f %r" % f}
-    reads = f in ("read", "read-all")
+    reads = f in ("read", "read-all", "read-balances", "final-read")
     # A definite fail (refused, no quorum) changed nothing, so the next
     # node may be tried, while the time lasts; anything else is final.
     deadline = time.monotonic() + timeout_s * 0.8
@@ -77,7 +88,7 @@ def perform(addrs, op, timeout_s):
         # The node's budget is below ours, so it answers before we give up.
         body["timeout_ms"] = int(left * 1000 * 0.6)
         out = attempt(node, addr, body, f, reads, left)
-        if out["type"] != "fail" or f == "cas" and out.get("error") == "cas: value differs":
+        if out["type"] != "fail" or out.get("error") == FAIL_ERRORS.get(f):
             return out
     return out or {"type": "fail", "error": "no time left to try a node"}
 
@@ -93,9 +104,15 @@ def attempt(node, addr, body, f, reads, timeout):
         out = {"type": "ok", "node": r["node"]}
         if reads:
             out["value"] = r["value"]
+            if f == "read-balances":
+                out["value"] = r["value"]["balances"]
+            elif f == "final-read":
+                out["value"] = r["value"]["effects"]
         return out
     if r["outcome"] == "fail":
-        return {"type": "fail", "node": r["node"], "error": "cas: value differs" if f == "cas" else "no quorum"}
+        if r["reason"] == "refused":
+            return {"type": "fail", "node": r["node"], "error": FAIL_ERRORS.get(f, "refused")}
+        return {"type": "fail", "node": r["node"], "error": "no quorum"}
     return {"type": "fail" if reads else "info", "node": r["node"], "error": "outcome unknown"}
 
 
@@ -107,9 +124,14 @@ def main():
     for line in sys.stdin:
         msg = json.loads(line)
         if msg["type"] == "setup":
-            # Nothing to create (every key starts at 0, the set empty); a
-            # quorum read says the cluster serves.
-            r = perform(addrs, {"f": "read", "key": "k0"}, timeout_s)
+            # Registers start at 0 and the set empty without being
+            # created; the bank's accounts are opened once. A quorum round
+            # says the cluster serves.
+            if hello.get("accounts"):
+                r = perform(addrs, {"f": "init-bank", "accounts": hello["accounts"],
+                                    "initial_balance": hello["initial_balance"]}, timeout_s)
+            else:
+                r = perform(addrs, {"f": "read", "key": "k0"}, timeout_s)
             send({"type": r["type"], "error": r.get("error", "")})
             continue
         out = perform(addrs, msg, timeout_s)

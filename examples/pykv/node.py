@@ -17,11 +17,15 @@ value, and an acceptor refuses a ballot lower than one it promised, so two
 proposers cannot both choose from the same state. Acceptors fsync their
 state before answering, so a killed node forgets nothing it promised.
 
-Outcomes the node reports: "ok" (chosen), "fail" (certainly not: no
-prepare majority was reached, so nothing was sent to accept, or a cas
-whose compare did not hold was chosen unchanged), "unknown" (accept
-reached some acceptors but not a majority: a later proposer may still
-choose it).
+The set is one register (key __set__) holding a list; the bank is one
+register (key __bank__) holding every balance and, per participant, the
+tx_ids applied.
+
+Outcomes the node reports: "ok" (chosen), "fail" (certainly not, with a
+reason: "no quorum", no prepare majority was reached, so nothing was sent
+to accept; or "refused", a cas whose compare did not hold or an overdraft,
+chosen unchanged), "unknown" (accept reached some acceptors but not a
+majority: a later proposer may still choose it).
 
 Seeded bugs (env PYKV_BUG, for chaoscheck's tests):
   local-read  a read answers the local acceptor's value, no quorum round
@@ -45,10 +49,34 @@ import urllib.request
 BUG = os.environ.get("PYKV_BUG", "")
 PEER_TIMEOUT = 0.5  # seconds per node-to-node request
 SET_KEY = "__set__"
+BANK_KEY = "__bank__"  # the whole bank is one register: a transfer is atomic
 
 
 def initial(key):
-    return [] if key == SET_KEY else 0
+    if key == SET_KEY:
+        return []
+    if key == BANK_KEY:
+        return {"balances": {}, "effects": {}}
+    return 0
+
+
+def transfer(bank, req):
+    """A transfer as a change of the bank register: applied once per tx_id
+    (a retry is answered ok and changes nothing), refused on an overdraft.
+    effects counts, per participant, the rows each tx_id left: what the
+    final-read reports for chaoscheck's txid checker."""
+    tx, frm, to, amount = req["tx_id"], req["from"], req["to"], req["amount"]
+    if any(tx in e for e in bank["effects"].values()):
+        return bank, "ok", None
+    bal = bank["balances"]
+    if frm not in bal or to not in bal or bal[frm] < amount:
+        return bank, "refused", None
+    new = json.loads(json.dumps(bank))
+    new["balances"][frm] -= amount
+    new["balances"][to] += amount
+    for p in req["participants"]:
+        new["effects"].setdefault(p, {})[tx] = 1
+    return new, "ok", None
 
 
 class Acceptor:
@@ -215,7 +243,18 @@ class Node:
             return self.propose(key, lambda cur: (v, "ok", v), budget)
         if f == "cas":
             frm, to = req["from"], req["to"]
-            return self.propose(key, lambda cur: (to, "ok", None) if cur == frm else (cur, "fail", cur), budget)
+            return self.propose(key, lambda cur: (to, "ok", None) if cur == frm else (cur, "refused", cur), budget)
+        if f == "init-bank":
+            accounts, initial_balance = req["accounts"], req["initial_balance"]
+
+            def init(cur):
+                if cur["balances"]:
+                    return cur, "ok", None
+                return {"balances": {a: initial_balance for a in accounts},
+                        "effects": {a.split("/")[0]: {} for a in accounts}}, "ok", None
+            return self.propose(BANK_KEY, init, budget)
+        if f == "transfer":
+            return self.propose(BANK_KEY, lambda cur: transfer(cur, req), budget)
         if f == "add":
             v = req["value"]
             return self.propose(key, lambda cur: (cur + [v], "ok", None), budget)
@@ -251,7 +290,12 @@ def make_handler(node):
                     return self.reply(200, node.acceptor.accept(body["key"], body["ballot"], body["value"]))
                 if self.path == "/op":
                     outcome, value = node.op(body)
-                    return self.reply(200, {"outcome": outcome, "value": value, "node": node.name})
+                    reason = ""
+                    if outcome == "refused":  # the change itself said no: chosen unchanged
+                        outcome, reason = "fail", "refused"
+                    elif outcome == "fail":
+                        reason = "no quorum"
+                    return self.reply(200, {"outcome": outcome, "reason": reason, "value": value, "node": node.name})
                 self.reply(404, {"error": "no such path"})
             except (ValueError, KeyError) as e:
                 self.reply(400, {"error": str(e)})

@@ -31,6 +31,10 @@ type hello struct {
 	Workload    string     `json:"workload"`
 	Nodes       []nodeInfo `json:"nodes"`
 	Keys        []string   `json:"keys,omitempty"` // register: every key, each starting at 0
+	// bank: every account ("p1/a1": participant/account), each starting
+	// at InitialBalance.
+	Accounts       []string `json:"accounts,omitempty"`
+	InitialBalance int64    `json:"initial_balance,omitempty"`
 	OpTimeoutMS int64      `json:"op_timeout_ms"`
 }
 

@@ -71,3 +71,19 @@ func TestRunPykvNoQuorumCaughtUnderKill(t *testing.T) {
 		t.Fatalf("pykv with PYKV_BUG=no-quorum: %s, want invalid", res.Valid)
 	}
 }
+
+// The bank as one CASPaxos register: money conserved, no overdraft, every
+// acknowledged tx_id applied exactly once (bank and txid checkers).
+func TestRunPykvBankValidUnderKill(t *testing.T) {
+	if res := runPykv(t, "bank", "kill", 9); res.Valid != checker.Valid {
+		t.Fatalf("pykv as written, bank: %s, want valid", res.Valid)
+	}
+}
+
+// Choosing with one acceptor loses acknowledged transfers.
+func TestRunPykvBankNoQuorumCaughtUnderKill(t *testing.T) {
+	t.Setenv("PYKV_BUG", "no-quorum")
+	if res := runPykv(t, "bank", "kill", 9); res.Valid != checker.Invalid {
+		t.Fatalf("pykv with PYKV_BUG=no-quorum, bank: %s, want invalid", res.Valid)
+	}
+}

@@ -113,10 +113,14 @@ func (s *system) newDriver(env target.Env) (*driver, error) {
 		}
 		h.Nodes = append(h.Nodes, ni)
 	}
-	if env.Workload == "register" {
-		for i := range env.WorkloadOptions.WithDefaults().Keys {
-			h.Keys = append(h.Keys, fmt.Sprintf("k%d", i)) // the register generator's keys
+	wo := env.WorkloadOptions.WithDefaults()
+	switch env.Workload {
+	case "register":
+		for i := range wo.Keys {
+			h.Keys = append(h.Keys, workload.RegisterKey(i))
 		}
+	case "bank":
+		h.Accounts, h.InitialBalance = workload.BankAccounts(wo), wo.InitialBalance
 	}
 	return &driver{argv: argv, env: cenv, dir: s.cfg.Dir, hello: h, start: s.cfg.clientStartTimeout(),
 		log: &lockedWriter{w: s.logf}, remarks: env.Logger(), live: map[*program]bool{}}, nil

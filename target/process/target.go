@@ -13,8 +13,8 @@ func init() { target.Register(Target{}, false) }
 
 // supported are the workloads whose ops the protocol carries: the op is
 // handed to the client program as its history line, whatever its f.
-// Only register needs setup data (its keys, in the hello).
-var supported = []string{"register", "set", "list-append", "rw-register"}
+// register and bank need setup data (keys; accounts), sent in the hello.
+var supported = []string{"register", "set", "bank", "list-append", "rw-register"}
 
 // Target is the process target: a system described by a TOML file
 // (--config) whose nodes chaoscheck starts as processes and whose client
