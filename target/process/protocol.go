@@ -25,17 +25,17 @@ const protocolVersion = 1
 
 // hello opens a session.
 type hello struct {
-	Type        string     `json:"type"` // "hello"
-	Protocol    int        `json:"protocol"`
-	Process     *int64     `json:"process,omitempty"` // nil: the setup session
-	Workload    string     `json:"workload"`
-	Nodes       []nodeInfo `json:"nodes"`
-	Keys        []string   `json:"keys,omitempty"` // register: every key, each starting at 0
+	Type     string     `json:"type"` // "hello"
+	Protocol int        `json:"protocol"`
+	Process  *int64     `json:"process,omitempty"` // nil: the setup session
+	Workload string     `json:"workload"`
+	Nodes    []nodeInfo `json:"nodes"`
+	Keys     []string   `json:"keys,omitempty"` // register: every key, each starting at 0
 	// bank: every account ("p1/a1": participant/account), each starting
 	// at InitialBalance.
 	Accounts       []string `json:"accounts,omitempty"`
 	InitialBalance int64    `json:"initial_balance,omitempty"`
-	OpTimeoutMS int64      `json:"op_timeout_ms"`
+	OpTimeoutMS    int64    `json:"op_timeout_ms"`
 }
 
 type nodeInfo struct {
