@@ -99,6 +99,24 @@ func (p *program) read(r *os.File) {
 	}
 }
 
+// alive says whether the program has not exited yet.
+func (p *program) alive() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// relabel names a spare program once it is given a process.
+func (p *program) relabel(label string) {
+	p.label = label
+	p.tail.mu.Lock()
+	p.tail.prefix = "[" + label + "] "
+	p.tail.mu.Unlock()
+}
+
 // deliver hands a line to recv; false once the program is being ended.
 func (p *program) deliver(line []byte) bool {
 	select {
