@@ -8,5 +8,8 @@
 // observations it needs (no final read) is Unknown, never True.
 //
 // checker imports history and its dependencies (porcupine); it must not
-// import sut/, runner/, workload/ or nemesis/.
+// import sut/, runner/, workload/ or nemesis/. A checker big enough for a
+// package of its own (checker/elle) imports this one and makes itself
+// known to New and ForWorkload with Register; set-full lives here
+// (setfull.go).
 package checker

@@ -1,6 +1,8 @@
 package history_test
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,6 +38,35 @@ func BenchmarkReadKV1M(b *testing.B) {
 		h, _, err := history.ReadFile(path)
 		if err != nil || len(h) != n {
 			b.Fatalf("read %d ops: %v", len(h), err)
+		}
+	}
+}
+
+// BenchmarkReadEDNKV100k reads a 100k-operation kv history written as
+// Jepsen writes history.edn: one op map per line.
+func BenchmarkReadEDNKV100k(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "history.edn")
+	var buf bytes.Buffer
+	h := kvgen.Linearizable(1, 10, 100, 100_000)
+	for _, op := range h {
+		fmt.Fprintf(&buf, "{:index %d, :time %d, :type :%s, :process %d, :f :%s, :key %q", op.Index, op.Time, op.Type, op.Process, op.F, op.Key)
+		switch v := op.Value.(type) {
+		case nil:
+		case []any:
+			fmt.Fprintf(&buf, ", :value [%v %v]", v[0], v[1])
+		default:
+			fmt.Fprintf(&buf, ", :value %v", v)
+		}
+		buf.WriteString("}\n")
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		got, _, err := history.ReadFile(path)
+		if err != nil || len(got) != len(h) {
+			b.Fatalf("read %d ops: %v", len(got), err)
 		}
 	}
 }

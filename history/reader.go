@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ParseError is a history that cannot be read or is not well formed. Line
@@ -41,13 +42,23 @@ func (w Warning) String() string { return fmt.Sprintf("%s:%d: %s", w.File, w.Lin
 var ErrNoOps = errors.New("no ops")
 
 // ReadFile reads the history at path; see Read.
-func ReadFile(path string) (History, []Warning, error) {
+func ReadFile(path string) (History, []Warning, error) { return ReadFileWithin(path, 0) }
+
+// ErrTooLarge is returned, wrapped with the file name and the figures, for
+// a history that would not fit the memory limit given to ReadFileWithin.
+var ErrTooLarge = errors.New("history too large for the memory limit")
+
+// ReadFileWithin reads the history at path like ReadFile, but refuses with
+// ErrTooLarge, before holding it, a history whose ops would take more than
+// limit bytes of memory: estimated from the file's size and the length of
+// its first ops, then checked as ops arrive. limit 0 means no limit.
+func ReadFileWithin(path string, limit int64) (History, []Warning, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	return Read(f, path)
+	return read(f, path, limit)
 }
 
 // Read reads a history in any of the formats chaoscheck accepts, detected
@@ -62,8 +73,10 @@ func ReadFile(path string) (History, []Warning, error) {
 // by the end of the input on the last line is dropped with a Warning.
 // Every other defect is a *ParseError naming the line; input without ops
 // is ErrNoOps.
-func Read(r io.Reader, name string) (History, []Warning, error) {
-	b := &builder{file: name, size: inputSize(r), strs: interner{}}
+func Read(r io.Reader, name string) (History, []Warning, error) { return read(r, name, 0) }
+
+func read(r io.Reader, name string, limit int64) (History, []Warning, error) {
+	b := &builder{file: name, size: inputSize(r), strs: interner{}, limit: limit}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(br.Size())
 	if err != nil && err != io.EOF {
@@ -88,6 +101,9 @@ func Read(r io.Reader, name string) (History, []Warning, error) {
 		f, line, _ = detect(data, true)
 	}
 	if f != formatJSONL && f != formatNone && f != formatUnknown && data == nil {
+		if limit > 0 && b.size > limit { // read whole, so the bytes alone would not fit
+			return nil, nil, b.tooLarge(b.size, "its text alone")
+		}
 		if data, err = io.ReadAll(br); err != nil {
 			return nil, nil, fmt.Errorf("read %s: %w", name, err)
 		}
@@ -278,6 +294,7 @@ type builder struct {
 	strs     interner
 	scan     *opScanner // JSON's fast path, made on first use
 	cutLine  int        // line of an op cut off by the end of the input, 0 if none
+	limit    int64      // bytes the ops may take in memory; 0: no limit
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -312,14 +329,28 @@ func (b *builder) add(op Op, has opFields, line int) error {
 	if !has.index {
 		op.Index = int64(len(b.h))
 	}
+	if b.limit > 0 && len(b.h)%sizeAfter == 0 && int64(len(b.h))*opFootprint > b.limit {
+		return b.tooLarge(int64(len(b.h))*opFootprint, fmt.Sprintf("its first %d ops", len(b.h)))
+	}
 	if len(b.h) == sizeAfter && b.size > b.read && b.read > 0 {
 		want := int(float64(b.size) / float64(b.read) * sizeAfter * 1.05)
+		if need := int64(want) * opFootprint; b.limit > 0 && need > b.limit {
+			return b.tooLarge(need, fmt.Sprintf("about %d ops", want))
+		}
 		b.h = append(make(History, 0, want), b.h...)
 		b.lines = append(make([]int, 0, want), b.lines...)
 	}
 	b.h = append(b.h, op)
 	b.lines = append(b.lines, line)
 	return nil
+}
+
+// opFootprint is what one op takes in memory beyond its strings: the Op,
+// its source line while reading, and a boxed value.
+const opFootprint = int64(unsafe.Sizeof(Op{})) + 8 + 16
+
+func (b *builder) tooLarge(need int64, what string) error {
+	return fmt.Errorf("%s: %w: %s would take about %d MiB, the limit is %d MiB", b.file, ErrTooLarge, what, need>>20, b.limit>>20)
 }
 
 func (b *builder) errorAt(line int, format string, args ...any) *ParseError {

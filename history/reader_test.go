@@ -348,3 +348,31 @@ func TestReadLargeHistoryKeepsEveryOp(t *testing.T) {
 		})
 	}
 }
+
+// TestReadFileWithinRefusesAHistoryBeyondTheLimit: a history that would
+// not fit the limit is refused before it is held, whatever its format,
+// and one that fits reads as ReadFile reads it.
+func TestReadFileWithinRefusesAHistoryBeyondTheLimit(t *testing.T) {
+	h := registerHistory(3 * sizeAfter)
+	var jsonl bytes.Buffer
+	if err := WriteJSONL(&jsonl, h); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"h.jsonl": jsonl.Bytes(),
+		"h.json":  []byte("[" + strings.ReplaceAll(strings.TrimSpace(jsonl.String()), "\n", ",\n") + "]"),
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := ReadFileWithin(path, 1<<20); !errors.Is(err, ErrTooLarge) || got != nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s (%d ops) within 1 MiB: %d ops, error %v; want ErrTooLarge naming the file", name, len(h), len(got), err)
+		}
+		if got, _, err := ReadFileWithin(path, 1<<30); err != nil || !reflect.DeepEqual(got, h) {
+			t.Errorf("%s within 1 GiB: %d ops, error %v; want the %d ops", name, len(got), err, len(h))
+		}
+	}
+}

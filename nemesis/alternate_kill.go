@@ -151,9 +151,14 @@ func (a *alternateKill) round1(ctx context.Context, sys target.System, op histor
 	}
 	res.Released = true
 
-	// Verify only: record what the participants show; a transaction still
-	// in doubt after verifyWait is noted, and the checkers judge the
-	// history.
+	return res, observeInDoubt(ctx, cw, &res)
+}
+
+// observeInDoubt is a commit-window round's verification, verify only:
+// it records what the participants show once in-doubt transactions had
+// verifyWait to resolve, and the held transaction's effect rows; the
+// checkers judge the history.
+func observeInDoubt(ctx context.Context, cw target.CommitWindow, res *akResult) error {
 	var obs map[string]target.Observation
 	werr := cluster.WaitFor(ctx, verifyWait, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
 		o, err := cw.Observe(ctx)
@@ -178,9 +183,9 @@ func (a *alternateKill) round1(ctx context.Context, sys target.System, op histor
 		res.HeldEffects[p] = ob.Effects[res.HeldTx]
 	}
 	if werr != nil {
-		return res, fmt.Errorf("in doubt %v after %v: %w", res.InDoubt, verifyWait, werr)
+		return fmt.Errorf("in doubt %v after %v: %w", res.InDoubt, verifyWait, werr)
 	}
-	return res, nil
+	return nil
 }
 
 // Heal closes the commit window and starts any participant left down.

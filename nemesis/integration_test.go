@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/internal/testbin"
 	"github.com/chaoscheck/chaoscheck/nemesis"
@@ -101,7 +103,19 @@ func run(t *testing.T, sc scenario) outcome {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys := boot(ctx, t, tgt, sc, dir)
+	// A nemesis that cuts links gets the network layer, and the target
+	// routes its peer links through it, as the runner does.
+	var net target.Net
+	if needs, _ := nemesis.Needs(sc.nemesis); slices.Contains(needs, target.Partition) {
+		fn := faultnet.New(nil)
+		t.Cleanup(func() {
+			if err := fn.Close(); err != nil {
+				t.Errorf("close faultnet: %v", err)
+			}
+		})
+		sc.nopts.Net, net = fn, fn
+	}
+	sys := boot(ctx, t, tgt, sc, dir, net)
 	d := sys.Driver()
 	if err := d.Setup(ctx); err != nil {
 		t.Fatalf("workload setup: %v", err)
@@ -177,10 +191,10 @@ func pickTarget(t *testing.T, sc scenario) target.Target {
 
 // boot starts tgt's nodes in dir, and registers their stop and a check
 // that no node process is left.
-func boot(ctx context.Context, t *testing.T, tgt target.Target, sc scenario, dir string) target.System {
+func boot(ctx context.Context, t *testing.T, tgt target.Target, sc scenario, dir string, net target.Net) target.System {
 	t.Helper()
 	t.Cleanup(func() { noneLeft(t, dir) })
-	sys, err := tgt.Boot(ctx, target.Env{Dir: filepath.Join(dir, "nodes"), Workload: sc.workload, WorkloadOptions: sc.wopts})
+	sys, err := tgt.Boot(ctx, target.Env{Dir: filepath.Join(dir, "nodes"), Workload: sc.workload, WorkloadOptions: sc.wopts, Net: net})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
@@ -45,6 +46,9 @@ type Options struct {
 	// in its commit window (coordinatorBeforeCommit=sleep); default 4s.
 	PauseBeforeCommit time.Duration
 	Seed              int64 // fixes targets and the op sequence
+	// Net is the network layer every node-to-node link of the target goes
+	// through (the partition nemeses cut it); nil when the run has none.
+	Net *faultnet.Net `json:"-"`
 }
 
 // WithDefaults fills the zero fields of o with their defaults.

@@ -41,7 +41,7 @@ type Config struct {
 	// (and record it).
 	Seed int64 `json:"seed"`
 
-	NemesisInterval   time.Duration `json:"nemesis_interval"`
+	NemesisInterval   time.Duration `json:"nemesis_interval"` // 0: the nemesis's own (DefaultNemesisInterval, PartitionNemesisInterval)
 	Rounds            int           `json:"rounds"`              // nemesis actions; 0: until the load ends
 	PauseBeforeCommit time.Duration `json:"pause_before_commit"` // alternate-kill's commit window hold
 
@@ -51,6 +51,10 @@ type Config struct {
 
 	Store        string        `json:"store"`
 	CheckTimeout time.Duration `json:"check_timeout"` // the checkers' time limit; over it, unknown
+	// HealTimeout bounds the wait, after the faults are undone, for the
+	// system to be healthy again; a system that never is (a seeded bug
+	// that leaves a transaction in doubt) costs this much per run.
+	HealTimeout time.Duration `json:"heal_timeout"`
 
 	Version string `json:"chaoscheck_version,omitempty"`
 
@@ -74,9 +78,14 @@ const (
 	DefaultOpTimeout         = 2 * time.Second
 	DefaultNodeCount         = 3
 	DefaultNemesisInterval   = 5 * time.Second
+	// PartitionNemesisInterval is the interval when the nemesis cuts the
+	// network: partitions alternate start and stop, so 3s gives a 30s run
+	// five partitions.
+	PartitionNemesisInterval = 3 * time.Second
 	DefaultPauseBeforeCommit = 4 * time.Second
 	DefaultStore             = "store"
 	DefaultCheckTimeout      = 2 * time.Minute
+	DefaultHealTimeout       = time.Minute
 )
 
 // DefaultNemesisFor is the nemesis a workload gets when none is named:
@@ -97,8 +106,8 @@ func Defaults() Config {
 		Workload: DefaultWorkload, Nemesis: DefaultNemesis,
 		Concurrency: DefaultConcurrency, Rate: DefaultRate, TimeLimit: DefaultTimeLimit,
 		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout, NodeCount: DefaultNodeCount,
-		NemesisInterval: DefaultNemesisInterval, PauseBeforeCommit: DefaultPauseBeforeCommit,
-		Store: DefaultStore, CheckTimeout: DefaultCheckTimeout,
+		PauseBeforeCommit: DefaultPauseBeforeCommit,
+		Store: DefaultStore, CheckTimeout: DefaultCheckTimeout, HealTimeout: DefaultHealTimeout,
 	}
 }
 
@@ -134,6 +143,22 @@ var Scenarios = []Scenario{
 		apply: func(c *Config) {
 			c.Workload, c.Nemesis, c.Target = "retry", "duplicate-retry", "twopc"
 			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 15*time.Second, 0
+		},
+	},
+	{
+		Name:        "partition-leader",
+		Description: "register; the Raft leader cut off from the majority every 3s and healed, for 20s",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis, c.Target = "register", "partition-leader", "raft"
+			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 20*time.Second, 0
+		},
+	},
+	{
+		Name:        "partition-commit-window",
+		Description: "bank over 2PC; the coordinator cut from p1, then p2, inside the commit window (4 rounds)",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis, c.Target = "bank", "partition-coordinator", "twopc"
+			c.NemesisInterval, c.Rounds, c.TimeLimit = 2*time.Second, 4, 0
 		},
 	},
 }
@@ -209,8 +234,8 @@ func (c Config) Validate() error {
 	if c.Keys < 1 {
 		bad("keys %d: want at least 1", c.Keys)
 	}
-	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.NemesisInterval <= 0 || c.PauseBeforeCommit < 0 {
-		bad("op timeout, check timeout and nemesis interval must be positive, pause before commit not negative")
+	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.HealTimeout <= 0 || c.NemesisInterval < 0 || c.PauseBeforeCommit < 0 {
+		bad("op, check and heal timeouts must be positive, nemesis interval and pause before commit not negative")
 	}
 	if c.NodeCount < 1 {
 		bad("nodes %d: want at least 1", c.NodeCount)
@@ -277,6 +302,7 @@ type configJSON struct {
 	NemesisInterval   string `json:"nemesis_interval"`
 	PauseBeforeCommit string `json:"pause_before_commit"`
 	CheckTimeout      string `json:"check_timeout"`
+	HealTimeout       string `json:"heal_timeout"`
 }
 
 type configAlias Config
@@ -285,7 +311,7 @@ type configAlias Config
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(configJSON{configAlias: (*configAlias)(&c),
 		TimeLimit: c.TimeLimit.String(), OpTimeout: c.OpTimeout.String(), NemesisInterval: c.NemesisInterval.String(),
-		PauseBeforeCommit: c.PauseBeforeCommit.String(), CheckTimeout: c.CheckTimeout.String()})
+		PauseBeforeCommit: c.PauseBeforeCommit.String(), CheckTimeout: c.CheckTimeout.String(), HealTimeout: c.HealTimeout.String()})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -298,7 +324,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		s   string
 		dst *time.Duration
 	}{{j.TimeLimit, &c.TimeLimit}, {j.OpTimeout, &c.OpTimeout}, {j.NemesisInterval, &c.NemesisInterval},
-		{j.PauseBeforeCommit, &c.PauseBeforeCommit}, {j.CheckTimeout, &c.CheckTimeout}} {
+		{j.PauseBeforeCommit, &c.PauseBeforeCommit}, {j.CheckTimeout, &c.CheckTimeout}, {j.HealTimeout, &c.HealTimeout}} {
 		if d.s == "" {
 			continue
 		}

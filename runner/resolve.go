@@ -95,6 +95,14 @@ func (c *Config) resolve() (target.Target, error) {
 			c.Workload = DefaultWorkload
 		}
 	}
+	defer func() {
+		if c.NemesisInterval == 0 {
+			c.NemesisInterval = DefaultNemesisInterval
+			if ns, _ := nemesis.Needs(c.Nemesis); slices.Contains(ns, target.Partition) {
+				c.NemesisInterval = PartitionNemesisInterval
+			}
+		}
+	}()
 	if c.Nemesis == "" {
 		c.Nemesis = "none"
 		for _, n := range []string{DefaultNemesisFor(c.Workload), "restart-leader", "kill"} {

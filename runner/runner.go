@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/nemesis"
 	"github.com/chaoscheck/chaoscheck/report"
@@ -19,12 +20,9 @@ import (
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
-// Time limits of the phases after the load. Heal waits for the cluster to
-// be healthy; final reads retry until the system answers.
-const (
-	healTimeout      = time.Minute
-	finalReadTimeout = time.Minute
-)
+// finalReadTimeout bounds the final reads, which retry until the system
+// answers. (The heal's bound is Config.HealTimeout.)
+const finalReadTimeout = time.Minute
 
 // Outcome is what a run produced.
 type Outcome struct {
@@ -52,7 +50,17 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
 	}
-	nem, err := nemesis.Parse(cfg.Nemesis, cfg.nemesisOptions())
+	// The partition layer exists when a nemesis cuts links: every
+	// node-to-node link then goes through its proxies. It outlives the
+	// nodes (closed after runWith has stopped them).
+	nopts := cfg.nemesisOptions()
+	var net target.Net
+	if needs, _ := nemesis.Needs(cfg.Nemesis); slices.Contains(needs, target.Partition) {
+		fn := faultnet.New(cfg.Log)
+		defer fn.Close()
+		nopts.Net, net = fn, fn
+	}
+	nem, err := nemesis.Parse(cfg.Nemesis, nopts)
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
 	}
@@ -60,7 +68,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return tgt.Boot(ctx, target.Env{
 			Dir: filepath.Join(dir.Dir, store.NodesDir), Nodes: cfg.NodeCount,
 			Workload: cfg.Workload, WorkloadOptions: cfg.workloadOptions(),
-			Options: cfg.TargetOptions, Bugs: bugs, Log: cfg.Log,
+			Options: cfg.TargetOptions, Bugs: bugs, Net: net, Log: cfg.Log,
 		})
 	})
 }
@@ -175,13 +183,13 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	r.log.Info("healing", "nemesis", cfg.Nemesis)
-	hctx, cancel := context.WithTimeout(ctx, healTimeout)
+	hctx, cancel := context.WithTimeout(ctx, r.cfg.HealTimeout)
 	err = r.nem.Heal(hctx, r.sys)
 	cancel()
 	if err != nil {
 		r.note("heal: %v", err)
 	}
-	if err := r.sys.WaitHealthy(ctx, healTimeout); err != nil {
+	if err := r.sys.WaitHealthy(ctx, r.cfg.HealTimeout); err != nil {
 		r.note("cluster not healthy after heal: %v", err)
 	}
 	if ctx.Err() != nil {

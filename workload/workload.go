@@ -84,7 +84,11 @@ type Options struct {
 	OpTimeout   time.Duration // per-op timeout, after which the op is info; default 2s
 	Seed        int64         // fixes the op stream
 
-	Keys int // register: number of keys; default 5
+	Keys int // register: number of keys; list-append, rw-register: active keys at a time; default 5
+
+	// ConsistencyModels are what list-append and rw-register histories
+	// must satisfy (Elle's names); empty: strict-serializable.
+	ConsistencyModels []string
 
 	// Target is the name of the target the workload runs on. Only retry
 	// looks at it: on "raft" a transaction is an insert keyed by its

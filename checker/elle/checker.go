@@ -2,8 +2,8 @@ package elle
 
 import (
 	"context"
-
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -103,6 +103,13 @@ func (c *elleChecker) Check(ctx context.Context, h history.History) checker.Resu
 	res := checker.Result{Checker: c.Name(), Counts: a.counts, Details: det}
 
 	var e edges
+	// About five data edges per txn (two ops): sized up front, the edge
+	// list is not copied as it grows; realtime edges are added to it at
+	// their exact count (searchCycles).
+	if n := 5 * len(h) / 2; n > 0 {
+		e.from = make([]int32, 0, n)
+		e.pack = make([]uint64, 0, n)
+	}
 	err := w.analyze(ctx, &e)
 	if err == nil && (a.counts["duplicate-appends"] > 0 || a.counts["duplicate-writes"] > 0) {
 		a.notes = append(a.notes, "dependencies were not inferred: the verdict is unknown")
@@ -152,6 +159,8 @@ func (c *elleChecker) searchCycles(ctx context.Context, a *analysis, e *edges, f
 	switch {
 	case needRT:
 		// Realtime subsumes process order: a process runs one txn at a time.
+		e.from = slices.Grow(e.from, 3*len(a.txns))
+		e.pack = slices.Grow(e.pack, 3*len(a.txns))
 		var ticks int32
 		ticks, tickAt = a.addRealtime(e)
 		nodes += ticks

@@ -100,8 +100,7 @@ type searcher struct {
 }
 
 func newSearcher(ctx context.Context, g *graph) *searcher {
-	return &searcher{g: g, ctx: ctx, full: newTarjan(g), sub: newTarjan(g),
-		member: make([]int32, g.nodes), local: make([]int32, g.nodes)}
+	return &searcher{g: g, ctx: ctx, full: newTarjan(g)}
 }
 
 // sccResult is what the search of one component found and left undone.
@@ -123,6 +122,10 @@ func (s *searcher) components() [][]int32 {
 // 1-based number. perSpec bounds each anomaly kind's search.
 func (s *searcher) searchComponent(id int32, comp []int32, perSpec time.Duration) sccResult {
 	var res sccResult
+	if s.sub == nil { // a valid history never gets here: allocate on demand
+		s.sub = newTarjan(s.g)
+		s.member, s.local = make([]int32, s.g.nodes), make([]int32, s.g.nodes)
+	}
 	for _, v := range comp {
 		s.member[v] = id
 	}
@@ -214,7 +217,7 @@ func (s *searcher) searchSpec(comp []int32, in func(int32) bool, sp spec) (*cycl
 				}
 			}
 			if best >= 0 {
-				return s.trace(sp, best, bestState, head), nil
+				return simplify(s.trace(sp, best, bestState, head)), nil
 			}
 			i = j
 		}
@@ -365,6 +368,28 @@ func (s *searcher) trace(sp spec, tail int32, st uint8, head int32) *cycle {
 		}
 		c.txns = append(c.txns, v)
 		c.steps = append(c.steps, kinds[i])
+	}
+	return c
+}
+
+// simplify makes a cycle simple. The search's states let a shortest path
+// pass a transaction twice (once per state); such a walk is cut at the
+// repeat, keeping the part with the anchor (steps[0]), and renamed by what
+// is left, which is still a cycle of the graph.
+func simplify(c *cycle) *cycle {
+	first := map[int32]int{}
+	for i := 0; i < len(c.txns); i++ {
+		j, seen := first[c.txns[i]]
+		if !seen {
+			first[c.txns[i]] = i
+			continue
+		}
+		// Drop the loop txns[j:i]: txns[j] and txns[i] are one transaction.
+		c.txns = append(c.txns[:j], c.txns[i:]...)
+		c.steps = append(c.steps[:j], c.steps[i:]...)
+		c.name = classify(c.steps)
+		clear(first)
+		i = -1
 	}
 	return c
 }

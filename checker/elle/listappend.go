@@ -37,9 +37,14 @@ type failedAppend struct {
 
 type listAppend struct {
 	*analysis
-	elemID map[kv]int32
-	elems  []element
-	failed [][]failedAppend // key → appends of failed txns, for G1a
+	// elemFast indexes elements whose key and value fit in 32 bits each
+	// (Jepsen's are small integers): a uint64 key hashes several times
+	// faster than a struct, and this lookup led the profile. elemID holds
+	// the rest.
+	elemFast map[uint64]int32
+	elemID   map[kv]int32
+	elems    []element
+	failed   [][]failedAppend // key → appends of failed txns, for G1a
 
 	longest  []int32   // per key: mop index of its longest read, -1 none
 	longTxn  []int32   // per key: that read's txn
@@ -66,18 +71,31 @@ type keyState struct {
 }
 
 func newListAppend(a *analysis) *listAppend {
-	return &listAppend{analysis: a, elemID: map[kv]int32{}, seenDup: map[val]int{}}
+	return &listAppend{analysis: a, elemFast: map[uint64]int32{}, elemID: map[kv]int32{}, seenDup: map[val]int{}}
 }
 
 // elem returns the index of (k, v)'s element, adding it if new.
 func (la *listAppend) elem(k int32, v val) int32 {
+	if v >= 0 && v < 1<<32 {
+		fk := uint64(k)<<32 | uint64(v)
+		id, ok := la.elemFast[fk]
+		if !ok {
+			id = la.newElem(v)
+			la.elemFast[fk] = id
+		}
+		return id
+	}
 	id, ok := la.elemID[kv{k, v}]
 	if !ok {
-		id = int32(len(la.elems))
+		id = la.newElem(v)
 		la.elemID[kv{k, v}] = id
-		la.elems = append(la.elems, element{writer: -1, failed: -1, v: v})
 	}
 	return id
+}
+
+func (la *listAppend) newElem(v val) int32 {
+	la.elems = append(la.elems, element{writer: -1, failed: -1, v: v})
+	return int32(len(la.elems) - 1)
 }
 
 // failedOf returns the failed txn that appended v to key k, if any.
@@ -94,7 +112,14 @@ func (la *listAppend) failedOf(k int32, v val) (int32, bool) {
 }
 
 func (la *listAppend) find(k int32, v val) *element {
-	if id, ok := la.elemID[kv{k, v}]; ok {
+	var id int32
+	var ok bool
+	if v >= 0 && v < 1<<32 {
+		id, ok = la.elemFast[uint64(k)<<32|uint64(v)]
+	} else {
+		id, ok = la.elemID[kv{k, v}]
+	}
+	if ok {
 		return &la.elems[id]
 	}
 	return nil
@@ -104,6 +129,15 @@ func (la *listAppend) find(k int32, v val) *element {
 func (la *listAppend) analyze(ctx context.Context, e *edges) error {
 	la.pair()
 	la.collectFailed()
+	// About half the mops are appends, each one element.
+	n := 0
+	for i := range la.txns {
+		if l, ok := la.txnValue(&la.txns[i]).([]any); ok {
+			n += len(l)
+		}
+	}
+	la.elemFast = make(map[uint64]int32, n/2)
+	la.elems = make([]element, 0, n/2)
 	if err := la.decode(ctx, la.parse); err != nil {
 		return err
 	}
@@ -336,9 +370,8 @@ func (la *listAppend) checkFutureRead(ti int32, t *txn, key int32, x val, mi int
 		if md.kind != mopRead || md.key != key || md.n <= 0 {
 			continue
 		}
-		list, _ := la.txnValue(t).([]any)
-		_, _, rv, _ := mopParts(list[m-t.m0])
-		for _, e := range rv.([]any) {
+		rv, _ := la.mopValue(t, m).([]any)
+		for _, e := range rv {
 			if y, _ := la.vals.of(e); y == x {
 				la.add("future-read", []int64{la.opIndex(ti)}, key, fmt.Sprintf(
 					"op %d read key %s in micro-op %d and saw %s, which it appends only later, in micro-op %d",
@@ -379,7 +412,7 @@ func (la *listAppend) checkDuplicates(ti, key int32, read []val, mi int) {
 }
 
 // checkAbortedRead reports G1a: a committed read that holds an element
-// only a failed txn appended.
+// only a failed txn appended; one anomaly per such element, as Elle does.
 func (la *listAppend) checkAbortedRead(ti, key int32, read []val) {
 	if int(key) >= len(la.failed) || len(la.failed[key]) == 0 {
 		return
@@ -395,7 +428,6 @@ func (la *listAppend) checkAbortedRead(ti, key int32, read []val) {
 		la.add("G1a", []int64{la.opIndex(f), la.opIndex(ti)}, key, fmt.Sprintf(
 			"op %d read key %s = %s, which holds %s, appended by op %d, which failed (aborted read)",
 			la.opIndex(ti), la.keyText(key), la.vals.listText(read), la.vals.text(x), la.opIndex(f)))
-		return
 	}
 }
 

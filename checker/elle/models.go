@@ -19,10 +19,15 @@ import (
 var modelImplies = map[string][]string{
 	"strict-serializable":               {"serializable", "strong-snapshot-isolation", "strong-session-serializable"},
 	"strong-session-serializable":       {"serializable", "strong-session-snapshot-isolation"},
-	"serializable":                      {"repeatable-read", "snapshot-isolation"},
+	"serializable":                      {"repeatable-read", "snapshot-isolation", "update-serializable"},
+	"update-serializable":               {"forward-consistent-view"},
+	"forward-consistent-view":           {"consistent-view"},
+	"consistent-view":                   {"cursor-stability", "monotonic-view"},
+	"monotonic-view":                    {"read-committed"},
+	"monotonic-snapshot-read":           {"read-committed"},
 	"strong-snapshot-isolation":         {"strong-session-snapshot-isolation", "strong-read-committed"},
 	"strong-session-snapshot-isolation": {"snapshot-isolation", "strong-session-read-committed"},
-	"snapshot-isolation":                {"update-atomic", "monotonic-atomic-view"},
+	"snapshot-isolation":                {"update-atomic", "monotonic-atomic-view", "forward-consistent-view", "monotonic-snapshot-read"},
 	"repeatable-read":                   {"cursor-stability", "monotonic-atomic-view"},
 	"update-atomic":                     {"read-atomic"},
 	"read-atomic":                       {"monotonic-atomic-view"},
@@ -47,6 +52,11 @@ var modelAliases = map[string]string{
 	"PL-2":                  "read-committed",
 	"PL-1":                  "read-uncommitted",
 	"PL-CS":                 "cursor-stability",
+	"PL-2+":                 "consistent-view",
+	"PL-FCV":                "forward-consistent-view",
+	"PL-3U":                 "update-serializable",
+	"PL-2L":                 "monotonic-view",
+	"PL-MSR":                "monotonic-snapshot-read",
 }
 
 // modelForbids: the anomalies each model forbids directly; the weaker
@@ -54,6 +64,8 @@ var modelAliases = map[string]string{
 var modelForbids = map[string][]string{
 	"read-uncommitted":                  {"G0", "duplicate-elements"},
 	"read-committed":                    {"G1"},
+	"consistent-view":                   {"G1", "G-single"},
+	"forward-consistent-view":           {"G1", "GSIb"},
 	"cursor-stability":                  {"G1", "lost-update"},
 	"read-atomic":                       {"internal", "G1a", "future-read"},
 	"update-atomic":                     {"lost-update"},
@@ -85,7 +97,7 @@ var anomalyImplies = map[string][]string{
 	"G1c-realtime":           {"G1-realtime"},
 	"G1":                     {"G1-process"},
 	"G1-process":             {"G1-realtime"},
-	"G-single":               {"G-nonadjacent", "G-single-process"},
+	"G-single":               {"G-nonadjacent", "G-single-process", "GSIb"},
 	"G-single-process":       {"G-nonadjacent-process", "G-single-realtime"},
 	"G-single-realtime":      {"G-nonadjacent-realtime"},
 	"G-nonadjacent":          {"G2-item", "G-nonadjacent-process"},

@@ -149,7 +149,10 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		}
 	}
 
-	h, warnings, err := history.ReadFile(file)
+	h, warnings, err := history.ReadFileWithin(file, budget)
+	if errors.Is(err, history.ErrTooLarge) {
+		return badInput(fmt.Errorf("%w; give analyze more with --memory", err))
+	}
 	if err != nil {
 		return badInput(err)
 	}

@@ -185,6 +185,7 @@ func TestAnalyzeBadArgumentsExit254(t *testing.T) {
 		{"memory not a size", []string{"analyze", "--memory", "lots", good}},
 		{"memory below 1MiB", []string{"analyze", "--memory", "4096", good}},
 		{"memory unknown unit", []string{"analyze", "--memory", "3XB", good}},
+		{"history beyond the memory budget", []string{"analyze", "--memory", "1MiB", bigHistory(t)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -276,4 +277,20 @@ func TestAnalyzeEndlessInputFailsAtOnce(t *testing.T) {
 			}
 		})
 	}
+}
+
+// bigHistory writes a history of 20k ops (several MiB in memory) and
+// returns its path.
+func bigHistory(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "big.jsonl")
+	var b strings.Builder
+	for i := range 10_000 {
+		fmt.Fprintf(&b, `{"index":%d,"type":"invoke","process":0,"f":"write","key":"k","value":%d}`+"\n", 2*i, i)
+		fmt.Fprintf(&b, `{"index":%d,"type":"ok","process":0,"f":"write","key":"k","value":%d}`+"\n", 2*i+1, i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -34,7 +34,7 @@ func (Target) Workloads() []string {
 	return []string{"register", "set", "register-per-node", "retry"}
 }
 func (Target) Features(target.Options) []target.Feature {
-	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.ClientProxy, target.RaftFailpoints}
+	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.ClientProxy, target.RaftFailpoints, target.Partition}
 }
 func (Target) Flags() []target.Flag { return nil }
 func (Target) Bugs() []string       { return raftsql.BugNames() }
@@ -53,7 +53,11 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	for _, b := range env.Bugs {
 		extra = append(extra, "--sut-bug", b)
 	}
-	rc, err := cluster.StartRaft(ctx, cluster.RaftConfig{N: env.Nodes, Dir: env.Dir, Bin: bin, ExtraArgs: extra})
+	cfg := cluster.RaftConfig{N: env.Nodes, Dir: env.Dir, Bin: bin, ExtraArgs: extra}
+	if env.Net != nil {
+		cfg.Via = env.Net.Via
+	}
+	rc, err := cluster.StartRaft(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -32,7 +32,7 @@ func (Target) Doc() string {
 }
 func (Target) Workloads() []string { return []string{"bank", "retry"} }
 func (Target) Features(target.Options) []target.Feature {
-	return []target.Feature{target.Kill, target.Pause, target.CommitWindowFeature, target.ClientProxy, target.Coordinator}
+	return []target.Feature{target.Kill, target.Pause, target.CommitWindowFeature, target.ClientProxy, target.Coordinator, target.Partition}
 }
 func (Target) Flags() []target.Flag { return nil }
 func (Target) Bugs() []string       { return tpc.BugNames() }
@@ -55,6 +55,9 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	}
 	for _, b := range env.Bugs {
 		cfg.ExtraArgs = append(cfg.ExtraArgs, "--sut-bug", b)
+	}
+	if env.Net != nil {
+		cfg.Via = env.Net.Via
 	}
 	tc, err := cluster.StartTwoPC(ctx, cfg)
 	if err != nil {

@@ -70,7 +70,10 @@ func main() {
 
 // measurement is one run of one side.
 type measurement struct {
-	Seconds float64 `json:"seconds"`  // porcupine: the check alone; analyze: the whole process
+	Seconds float64 `json:"seconds"` // porcupine: the check alone; analyze: the whole process
+	// CPU is user+system CPU seconds over the same span: on a machine
+	// others share, the steadier figure of the two.
+	CPU     float64 `json:"cpu"`
 	PeakRSS int64   `json:"peak_rss"` // bytes, the whole process's high-water mark
 	// porcupine only: RSS and high-water mark just before the check, to
 	// show the peak is the check's and not the history's generation.
@@ -124,14 +127,15 @@ func compare(ops, runs int, bin, dir string) error {
 			return err
 		}
 		an = append(an, a)
-		fmt.Fprintf(os.Stderr, "run %d: porcupine %.2f s %s (before the check: RSS %s, high-water %s); analyze %.2f s %s\n",
-			i+1, p.Seconds, mib(p.PeakRSS), mib(p.RSSBefore), mib(p.HWMBefore), a.Seconds, mib(a.PeakRSS))
+		fmt.Fprintf(os.Stderr, "run %d: porcupine %.2f s (%.2f s CPU) %s (before the check: RSS %s, high-water %s); analyze %.2f s (%.2f s CPU) %s\n",
+			i+1, p.Seconds, p.CPU, mib(p.PeakRSS), mib(p.RSSBefore), mib(p.HWMBefore), a.Seconds, a.CPU, mib(a.PeakRSS))
 	}
 	p, a := median(pc), median(an)
-	fmt.Printf("%-58s %10s %12s\n", "", "time", "peak RSS")
-	fmt.Printf("%-58s %8.2f s %12s\n", "porcupine v1.3.1 CheckOperations (check only)", p.Seconds, mib(p.PeakRSS))
-	fmt.Printf("%-58s %8.2f s %12s\n", "chaoscheck analyze --workload kv --init 0 (whole process)", a.Seconds, mib(a.PeakRSS))
-	fmt.Printf("%-58s %9.2f× %11.2f×\n", "ratio analyze / porcupine (goal ≤ 0.5, ≤ 0.3)", a.Seconds/p.Seconds, float64(a.PeakRSS)/float64(p.PeakRSS))
+	fmt.Printf("%-58s %10s %10s %12s\n", "", "time", "CPU", "peak RSS")
+	fmt.Printf("%-58s %8.2f s %8.2f s %12s\n", "porcupine v1.3.1 CheckOperations (check only)", p.Seconds, p.CPU, mib(p.PeakRSS))
+	fmt.Printf("%-58s %8.2f s %8.2f s %12s\n", "chaoscheck analyze --workload kv --init 0 (whole process)", a.Seconds, a.CPU, mib(a.PeakRSS))
+	fmt.Printf("%-58s %9.2f× %9.2f× %11.2f×\n", "ratio analyze / porcupine (goal: time ≤ 0.5, RSS ≤ 0.3)",
+		a.Seconds/p.Seconds, a.CPU/p.CPU, float64(a.PeakRSS)/float64(p.PeakRSS))
 	fmt.Printf("medians of %d runs each; GOMAXPROCS as the environment sets it\n", runs)
 	return nil
 }
@@ -174,6 +178,7 @@ func runAnalyze(bin, file string) (measurement, error) {
 		return m, fmt.Errorf("chaoscheck analyze (the history is linearizable, want exit 0): %w\n%s", err, out.String())
 	}
 	m.PeakRSS = peakRSS(cmd.ProcessState)
+	m.CPU = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return m, nil
 }
 
@@ -187,13 +192,15 @@ func peakRSS(ps *os.ProcessState) int64 {
 
 func median(ms []measurement) measurement {
 	secs := make([]float64, len(ms))
+	cpu := make([]float64, len(ms))
 	rss := make([]int64, len(ms))
 	for i, m := range ms {
-		secs[i], rss[i] = m.Seconds, m.PeakRSS
+		secs[i], cpu[i], rss[i] = m.Seconds, m.CPU, m.PeakRSS
 	}
 	slices.Sort(secs)
+	slices.Sort(cpu)
 	slices.Sort(rss)
-	return measurement{Seconds: secs[len(secs)/2], PeakRSS: rss[len(rss)/2]}
+	return measurement{Seconds: secs[len(secs)/2], CPU: cpu[len(cpu)/2], PeakRSS: rss[len(rss)/2]}
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }

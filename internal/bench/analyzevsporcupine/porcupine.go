@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -80,9 +81,9 @@ func porcupineChild(file string) error {
 	debug.FreeOSMemory()
 	m := measurement{Ops: len(ops)}
 	m.RSSBefore, m.HWMBefore = procStatus("VmRSS:"), procStatus("VmHWM:")
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	ok := porcupine.CheckOperations(kvModel, ops)
-	m.Seconds = time.Since(start).Seconds()
+	m.Seconds, m.CPU = time.Since(start).Seconds(), cpuTime()-cpu
 	if !ok {
 		return fmt.Errorf("porcupine judged the generated history nonlinearizable")
 	}
@@ -183,4 +184,13 @@ func procStatus(field string) int64 {
 		}
 	}
 	return 0
+}
+
+// cpuTime is the user+system CPU seconds this process has used.
+func cpuTime() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
