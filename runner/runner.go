@@ -283,6 +283,7 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 		h = r.rec.History()
 	}
 	r.res.Ops = len(h)
+	r.res.Partitions = store.PartitionsOf(h)
 
 	checkers := r.w.Checkers(r.dir.Dir)
 	if o, ok := r.sys.(target.Observer); ok {
