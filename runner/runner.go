@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
@@ -223,7 +224,10 @@ func (r *run) load(ctx context.Context) {
 	cfg := r.cfg
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	nemCtx, stopNemesis := context.WithCancel(ctx)
+	// The schedule stops when the load does, but an action under way
+	// finishes (only an interrupted run cancels it).
+	stop := make(chan struct{})
+	stopNemesis := sync.OnceFunc(func() { close(stop) })
 	defer stopNemesis()
 	progCtx, stopProgress := context.WithCancel(ctx)
 	prog := newProgress(cfg, r.log, r.crec)
@@ -233,10 +237,13 @@ func (r *run) load(ctx context.Context) {
 	r.log.Info("load", "time_limit", cfg.TimeLimit, "rounds", cfg.Rounds, "concurrency", cfg.Concurrency, "rate", cfg.Rate)
 	nemDone := make(chan error, 1)
 	go func() {
-		err := nemesis.RunSchedule(nemCtx, r.nem, r.sys, r.crec, cfg.nemesisOptions())
-		if cfg.TimeLimit == 0 && nemCtx.Err() == nil {
+		nopts := cfg.nemesisOptions()
+		nopts.Stop = stop
+		err := nemesis.RunSchedule(ctx, r.nem, r.sys, r.crec, nopts)
+		if cfg.TimeLimit == 0 && ctx.Err() == nil {
 			select {
-			case <-nemCtx.Done():
+			case <-ctx.Done():
+			case <-stop:
 			case <-time.After(cfg.NemesisInterval):
 			}
 			stopLoad()
