@@ -268,7 +268,7 @@ func TestCutOffCycleSearchLeavesKindUnfinished(t *testing.T) {
 	if err := la.analyze(context.Background(), &e); err != nil {
 		t.Fatal(err)
 	}
-	g := build(&e, int32(len(a.txns)), int32(len(a.txns)), nil)
+	g := build(int32(len(a.txns)), int32(len(a.txns)), nil, &e)
 	s := newSearcher(context.Background(), g)
 	comps := s.components()
 	if len(comps) != 1 {
@@ -293,7 +293,7 @@ func TestRealtimeTicksEncodeRealtimeOrder(t *testing.T) {
 	var e edges
 	ticks, tickAt := a.addRealtime(&e)
 	n := int32(len(a.txns))
-	g := build(&e, n, n+ticks, tickAt)
+	g := build(n, n+ticks, tickAt, &e)
 	for i := int32(0); i < n; i++ {
 		reach := make([]bool, g.nodes)
 		stack := []int32{i}
