@@ -392,3 +392,26 @@ func TestSimplifyCutsRepeatedTransactions(t *testing.T) {
 		t.Fatalf("a simple cycle changed: %+v", c)
 	}
 }
+
+func TestElementIndexDenseAndSparse(t *testing.T) {
+	la := newListAppend(newAnalysis(nil))
+	vals := []val{1, 2, 3, 1000000, -5, 1 << 40, nilVal + 7, 70, 4}
+	ids := map[val]int32{}
+	for _, v := range vals {
+		ids[v] = la.elem(3, v)
+	}
+	for _, v := range vals {
+		if got := la.elem(3, v); got != ids[v] {
+			t.Errorf("elem(3, %d) = %d, then %d", v, ids[v], got)
+		}
+		if e := la.find(3, v); e == nil || e.v != v {
+			t.Errorf("find(3, %d) = %+v", v, e)
+		}
+		if e := la.find(4, v); e != nil {
+			t.Errorf("find(4, %d) found %+v on another key", v, e)
+		}
+	}
+	if len(la.elems) != len(vals) || len(la.dense[3]) > 4*len(vals)+64 {
+		t.Errorf("%d elements, dense slice of %d", len(la.elems), len(la.dense[3]))
+	}
+}
