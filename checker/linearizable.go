@@ -33,6 +33,12 @@ type LinearizableOptions struct {
 	// OutDir receives linear.html, porcupine's visualization, on an invalid
 	// or unknown verdict; "" writes nothing.
 	OutDir string
+	// MemoryLimit is the memory budget in bytes for the whole process
+	// while the search runs; 0 means none. When the live heap reaches 3/4
+	// of it, the search that has cached the most is abandoned and its key
+	// is unknown with a note. It is also the Go runtime's soft memory limit
+	// during the check, unless a lower one is in force.
+	MemoryLimit int64
 	// MaxVisualizeOps skips linear.html (with a note) when the keys to
 	// draw hold more operations than this; 0 means DefaultMaxVisualizeOps.
 	MaxVisualizeOps int
@@ -81,6 +87,9 @@ func NewLinearizable(opts LinearizableOptions) (Checker, error) {
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("linearizable: negative timeout %v", opts.Timeout)
 	}
+	if opts.MemoryLimit < 0 {
+		return nil, fmt.Errorf("linearizable: negative memory limit %d", opts.MemoryLimit)
+	}
 	initKey, err := regCanon(opts.Init)
 	if err != nil {
 		return nil, fmt.Errorf("linearizable: initial value: %w", err)
@@ -125,14 +134,15 @@ type linRec struct {
 
 // linKeyResult is the verdict on one key.
 type linKeyResult struct {
-	key       string
-	verdict   Validity
-	searched  bool // false when the check stopped before this key's turn
-	undecided bool // the search did not finish
-	nops      int  // operations handed to porcupine
-	anomalies []Anomaly
-	malformed []Anomaly
-	ignored   map[string]int // f → ops ignored
+	key        string
+	verdict    Validity
+	searched   bool // false when the check stopped before this key's turn
+	undecided  bool // the search did not finish
+	overBudget bool // the memory budget abandoned the search
+	nops       int  // operations handed to porcupine
+	anomalies  []Anomaly
+	malformed  []Anomaly
+	ignored    map[string]int // f → ops ignored
 	// ops and info are kept for linear.html, only for a key that is not
 	// valid and small enough to draw.
 	ops  []porcupine.Operation
@@ -164,6 +174,13 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the linearizable checker's limit of %d", len(h), math.MaxInt32))
 		return res
 	}
+	budget := newLinBudget(c.opts.MemoryLimit)
+	watching := make(chan struct{})
+	var watcher sync.WaitGroup
+	watcher.Go(func() { budget.watch(watching) })
+	defer watcher.Wait()
+	defer close(watching)
+
 	groups := c.groups(h)
 	results := make([]linKeyResult, len(groups))
 	// Keys are searched GOMAXPROCS at a time, each converted to porcupine
@@ -180,7 +197,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 				if i >= len(groups) {
 					return
 				}
-				results[i] = c.checkKey(ctx, &stop, h, groups[i], int32(i))
+				results[i] = c.checkKey(ctx, &stop, budget, h, groups[i], int32(i))
 				groups[i] = nil
 			}
 		})
@@ -189,7 +206,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 
 	res.Valid = Valid
 	ignored := map[string]int{}
-	var undecided []string
+	var undecided, overBudget []string
 	for i := range results {
 		r := &results[i]
 		r.anomalies = append(r.malformed, r.anomalies...)
@@ -205,7 +222,10 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 		case Unknown:
 			res.Counts["keys-unknown"]++
 		}
-		if r.undecided {
+		switch {
+		case r.overBudget:
+			overBudget = append(overBudget, linKeyName(r.key))
+		case r.undecided:
 			undecided = append(undecided, linKeyName(r.key))
 		}
 		for f, n := range r.ignored {
@@ -214,11 +234,18 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 		}
 	}
 	res.Counts["malformed"] = countLinKind(res.Anomalies, "malformed")
+	if res.Counts["keys"] == 0 && res.Counts["malformed"] == 0 {
+		// Knossos's verdict on a history with nothing to linearize.
+		res.Notes = append(res.Notes, "no client read, write or cas ops: nothing to check (valid, as Knossos says of an empty history)")
+	}
 	if len(ignored) > 0 {
 		res.Notes = append(res.Notes, c.ignoredNote(ignored))
 	}
 	if res.Counts["malformed"] > 0 {
 		res.Notes = append(res.Notes, "ops with malformed values were skipped: the verdict cannot be valid")
+	}
+	if len(overBudget) > 0 {
+		res.Notes = append(res.Notes, budget.note(overBudget))
 	}
 	if stop.Load() && len(undecided) > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("linearizable checker stopped before it finished (%v): %d of %d keys undecided: %s",
@@ -226,7 +253,7 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 	} else if len(undecided) > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("porcupine could not decide %d keys: %s", len(undecided), linList(undecided, 10)))
 	}
-	c.visualize(ctx, &stop, &res, h, results)
+	c.visualize(ctx, &stop, budget, &res, h, results)
 	return res
 }
 
@@ -374,7 +401,7 @@ func (g *linGroup) operations(part int32) []porcupine.Operation {
 }
 
 // checkKey runs porcupine on one key.
-func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h history.History, g *linGroup, part int32) linKeyResult {
+func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, budget *linBudget, h history.History, g *linGroup, part int32) linKeyResult {
 	r := linKeyResult{key: g.key, verdict: Unknown, undecided: true, malformed: g.malformed, ignored: g.ignored}
 	if stop.Load() {
 		return r
@@ -387,11 +414,15 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, h histor
 			return r
 		}
 	}
-	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, stop, false, h), ops, timeout)
+	search := &linSearch{stop: stop, nops: len(ops)}
+	budget.begin(search)
+	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, search, false, h), ops, timeout)
+	budget.end(search)
+	r.overBudget = search.over.Load()
 	switch {
 	case verdict == porcupine.Ok:
 		r.verdict, r.undecided = Valid, false
-	case verdict == porcupine.Illegal && !stop.Load():
+	case verdict == porcupine.Illegal && !search.halted():
 		r.verdict, r.undecided = Invalid, false
 		r.anomalies = append(r.anomalies, linExplain(h, g.key, ops, info, c.init))
 	}
@@ -519,7 +550,7 @@ func linExplain(h history.History, key string, ops []porcupine.Operation, info p
 // none is, unknown): porcupine draws the history with its partial
 // linearizations. Several keys are drawn together, which takes a second
 // search over them since LinearizationInfo cannot be merged.
-func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, res *Result, h history.History, results []linKeyResult) {
+func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, budget *linBudget, res *Result, h history.History, results []linKeyResult) {
 	if c.opts.OutDir == "" || res.Valid == Valid {
 		return
 	}
@@ -566,7 +597,14 @@ func (c *linearizable) visualize(ctx context.Context, stop *atomic.Bool, res *Re
 		if dl, ok := ctx.Deadline(); ok {
 			timeout = max(time.Until(dl), time.Millisecond)
 		}
-		_, info = porcupine.CheckOperationsVerbose(regModel(c.init, stop, true, h), all, timeout)
+		search := &linSearch{stop: stop, nops: len(all)}
+		budget.begin(search)
+		_, info = porcupine.CheckOperationsVerbose(regModel(c.init, search, true, h), all, timeout)
+		budget.end(search)
+		if search.over.Load() {
+			res.Notes = append(res.Notes, fmt.Sprintf("%s not written: drawing %d keys together reached the memory budget", LinearFile, len(show)))
+			return
+		}
 	}
 	if err := os.MkdirAll(c.opts.OutDir, 0o755); err != nil {
 		res.Notes = append(res.Notes, fmt.Sprintf("%s not written: %v", LinearFile, err))

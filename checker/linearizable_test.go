@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/kvgen"
 )
 
 // Compact op builders: linHist numbers ops in order (index and time).
@@ -450,7 +452,7 @@ func TestLinearizableLinearHTMLOnlyWhenNeededAndSmall(t *testing.T) {
 }
 
 func TestLinearizableGeneratedHistories(t *testing.T) {
-	h := genLinearizableKV(7, 10, 5, 5000)
+	h := kvgen.Linearizable(7, 10, 5, 5000)
 	r := linCheck(t, LinearizableOptions{Model: "kv", Init: linN(0)}, h)
 	if r.Valid != Valid || r.Counts["keys"] != 5 {
 		t.Fatalf("generated linearizable history: got %v, counts %v, anomalies %+v", r.Valid, r.Counts, r.Anomalies)
@@ -543,5 +545,25 @@ func TestLinearizableTestdataVerdicts(t *testing.T) {
 				t.Errorf("testdata/%s holds %d %s histories, want at least 2", dir, n, model)
 			}
 		}
+	}
+}
+
+// TestLinearizableMemoryBudgetAbandonsTheCostlyKey: 60 concurrent info
+// writes on one key make porcupine's cache grow without end; with a
+// budget, that key is unknown with a note and every other key is still
+// judged. Giving up must never make the verdict valid.
+func TestLinearizableMemoryBudgetAbandonsTheCostlyKey(t *testing.T) {
+	h := kvgen.InfoWrites(1, 20_000, 60)
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	budget := int64(ms.HeapAlloc) + 96<<20
+	r := linCheck(t, LinearizableOptions{Model: "kv", Init: linN(0), MemoryLimit: budget, Timeout: 2 * time.Minute}, h)
+	notes := strings.Join(r.Notes, "\n")
+	if r.Valid != Unknown || r.Counts["keys-unknown"] != 1 || r.Counts["keys-invalid"] != 0 || r.Counts["keys"] != 11 {
+		t.Fatalf("got %v, counts %v, notes %q; want unknown with key hot the one unknown of 11", r.Valid, r.Counts, r.Notes)
+	}
+	if !strings.Contains(notes, "memory budget") || !strings.Contains(notes, "key hot") || strings.Contains(notes, "time limit") {
+		t.Fatalf("notes %q; want the memory budget naming key hot, and no time-out", r.Notes)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/anishathalye/porcupine"
 
@@ -231,13 +230,14 @@ func regStep(state, input any) (bool, any) {
 }
 
 // regModel is the porcupine model for one or more keys' registers starting
-// at init. When stop is non-nil and set, every step fails so that a running
-// search unwinds within a few steps; the caller must then read an Illegal
-// verdict as unknown. Visualization replays steps, so it gets a model
-// without stop. byKey adds a partition function for histories holding
+// at init. When search is non-nil and halted, every step fails so that a
+// running search unwinds within a few steps; the caller must then read an
+// Illegal verdict as unknown. Successful steps are counted in search for
+// the memory budget. Visualization replays steps, so it gets a model
+// without search. byKey adds a partition function for histories holding
 // several keys' operations. h is the history the operations came from,
 // for descriptions.
-func regModel(init *regValue, stop *atomic.Bool, byKey bool, h history.History) porcupine.Model {
+func regModel(init *regValue, search *linSearch, byKey bool, h history.History) porcupine.Model {
 	m := porcupine.Model{
 		Init: func() any { return init },
 		Step: func(state, input, _ any) (bool, any) {
@@ -256,12 +256,16 @@ func regModel(init *regValue, stop *atomic.Bool, byKey bool, h history.History) 
 			return ""
 		},
 	}
-	if stop != nil {
+	if search != nil {
 		m.Step = func(state, input, _ any) (bool, any) {
-			if stop.Load() {
+			if search.halted() {
 				return false, state
 			}
-			return regStep(state, input)
+			ok, next := regStep(state, input)
+			if ok {
+				search.steps.Add(1)
+			}
+			return ok, next
 		}
 	}
 	if byKey {

@@ -13,6 +13,7 @@ type Options struct {
 	Model         string        // linearizable: register, cas-register or kv
 	Init          any           // linearizable: initial register value
 	Timeout       time.Duration // linearizable: search time limit
+	Memory        int64         // linearizable: memory budget in bytes, 0 for none (LinearizableOptions.MemoryLimit)
 	OutDir        string        // where files such as linear.html go
 	Total         *int64        // bank: expected sum of every read
 	Accounts      []string      // bank: the accounts every read must hold
@@ -52,7 +53,7 @@ func New(name string, o Options) (Checker, error) {
 		if model == "" {
 			model = "kv"
 		}
-		return NewLinearizable(LinearizableOptions{Model: model, Init: o.Init, Timeout: o.Timeout, OutDir: o.OutDir})
+		return NewLinearizable(LinearizableOptions{Model: model, Init: o.Init, Timeout: o.Timeout, OutDir: o.OutDir, MemoryLimit: o.Memory})
 	case "txid":
 		return NewTxID(), nil
 	case "set":

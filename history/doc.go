@@ -12,14 +12,23 @@
 // the nemesis.
 //
 // Files: op.go (Op, History), pairs.go (invocations with completions),
-// recorder.go (Recorder, WriteJSONL), reader.go (Read, format detection),
-// json.go and edn.go (the two syntaxes), validate.go (Validate).
+// recorder.go (Recorder, WriteJSONL), reader.go (Read, format detection,
+// the memory limit of ReadFileWithin), json.go and edn.go (the two
+// syntaxes), json_scan.go (the one-pass fast path for JSON op lines, which
+// must agree with json.go on every line it accepts), validate.go
+// (Validate).
 //
 // On disk a history is JSON Lines, one op per line in index order. The
 // Recorder writes each line with a single Write, so a crash leaves at most
 // one truncated last line; readers drop such a line with a Warning and
 // treat every other defect as a *ParseError naming file and line. Whatever
 // the source format, values reach checkers in one shape (see Op).
+//
+// A history is UTF-8 text. Readers refuse invalid UTF-8 and \u escapes of
+// lone UTF-16 surrogates instead of replacing them with U+FFFD, which
+// would make different keys or values one (a wrong verdict); and refuse
+// binary input from its first line, so an endless device is not read to
+// its end.
 //
 // history imports nothing else from chaoscheck; checker, runner and the
 // CLI import it. It must never import the system under test.

@@ -55,7 +55,16 @@ type ednParser struct {
 	pos   int
 	line  int // 1-based line of data[pos]
 	depth int
-	strs  interner // keywords and symbols; may be nil
+	strs  interner          // keywords and symbols; may be nil
+	nums  map[string]ednNum // numbers already read, by token; may be nil
+	// keywords holds keywords already read, boxed; may be nil.
+	keywords map[string]any
+}
+
+// ednNum is a number value as value returns it.
+type ednNum struct {
+	v    any
+	kind ednKind
 }
 
 func newEDNParser(data []byte) *ednParser { return &ednParser{data: data, line: 1} }
@@ -161,7 +170,14 @@ func (p *ednParser) value() (any, ednKind, error) {
 		if len(name) == 0 {
 			return nil, ednNil, p.errorf("empty keyword %q", tok)
 		}
-		return p.text(name), ednKeyword, nil
+		if v, ok := p.keywords[string(name)]; ok {
+			return v, ednKeyword, nil
+		}
+		var v any = p.text(name) // boxed once per distinct keyword
+		if p.keywords != nil && len(p.keywords) < maxInterned {
+			p.keywords[v.(string)] = v
+		}
+		return v, ednKeyword, nil
 	}
 	tok := p.text(p.tokenBytes())
 	if tok == "" {
@@ -177,11 +193,18 @@ func (p *ednParser) value() (any, ednKind, error) {
 	}
 	c := tok[0]
 	if c >= '0' && c <= '9' || (c == '-' || c == '+') && len(tok) > 1 && tok[1] >= '0' && tok[1] <= '9' {
+		if n, ok := p.nums[tok]; ok {
+			return n.v, n.kind, nil
+		}
 		n, kind, err := ednNumber(tok)
 		if err != nil {
 			return nil, ednNil, p.errorf("%v", err)
 		}
-		return n, kind, nil
+		var v any = n // boxed once per distinct number: values are immutable
+		if p.nums != nil && len(p.nums) < maxInterned {
+			p.nums[tok] = ednNum{v, kind}
+		}
+		return v, kind, nil
 	}
 	return tok, ednSymbol, nil
 }
@@ -448,7 +471,8 @@ func (p *ednParser) hex4() (rune, error) {
 		p.pos = save
 	}
 	if r >= 0xD800 && r < 0xE000 {
-		return utf8.RuneError, nil
+		// U+FFFD in its place would make two different strings one.
+		return 0, p.errorf("\\u%04X is half of a UTF-16 surrogate pair: histories must be valid Unicode", r)
 	}
 	return r, nil
 }
@@ -480,7 +504,7 @@ func (p *ednParser) char() (string, error) {
 		return s, nil
 	}
 	if name[0] == 'u' && len(name) == 5 {
-		if n, err := strconv.ParseUint(name[1:], 16, 16); err == nil {
+		if n, err := strconv.ParseUint(name[1:], 16, 16); err == nil && (n < 0xD800 || n >= 0xE000) {
 			return string(rune(n)), nil
 		}
 	}
@@ -503,7 +527,7 @@ func ednNumber(tok string) (json.Number, ednKind, error) {
 	if neg {
 		sign = "-"
 	}
-	bad := fmt.Errorf("invalid number %q", tok)
+	bad := errInvalidNumber(tok)
 	if strings.HasSuffix(body, "N") && allDigits(body[:len(body)-1]) {
 		body = body[:len(body)-1]
 	}
@@ -531,6 +555,13 @@ func ednNumber(tok string) (json.Number, ednKind, error) {
 	}
 	return json.Number(sign + strconv.FormatFloat(f, 'g', -1, 64)), ednFloat, nil
 }
+
+// errInvalidNumber is ednNumber's error, a type so that numbers that
+// parse pay nothing for it (fmt.Errorf per number was a sixth of reading
+// an EDN history).
+type errInvalidNumber string
+
+func (e errInvalidNumber) Error() string { return fmt.Sprintf("invalid number %q", string(e)) }
 
 func allDigits(s string) bool {
 	if s == "" {
@@ -584,6 +615,7 @@ func (b *builder) readEDN(data []byte) error {
 	b.size = int64(len(data))
 	p := newEDNParser(data)
 	p.strs = b.strs
+	p.nums, p.keywords = map[string]ednNum{}, map[string]any{}
 	for {
 		line := p.line
 		done, err := p.atEOF()

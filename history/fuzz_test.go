@@ -139,3 +139,38 @@ func FuzzJSONValue(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanOpMatchesDecodeJSONOp: the one-pass scanner accepts only lines
+// decodeJSONOp accepts, and decodes them to the same op: it is a fast path,
+// never a second opinion.
+func FuzzScanOpMatchesDecodeJSONOp(f *testing.F) {
+	for _, s := range []string{
+		`{"index":0,"time":168,"type":"invoke","process":5,"f":"cas","key":"k3","value":[3,0]}`,
+		`{"index":2,"time":1645,"type":"ok","process":6,"f":"write","key":"k65","value":4,"node":"n1"}`,
+		`{"type":"info","process":"nemesis","f":"kill","value":{"n1":["n2","n3"]},"error":"timeout"}`,
+		`{"type":"ok","process":-1,"f":"x","tx_id":12,"key":7,"value":[true,false,null,-0.5e+3,"é",{}]}`,
+		`{"type":"ok","process":1,"f":"x","index":1,"index":2,"debug":{"a":[1,2,[3]]}}`,
+		`{"type":"ok","process":1,"f":"x","value":"k` + "\xff" + `"}`,
+		`{"type":"ok","process":1,"f":"x","value":01}`, `{"type":"ok","process":1,"f":"x","value":1.}`,
+		`{"type":"ok","process":1,"f":"x"} {}`, `{"type":"ok","process":1,"f":"x","tx-id":"t"}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			return
+		}
+		got, gotHas, ok := newOpScanner(interner{}).scanOp(line)
+		if !ok {
+			return
+		}
+		want, wantHas, err := decodeJSONOp(line, interner{})
+		if err != nil {
+			t.Fatalf("scanOp accepted %q, decodeJSONOp rejects it: %s", line, err.msg)
+		}
+		if !reflect.DeepEqual(got, want) || gotHas != wantHas {
+			t.Fatalf("scanOp(%q) = %#v %+v\ndecodeJSONOp gives %#v %+v", line, got, gotHas, want, wantHas)
+		}
+	})
+}

@@ -22,11 +22,14 @@ func (b *builder) readJSONL(br *bufio.Reader) error {
 		text, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			long = append(long[:0], text...)
-			for err == bufio.ErrBufferFull {
+			for err == bufio.ErrBufferFull && len(long) <= maxLineBytes {
 				text, err = br.ReadSlice('\n')
 				long = append(long, text...)
 			}
 			text = long
+			if len(text) > maxLineBytes {
+				return b.errorAt(line+1, "line longer than %d MiB: not a history line", maxLineBytes>>20)
+			}
 		}
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("read %s: %w", b.file, err)
@@ -44,7 +47,7 @@ func (b *builder) readJSONL(br *bufio.Reader) error {
 			if cut != nil {
 				return cut
 			}
-			op, has, ferr := decodeJSONOp(text, b.strs)
+			op, has, ferr := b.decodeOp(text)
 			switch {
 			case ferr != nil && ferr.eof:
 				cut = b.errorAt(line, "%s", ferr.msg)
@@ -96,7 +99,7 @@ func (b *builder) readJSONArray(data []byte) error {
 			}
 			return b.errorAt(l, "invalid JSON: %v", err)
 		}
-		op, has, ferr := decodeJSONOp(raw, b.strs)
+		op, has, ferr := b.decodeOp(raw)
 		if ferr != nil {
 			return b.errorAt(l, "%s", ferr.msg)
 		}
@@ -123,6 +126,22 @@ func (b *builder) readJSONArray(data []byte) error {
 	return nil
 }
 
+// maxLineBytes bounds one JSONL line, so that input without newlines (a
+// device, a binary file) cannot take all memory.
+const maxLineBytes = 256 << 20
+
+// decodeOp decodes one op object: the one-pass scanner when the line has
+// the usual shape, else decodeJSONOp, which also words the errors.
+func (b *builder) decodeOp(text []byte) (Op, opFields, *fieldError) {
+	if b.scan == nil {
+		b.scan = newOpScanner(b.strs)
+	}
+	if op, has, ok := b.scan.scanOp(text); ok {
+		return op, has, nil
+	}
+	return decodeJSONOp(text, b.strs)
+}
+
 // jsonOp holds an op object's fields as undecoded JSON, nil when absent,
 // so that each is checked with a message that names it.
 type jsonOp struct {
@@ -146,6 +165,14 @@ func decodeJSONOp(text []byte, strs interner) (Op, opFields, *fieldError) {
 		}
 		err := json.Unmarshal(text, &v)
 		return op, has, fieldErrorf("invalid JSON: %v", err)
+	}
+	// encoding/json turns invalid UTF-8 and lone surrogates into U+FFFD,
+	// which would make keys "k\xff" and "k\xfe" one key: a wrong verdict.
+	if err := checkUTF8(text); err != nil {
+		return op, has, err
+	}
+	if esc, ok := loneSurrogate(text); ok {
+		return op, has, fieldErrorf("string holds %s, half of a UTF-16 surrogate pair: histories must be valid Unicode", esc)
 	}
 	var j jsonOp
 	for k, v := range jsonFields(text) {
@@ -327,6 +354,62 @@ func jsonEnd(b []byte, i int) int {
 		i++
 	}
 	return i
+}
+
+// checkUTF8 rejects text that is not UTF-8, naming the first bad byte.
+func checkUTF8(text []byte) *fieldError {
+	if utf8.Valid(text) {
+		return nil
+	}
+	i := invalidUTF8At(text)
+	return fieldErrorf("invalid UTF-8 (byte 0x%02x at column %d): histories must be UTF-8 text", text[i], i+1)
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not part of
+// valid UTF-8, or len(b).
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		if b[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// loneSurrogate finds a \uXXXX escape in valid JSON that is half of a
+// UTF-16 surrogate pair with no other half.
+func loneSurrogate(b []byte) (string, bool) {
+	hex := func(i int) rune {
+		n, _ := strconv.ParseUint(string(b[i:i+4]), 16, 16) // valid JSON: four hex digits
+		return rune(n)
+	}
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		if b[i+1] != 'u' {
+			i++ // \\ or \" : skip the escaped byte
+			continue
+		}
+		r := hex(i + 2)
+		if r >= 0xD800 && r < 0xDC00 && i+12 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+			if lo := hex(i + 8); lo >= 0xDC00 && lo < 0xE000 {
+				i += 11
+				continue
+			}
+		}
+		if r >= 0xD800 && r < 0xE000 {
+			return string(b[i : i+6]), true
+		}
+		i += 5
+	}
+	return "", false
 }
 
 // jsonStringValue unquotes a valid JSON string literal.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // ParseError is a history that cannot be read or is not well formed. Line
@@ -40,13 +42,23 @@ func (w Warning) String() string { return fmt.Sprintf("%s:%d: %s", w.File, w.Lin
 var ErrNoOps = errors.New("no ops")
 
 // ReadFile reads the history at path; see Read.
-func ReadFile(path string) (History, []Warning, error) {
+func ReadFile(path string) (History, []Warning, error) { return ReadFileWithin(path, 0) }
+
+// ErrTooLarge is returned, wrapped with the file name and the figures, for
+// a history that would not fit the memory limit given to ReadFileWithin.
+var ErrTooLarge = errors.New("history too large for the memory limit")
+
+// ReadFileWithin reads the history at path like ReadFile, but refuses with
+// ErrTooLarge, before holding it, a history whose ops would take more than
+// limit bytes of memory: estimated from the file's size and the length of
+// its first ops, then checked as ops arrive. limit 0 means no limit.
+func ReadFileWithin(path string, limit int64) (History, []Warning, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	return Read(f, path)
+	return read(f, path, limit)
 }
 
 // Read reads a history in any of the formats chaoscheck accepts, detected
@@ -61,14 +73,26 @@ func ReadFile(path string) (History, []Warning, error) {
 // by the end of the input on the last line is dropped with a Warning.
 // Every other defect is a *ParseError naming the line; input without ops
 // is ErrNoOps.
-func Read(r io.Reader, name string) (History, []Warning, error) {
-	b := &builder{file: name, size: inputSize(r), strs: interner{}}
+func Read(r io.Reader, name string) (History, []Warning, error) { return read(r, name, 0) }
+
+func read(r io.Reader, name string, limit int64) (History, []Warning, error) {
+	b := &builder{file: name, size: inputSize(r), strs: interner{}, limit: limit}
 	br := bufio.NewReaderSize(r, 64<<10)
 	head, err := br.Peek(br.Size())
 	if err != nil && err != io.EOF {
 		return nil, nil, fmt.Errorf("read %s: %w", name, err)
 	}
 	f, line, ok := detect(head, err == io.EOF)
+	if at, bad := binaryStart(head, err == io.EOF); bad {
+		// Refused from its first line: a device such as /dev/zero never ends,
+		// and reading it whole to be sure would never return.
+		pe := &ParseError{File: name, Line: 1 + bytes.Count(head[:at], []byte("\n")), Msg: fmt.Sprintf(
+			"unrecognized history format: binary data (byte 0x%02x at offset %d), want JSON Lines, a JSON array of ops or Jepsen EDN", head[at], at)}
+		if head[at] >= utf8.RuneSelf {
+			pe.Msg = fmt.Sprintf("invalid UTF-8 (byte 0x%02x at offset %d): histories must be UTF-8 text", head[at], at)
+		}
+		return nil, nil, pe
+	}
 	var data []byte // the whole input, for the formats parsed in one piece
 	if !ok {
 		if data, err = io.ReadAll(br); err != nil {
@@ -76,7 +100,10 @@ func Read(r io.Reader, name string) (History, []Warning, error) {
 		}
 		f, line, _ = detect(data, true)
 	}
-	if f != formatJSONL && f != formatNone && data == nil {
+	if f != formatJSONL && f != formatNone && f != formatUnknown && data == nil {
+		if limit > 0 && b.size > limit { // read whole, so the bytes alone would not fit
+			return nil, nil, b.tooLarge(b.size, "its text alone")
+		}
 		if data, err = io.ReadAll(br); err != nil {
 			return nil, nil, fmt.Errorf("read %s: %w", name, err)
 		}
@@ -92,9 +119,13 @@ func Read(r io.Reader, name string) (History, []Warning, error) {
 		}
 		err = b.readJSONL(br)
 	case formatJSONArray:
-		err = b.readJSONArray(data)
+		if err = b.checkUTF8(data); err == nil {
+			err = b.readJSONArray(data)
+		}
 	case formatEDN:
-		err = b.readEDN(data)
+		if err = b.checkUTF8(data); err == nil {
+			err = b.readEDN(data)
+		}
 	}
 	if err != nil {
 		return nil, b.warnings, err
@@ -206,6 +237,53 @@ func jsonObject(b []byte, i int, atEOF bool) (isJSON, ok bool) {
 	return true, atEOF
 }
 
+// binaryStart finds, on the first line of head that is not blank, a byte
+// no text history holds: NUL or another control character than tab, CR, LF
+// and form feed, or invalid UTF-8 (a rune cut by the end of head is not).
+// Every format's first line is text, so this tells binary input from a
+// history at once.
+func binaryStart(head []byte, atEOF bool) (int, bool) {
+	start := bytes.LastIndexByte(head[:skipJSONSpace(head, 0)], '\n') + 1
+	end := len(head)
+	if nl := bytes.IndexByte(head[start:], '\n'); nl >= 0 {
+		end = start + nl
+	}
+	for i := start; i < end; {
+		c := head[i]
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\f' {
+			return i, true
+		}
+		if c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(head[i:end])
+		if r == utf8.RuneError && n == 1 {
+			if !atEOF && end == len(head) && !utf8.FullRune(head[i:]) {
+				return 0, false // cut by the end of head
+			}
+			return i, true
+		}
+		i += n
+	}
+	return 0, false
+}
+
+// checkUTF8 rejects input read whole that is not UTF-8, at the line of the
+// first bad byte; a rune cut off at the very end is a truncated last op,
+// which the format's reader reports.
+func (b *builder) checkUTF8(data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	i := invalidUTF8At(data)
+	if !utf8.FullRune(data[i:]) {
+		return nil
+	}
+	return b.errorAt(1+bytes.Count(data[:i], []byte("\n")),
+		"invalid UTF-8 (byte 0x%02x): histories must be UTF-8 text", data[i])
+}
+
 // builder collects ops with their source lines and the index rule.
 type builder struct {
 	file     string
@@ -214,6 +292,9 @@ type builder struct {
 	warnings []Warning
 	indexed  bool // whether the first op had an index
 	strs     interner
+	scan     *opScanner // JSON's fast path, made on first use
+	cutLine  int        // line of an op cut off by the end of the input, 0 if none
+	limit    int64      // bytes the ops may take in memory; 0: no limit
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -248,8 +329,14 @@ func (b *builder) add(op Op, has opFields, line int) error {
 	if !has.index {
 		op.Index = int64(len(b.h))
 	}
+	if b.limit > 0 && len(b.h)%sizeAfter == 0 && int64(len(b.h))*opFootprint > b.limit {
+		return b.tooLarge(int64(len(b.h))*opFootprint, fmt.Sprintf("its first %d ops", len(b.h)))
+	}
 	if len(b.h) == sizeAfter && b.size > b.read && b.read > 0 {
 		want := int(float64(b.size) / float64(b.read) * sizeAfter * 1.05)
+		if need := int64(want) * opFootprint; b.limit > 0 && need > b.limit {
+			return b.tooLarge(need, fmt.Sprintf("about %d ops", want))
+		}
 		b.h = append(make(History, 0, want), b.h...)
 		b.lines = append(make([]int, 0, want), b.lines...)
 	}
@@ -258,15 +345,29 @@ func (b *builder) add(op Op, has opFields, line int) error {
 	return nil
 }
 
+// opFootprint is what one op takes in memory beyond its strings: the Op,
+// its source line while reading, and a boxed value.
+const opFootprint = int64(unsafe.Sizeof(Op{})) + 8 + 16
+
+func (b *builder) tooLarge(need int64, what string) error {
+	return fmt.Errorf("%s: %w: %s would take about %d MiB, the limit is %d MiB", b.file, ErrTooLarge, what, need>>20, b.limit>>20)
+}
+
 func (b *builder) errorAt(line int, format string, args ...any) *ParseError {
 	return &ParseError{File: b.file, Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
 func (b *builder) warnTruncated(line int) {
+	b.cutLine = line
 	b.warnings = append(b.warnings, Warning{File: b.file, Line: line, Msg: "last op is cut off (did the writer crash?); ignoring it"})
 }
 
 func (b *builder) finish() (History, []Warning, error) {
+	if len(b.h) == 0 && b.cutLine > 0 {
+		// With no op before it, a cut-off op is the whole history: not a
+		// crash's harmless last line but nothing to check.
+		return nil, nil, b.errorAt(b.cutLine, "last op is cut off and no op precedes it")
+	}
 	if len(b.h) == 0 {
 		return nil, b.warnings, fmt.Errorf("%s: %w", b.file, ErrNoOps)
 	}

@@ -195,6 +195,17 @@ func TestReadRejectsMalformedInputNamingTheLine(t *testing.T) {
 		{"edn nesting too deep", "{:type :invoke, :process 0, :f :read, :value " + strings.Repeat("[", 2000) + "}", 1, "nesting deeper"},
 		{"edn discard nesting too deep", strings.Repeat("#_ ", 2000) + "{}", 1, "nesting deeper"},
 		{"edn unknown character", "{:type :invoke, :process 0, :f :read, :value \\bogus}", 1, "unknown character"},
+		{"invalid UTF-8 in a jsonl key", `{"type":"invoke","process":0,"f":"read","key":"k` + "\xff" + `"}`, 1, "UTF-8"},
+		{"invalid UTF-8 on a later jsonl line", inv + ok + `{"type":"invoke","process":0,"f":"read","error":"` + "\xfe" + `"}`, 3, "UTF-8"},
+		{"lone surrogate escape in a jsonl key", `{"type":"invoke","process":0,"f":"read","key":"k\ud800"}`, 1, "surrogate"},
+		{"invalid UTF-8 in a json array", "[\n" + `{"type":"invoke","process":0,"f":"read","key":"` + "\xff" + `"}]`, 2, "UTF-8"},
+		{"invalid UTF-8 in an edn string", "{:type :invoke, :process 0, :f :read}\n{:type :ok, :process 0, :f :read, :value \"\xff\"}", 2, "UTF-8"},
+		{"invalid UTF-8 in an edn keyword", "{:type :invoke, :process 0, :f :r\xfe}", 1, "UTF-8"},
+		{"lone surrogate escape in an edn string", `{:type :invoke, :process 0, :f :read, :value "\udc00"}`, 1, "surrogate"},
+		{"binary zeros", strings.Repeat("\x00", 300), 1, "unrecognized history format"},
+		{"binary after an edn opener", "#" + strings.Repeat("\x00", 300), 1, "unrecognized history format"},
+		{"the only op cut off", `{"index":0,"type":"invoke","pro`, 1, "last op is cut off"},
+		{"the only edn op cut off", `{:index 0, :type :invoke, :pro`, 1, "last op is cut off"},
 		{"edn validation names the line", "{:process 0, :type :invoke, :f :read}\n\n{:process 0, :type :ok, :f :write}\n", 3, `has f "write"`},
 	}
 	for _, tt := range tests {
@@ -335,5 +346,33 @@ func TestReadLargeHistoryKeepsEveryOp(t *testing.T) {
 				t.Errorf("read %d ops, want the %d written", len(got), len(want))
 			}
 		})
+	}
+}
+
+// TestReadFileWithinRefusesAHistoryBeyondTheLimit: a history that would
+// not fit the limit is refused before it is held, whatever its format,
+// and one that fits reads as ReadFile reads it.
+func TestReadFileWithinRefusesAHistoryBeyondTheLimit(t *testing.T) {
+	h := registerHistory(3 * sizeAfter)
+	var jsonl bytes.Buffer
+	if err := WriteJSONL(&jsonl, h); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files := map[string][]byte{
+		"h.jsonl": jsonl.Bytes(),
+		"h.json":  []byte("[" + strings.ReplaceAll(strings.TrimSpace(jsonl.String()), "\n", ",\n") + "]"),
+	}
+	for name, data := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got, _, err := ReadFileWithin(path, 1<<20); !errors.Is(err, ErrTooLarge) || got != nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s (%d ops) within 1 MiB: %d ops, error %v; want ErrTooLarge naming the file", name, len(h), len(got), err)
+		}
+		if got, _, err := ReadFileWithin(path, 1<<30); err != nil || !reflect.DeepEqual(got, h) {
+			t.Errorf("%s within 1 GiB: %d ops, error %v; want the %d ops", name, len(got), err, len(h))
+		}
 	}
 }

@@ -5,19 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"net/http"
 	"slices"
 	"sort"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
-	"github.com/chaoscheck/chaoscheck/sut/failpoint"
-	"github.com/chaoscheck/chaoscheck/sut/twopc"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 func init() {
-	constructors["alternate-kill"] = func(o Options) Nemesis { return &alternateKill{opts: o} }
+	Register("alternate-kill", []target.Feature{target.CommitWindowFeature, target.Kill},
+		func(o Options) Nemesis { return &alternateKill{opts: o} })
 }
 
 // alternateKill kills a 2PC participant inside the commit window: the
@@ -26,51 +25,46 @@ func init() {
 // the first participant (odd rounds) and the second (even rounds). Per
 // round:
 //
-//  1. hold the coordinator at coordinatorBeforeCommit (sleep for
-//     PauseBeforeCommit) and wait until /status shows a held tx_id (the
-//     workload's transfers keep arriving);
-//  2. SIGKILL the participant and restart it: its prepared tx must
-//     survive as in doubt;
-//  3. switch the failpoint off and wait until the held tx is released;
-//  4. verify only: observe every participant until no tx is in doubt, or
-//     a short deadline passes, and record what was seen.
+//  1. hold the commit window (target.CommitWindow) for PauseBeforeCommit
+//     until a transaction that spans this round's participant is held
+//     (the workload's transfers keep arriving);
+//  2. SIGKILL the participant and restart it: the prepared transaction
+//     must survive as in doubt;
+//  3. release the window and wait until the held transaction leaves it;
+//  4. verify only: observe every participant until no transaction is in
+//     doubt, or a short deadline passes, and record what was seen.
 //
-// The checkers, not the nemesis, judge the outcome: the held tx must end
-// applied exactly once on both participants (txid) with money conserved
-// (bank).
+// The checkers, not the nemesis, judge the outcome: the held transaction
+// must end applied exactly once on every participant (txid) with money
+// conserved (bank).
 type alternateKill struct {
 	opts  Options
 	round int
-	hc    *http.Client
 }
 
-// The deadlines of one round. holdWait covers the wait for a transfer to
-// reach the commit window; verifyWait is the "short deadline" for
-// in-doubt txs to resolve once the coordinator re-drives its commits.
-const (
-	holdWait   = 15 * time.Second
-	verifyWait = 5 * time.Second
-)
+// verifyWait is the "short deadline" for in-doubt transactions to resolve
+// once the coordinator re-drives its commits.
+const verifyWait = 5 * time.Second
 
 func (*alternateKill) Name() string { return "alternate-kill" }
 func (*alternateKill) Close() error { return nil }
 
-func (a *alternateKill) Setup(_ context.Context, t *cluster.Target) (err error) {
-	a.hc, err = twoParticipantSetup("alternate-kill", t)
+func (a *alternateKill) Setup(_ context.Context, sys target.System) error {
+	_, err := twoParticipants("alternate-kill", sys)
 	return err
 }
 
-// twoParticipantSetup checks that t has a 2PC cluster with at least two
-// participants, as the commit-window nemeses need, and returns the HTTP
-// client they drive its failpoints with.
-func twoParticipantSetup(name string, t *cluster.Target) (*http.Client, error) {
-	if t.TwoPC == nil {
-		return nil, fmt.Errorf("%s: needs a 2PC cluster", name)
+// twoParticipants returns sys's commit window when sys has one with at
+// least two participants, as the commit-window nemeses need.
+func twoParticipants(name string, sys target.System) (target.CommitWindow, error) {
+	cw, ok := sys.(target.CommitWindow)
+	if !ok {
+		return nil, fmt.Errorf("%s: the target has no commit window to hold", name)
 	}
-	if n := len(t.TwoPC.ParticipantNames()); n < 2 {
-		return nil, fmt.Errorf("%s: needs 2 participants, the cluster has %d", name, n)
+	if n := len(cw.Participants()); n < 2 {
+		return nil, fmt.Errorf("%s: needs 2 participants, the target has %d", name, n)
 	}
-	return &http.Client{Timeout: 5 * time.Second}, nil
+	return cw, nil
 }
 
 func (a *alternateKill) Op(*rand.Rand) history.Op {
@@ -113,8 +107,8 @@ func (r akResult) value() map[string]any {
 	return v
 }
 
-func (a *alternateKill) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
-	res, err := a.round1(ctx, t, op)
+func (a *alternateKill) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
+	res, err := a.round1(ctx, sys, op)
 	op.Value, op.Node = res.value(), res.Participant
 	if err != nil {
 		op.Error = err.Error()
@@ -122,87 +116,52 @@ func (a *alternateKill) Invoke(ctx context.Context, t *cluster.Target, op histor
 	return op
 }
 
-func (a *alternateKill) round1(ctx context.Context, t *cluster.Target, op history.Op) (akResult, error) {
+func (a *alternateKill) round1(ctx context.Context, sys target.System, op history.Op) (akResult, error) {
 	v, _ := op.Value.(map[string]any)
 	round, _ := v["round"].(int64)
 	which, _ := v["participant"].(int64)
 	res := akResult{Round: round}
-	tc := t.TwoPC
-	if tc == nil {
-		return res, errors.New("no 2PC cluster booted")
+	cw, err := twoParticipants("alternate-kill", sys)
+	if err != nil {
+		return res, err
 	}
-	names := tc.ParticipantNames()
+	names := cw.Participants()
 	if which < 1 || int(which) > len(names) {
 		return res, fmt.Errorf("participant %d of %d", which, len(names))
 	}
 	res.Participant = names[which-1]
-	coord := "http://" + tc.CoordinatorAPI()
-	status := tc.Client()
 
-	terms := fmt.Sprintf("sleep(%d)", a.opts.PauseBeforeCommit.Milliseconds())
-	if err := failpoint.Enable(a.hc, coord, twopc.FPCoordinatorBeforeCommit, terms); err != nil {
+	res.HeldTx, err = cw.Hold(ctx, res.Participant, a.opts.PauseBeforeCommit)
+	if err != nil {
 		return res, err
 	}
 	// Whatever happens next, the commit window closes again.
-	disabled := false
-	disable := func() error {
-		if disabled {
-			return nil
+	released := false
+	defer func() {
+		if !released {
+			cw.Release(context.WithoutCancel(ctx), "")
 		}
-		disabled = true
-		return failpoint.Disable(a.hc, coord, twopc.FPCoordinatorBeforeCommit)
-	}
-	defer disable()
-
-	err := cluster.WaitFor(ctx, holdWait, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
-		st, err := status.Status(ctx)
-		if err != nil {
-			return false, err
-		}
-		res.HeldTx = st.PausedTxID
-		return st.PausedTxID != "", nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("no tx reached the commit window: %w", err)
-	}
-
-	p := tc.Participant(res.Participant)
-	if err := p.Kill(); err != nil {
+	}()
+	if err := restart(ctx, sys, res.Participant); err != nil {
 		return res, err
 	}
-	if err := p.Start(); err != nil {
+	released = true
+	if err := cw.Release(ctx, res.HeldTx); err != nil {
 		return res, err
-	}
-	if err := tc.WaitUp(ctx, res.Participant, upTimeout); err != nil {
-		return res, err
-	}
-	if err := disable(); err != nil {
-		return res, err
-	}
-
-	// The held tx leaves the window when its sleep ends.
-	err = cluster.WaitFor(ctx, a.opts.PauseBeforeCommit+holdWait, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
-		st, err := status.Status(ctx)
-		if err != nil {
-			return false, err
-		}
-		for _, h := range st.Held {
-			if h.TxID == res.HeldTx {
-				return false, nil
-			}
-		}
-		return st.PausedTxID != res.HeldTx, nil
-	})
-	if err != nil {
-		return res, fmt.Errorf("held tx %s not released: %w", res.HeldTx, err)
 	}
 	res.Released = true
 
-	// Verify only: record what the participants show; a tx still in doubt
-	// after verifyWait is noted, and the checkers judge the history.
-	var obs map[string]twopc.Observation
+	return res, observeInDoubt(ctx, cw, &res)
+}
+
+// observeInDoubt is a commit-window round's verification, verify only:
+// it records what the participants show once in-doubt transactions had
+// verifyWait to resolve, and the held transaction's effect rows; the
+// checkers judge the history.
+func observeInDoubt(ctx context.Context, cw target.CommitWindow, res *akResult) error {
+	var obs map[string]target.Observation
 	werr := cluster.WaitFor(ctx, verifyWait, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
-		o, err := tc.Observe(ctx)
+		o, err := cw.Observe(ctx)
 		if err != nil {
 			return false, err
 		}
@@ -224,26 +183,17 @@ func (a *alternateKill) round1(ctx context.Context, t *cluster.Target, op histor
 		res.HeldEffects[p] = ob.Effects[res.HeldTx]
 	}
 	if werr != nil {
-		return res, fmt.Errorf("in doubt %v after %v: %w", res.InDoubt, verifyWait, werr)
+		return fmt.Errorf("in doubt %v after %v: %w", res.InDoubt, verifyWait, werr)
 	}
-	return res, nil
+	return nil
 }
 
-// Heal switches the failpoint off and starts any participant left down.
-func (a *alternateKill) Heal(ctx context.Context, t *cluster.Target) error {
-	if t.TwoPC == nil {
-		return nil
-	}
-	hc := a.hc
-	if hc == nil {
-		hc = &http.Client{Timeout: 5 * time.Second}
-	}
+// Heal closes the commit window and starts any participant left down.
+func (a *alternateKill) Heal(ctx context.Context, sys target.System) error {
 	var errs []error
-	if err := startAll(ctx, t); err != nil {
-		errs = append(errs, err)
-	}
-	if err := failpoint.Disable(hc, "http://"+t.TwoPC.CoordinatorAPI(), twopc.FPCoordinatorBeforeCommit); err != nil {
-		errs = append(errs, err)
+	errs = append(errs, startAll(ctx, sys))
+	if cw, ok := sys.(target.CommitWindow); ok {
+		errs = append(errs, cw.Release(ctx, ""))
 	}
 	return errors.Join(errs...)
 }

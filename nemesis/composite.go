@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 // composite interleaves several nemeses in seeded random order, like
@@ -33,9 +33,9 @@ func (c *composite) Name() string {
 	return strings.Join(names, ",")
 }
 
-func (c *composite) Setup(ctx context.Context, t *cluster.Target) error {
+func (c *composite) Setup(ctx context.Context, sys target.System) error {
 	for _, p := range c.parts {
-		if err := p.Setup(ctx, t); err != nil {
+		if err := p.Setup(ctx, sys); err != nil {
 			return err
 		}
 	}
@@ -53,22 +53,22 @@ func (c *composite) Op(rng *rand.Rand) history.Op {
 	return op
 }
 
-func (c *composite) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (c *composite) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	p, ok := c.byF[op.F]
 	if !ok {
 		op.Type = history.Info
 		op.Error = fmt.Sprintf("no nemesis in %s performs %q", c.Name(), op.F)
 		return op
 	}
-	return p.Invoke(ctx, t, op)
+	return p.Invoke(ctx, sys, op)
 }
 
 // Heal heals every part, in reverse order of Setup, and reports every
 // failure.
-func (c *composite) Heal(ctx context.Context, t *cluster.Target) error {
+func (c *composite) Heal(ctx context.Context, sys target.System) error {
 	var errs []error
 	for i := len(c.parts) - 1; i >= 0; i-- {
-		if err := c.parts[i].Heal(ctx, t); err != nil {
+		if err := c.parts[i].Heal(ctx, sys); err != nil {
 			errs = append(errs, fmt.Errorf("heal %s: %w", c.parts[i].Name(), err))
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/sut/failpoint"
 	"github.com/chaoscheck/chaoscheck/sut/twopc"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 // This file holds the faults aimed at the 2PC coordinator: its crash at
@@ -22,8 +23,10 @@ import (
 // committing, after a participant went down (coordinator-crash).
 
 func init() {
-	constructors["restart-coordinator"] = func(Options) Nemesis { return &restartCoordinator{} }
-	constructors["coordinator-crash"] = func(o Options) Nemesis { return &coordinatorCrash{opts: o} }
+	Register("restart-coordinator", []target.Feature{target.Coordinator, target.Kill},
+		func(Options) Nemesis { return &restartCoordinator{} })
+	Register("coordinator-crash", []target.Feature{target.Coordinator, target.Kill},
+		func(o Options) Nemesis { return &coordinatorCrash{opts: o} })
 }
 
 // restartCoordinator SIGKILLs the 2PC coordinator and starts it again at
@@ -38,30 +41,23 @@ func (*restartCoordinator) Op(*rand.Rand) history.Op {
 	return history.Op{F: "restart-coordinator", Value: cluster.TwoPCCoordinator}
 }
 
-func (*restartCoordinator) Setup(_ context.Context, t *cluster.Target) error {
-	if t.TwoPC == nil {
-		return errors.New("restart-coordinator: needs a 2PC cluster")
+func (*restartCoordinator) Setup(_ context.Context, sys target.System) error {
+	if err := hasNode(sys, cluster.TwoPCCoordinator); err != nil {
+		return fmt.Errorf("restart-coordinator: %w", err)
 	}
 	return nil
 }
 
-func (*restartCoordinator) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (*restartCoordinator) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	op.Node = cluster.TwoPCCoordinator
-	n, err := nodeNamed(t, cluster.TwoPCCoordinator)
-	if err == nil {
-		err = n.proc.Restart()
-	}
-	if err == nil {
-		err = n.up(ctx)
-	}
-	if err != nil {
+	if err := restart(ctx, sys, cluster.TwoPCCoordinator); err != nil {
 		op.Error = err.Error()
 	}
 	return op
 }
 
-func (*restartCoordinator) Heal(ctx context.Context, t *cluster.Target) error {
-	return startAll(ctx, t)
+func (*restartCoordinator) Heal(ctx context.Context, sys target.System) error {
+	return startAll(ctx, sys)
 }
 
 // coordinatorCrash crashes the coordinator in the middle of a commit, with
@@ -105,9 +101,16 @@ const ccReleaseAfter = 400 * time.Millisecond
 func (*coordinatorCrash) Name() string { return "coordinator-crash" }
 func (*coordinatorCrash) Close() error { return nil }
 
-func (c *coordinatorCrash) Setup(_ context.Context, t *cluster.Target) (err error) {
-	c.hc, err = twoParticipantSetup("coordinator-crash", t)
-	return err
+func (c *coordinatorCrash) Setup(_ context.Context, sys target.System) error {
+	tc, ok := twopcOf(sys)
+	if !ok {
+		return errors.New("coordinator-crash: needs chaoscheck's embedded 2PC coordinator (target twopc)")
+	}
+	if n := len(tc.ParticipantNames()); n < 2 {
+		return fmt.Errorf("coordinator-crash: needs 2 participants, the cluster has %d", n)
+	}
+	c.hc = &http.Client{Timeout: 5 * time.Second}
+	return nil
 }
 
 func (c *coordinatorCrash) Op(*rand.Rand) history.Op {
@@ -144,10 +147,10 @@ func (r ccResult) value() map[string]any {
 	return v
 }
 
-func (c *coordinatorCrash) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (c *coordinatorCrash) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	v, _ := op.Value.(map[string]any)
 	round, _ := v["round"].(int64)
-	res, err := c.crash(ctx, t, round)
+	res, err := c.crash(ctx, sys, round)
 	op.Value, op.Node = res.value(), res.victim
 	if err != nil {
 		op.Error = err.Error()
@@ -155,11 +158,11 @@ func (c *coordinatorCrash) Invoke(ctx context.Context, t *cluster.Target, op his
 	return op
 }
 
-func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round int64) (ccResult, error) {
+func (c *coordinatorCrash) crash(ctx context.Context, sys target.System, round int64) (ccResult, error) {
 	res := ccResult{round: round}
-	tc := t.TwoPC
-	if tc == nil {
-		return res, errors.New("no 2PC cluster booted")
+	tc, ok := twopcOf(sys)
+	if !ok {
+		return res, errors.New("no embedded 2PC cluster booted")
 	}
 	coord := "http://" + tc.CoordinatorAPI()
 	cl := tc.Client()
@@ -230,11 +233,7 @@ func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round i
 	}
 	sort.Strings(prepared)
 	res.victim = prepared[int(round-1)%len(prepared)]
-	victim, err := nodeNamed(t, res.victim)
-	if err != nil {
-		return res, err
-	}
-	if err := victim.proc.Kill(); err != nil {
+	if err := sys.Kill(res.victim); err != nil {
 		return res, err
 	}
 	// The commit window before the decision hold is lifted, so the held
@@ -255,19 +254,12 @@ func (c *coordinatorCrash) crash(ctx context.Context, t *cluster.Target, round i
 	if err != nil {
 		return res, fmt.Errorf("held tx %s did not reach the commit window: %w", res.heldTx, err)
 	}
-	coordinator, err := nodeNamed(t, cluster.TwoPCCoordinator)
-	if err != nil {
-		return res, err
-	}
-	if err := coordinator.proc.Kill(); err != nil {
+	if err := sys.Kill(cluster.TwoPCCoordinator); err != nil {
 		return res, err
 	}
 	res.crashed = true
-	for _, n := range []node{victim, coordinator} {
-		if err := n.proc.Start(); err != nil {
-			return res, err
-		}
-		if err := n.up(ctx); err != nil {
+	for _, n := range []string{res.victim, cluster.TwoPCCoordinator} {
+		if err := sys.Start(ctx, n); err != nil {
 			return res, err
 		}
 	}
@@ -310,17 +302,18 @@ func sameTx(id, tx string) bool {
 }
 
 // Heal starts every node left down and switches the holds off.
-func (c *coordinatorCrash) Heal(ctx context.Context, t *cluster.Target) error {
-	if t.TwoPC == nil {
+func (c *coordinatorCrash) Heal(ctx context.Context, sys target.System) error {
+	tc, ok := twopcOf(sys)
+	if !ok {
 		return nil
 	}
 	hc := c.hc
 	if hc == nil {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
-	errs := []error{startAll(ctx, t)}
+	errs := []error{startAll(ctx, sys)}
 	for _, fp := range []string{twopc.FPCoordinatorBeforeDecision, twopc.FPCoordinatorBeforeCommit} {
-		errs = append(errs, failpoint.Disable(hc, "http://"+t.TwoPC.CoordinatorAPI(), fp))
+		errs = append(errs, failpoint.Disable(hc, "http://"+tc.CoordinatorAPI(), fp))
 	}
 	return errors.Join(errs...)
 }

@@ -5,8 +5,6 @@ import (
 	"math/rand"
 	"strings"
 	"testing"
-
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
 )
 
 func TestParseKnowsTheCrashFaults(t *testing.T) {
@@ -24,7 +22,7 @@ func TestParseKnowsTheCrashFaults(t *testing.T) {
 func TestCrashFaultsRefuseATargetWithoutTheirSystem(t *testing.T) {
 	for _, name := range []string{"restart-coordinator", "coordinator-crash", "lag-follower"} {
 		n, _ := Parse(name, Options{})
-		if err := n.Setup(context.Background(), &cluster.Target{}); err == nil || !strings.Contains(err.Error(), name) {
+		if err := n.Setup(context.Background(), noSystem{}); err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s.Setup(no cluster) = %v, want an error naming it", name, err)
 		}
 	}

@@ -6,21 +6,22 @@ import (
 	"math/rand"
 
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 func init() {
-	constructors["duplicate-retry"] = func(o Options) Nemesis { return &duplicateRetry{seed: o.Seed} }
+	Register("duplicate-retry", []target.Feature{target.ClientProxy}, func(o Options) Nemesis { return &duplicateRetry{seed: o.Seed} })
 }
 
 // duplicateRetry puts a fault Proxy in front of every API the workload's
-// clients use (the 2PC coordinator, each Raft node) and toggles its faults:
+// clients use (target.ClientRouter: the 2PC coordinator, each Raft node)
+// and toggles its faults:
 // while on, requests are sent twice and responses dropped, so clients time
 // out and resubmit the same tx_id while an earlier copy may still be in
 // flight. The retry workload is built for it.
 type duplicateRetry struct {
 	seed    int64
-	t       *cluster.Target // whose client routes Setup changed
+	routes  target.ClientRouter // whose client routes Setup changed
 	proxies []*Proxy
 	on      bool
 }
@@ -35,16 +36,12 @@ const (
 func (*duplicateRetry) Name() string { return "duplicate-retry" }
 
 // Setup starts the proxies and routes the workload's clients through them.
-func (d *duplicateRetry) Setup(_ context.Context, t *cluster.Target) error {
-	var apis []string
-	if t.TwoPC != nil {
-		apis = append(apis, t.TwoPC.CoordinatorAPI())
+func (d *duplicateRetry) Setup(_ context.Context, sys target.System) error {
+	r, ok := sys.(target.ClientRouter)
+	if !ok {
+		return errors.New("duplicate-retry: the target cannot route its clients through a proxy")
 	}
-	if t.Raft != nil {
-		for _, id := range t.Raft.IDs() {
-			apis = append(apis, t.Raft.APIAddr(id))
-		}
-	}
+	apis := r.ClientAddrs()
 	if len(apis) == 0 {
 		return errors.New("duplicate-retry: no client API to put a proxy in front of")
 	}
@@ -55,8 +52,8 @@ func (d *duplicateRetry) Setup(_ context.Context, t *cluster.Target) error {
 			return err
 		}
 		d.proxies = append(d.proxies, p)
-		d.t = t
-		t.SetClientAddr(api, p.Addr())
+		d.routes = r
+		r.RouteClients(api, p.Addr())
 	}
 	return nil
 }
@@ -68,7 +65,7 @@ func (d *duplicateRetry) Op(*rand.Rand) history.Op {
 	return history.Op{F: "start-duplicate-retry", Value: map[string]any{"duplicate": dupRate, "drop": dropRate}}
 }
 
-func (d *duplicateRetry) Invoke(_ context.Context, _ *cluster.Target, op history.Op) history.Op {
+func (d *duplicateRetry) Invoke(_ context.Context, _ target.System, op history.Op) history.Op {
 	switch op.F {
 	case "start-duplicate-retry":
 		d.set(true)
@@ -105,7 +102,7 @@ func (d *duplicateRetry) counts() map[string]any {
 
 // Heal turns the faults off; the proxies keep forwarding faithfully until
 // Close.
-func (d *duplicateRetry) Heal(context.Context, *cluster.Target) error {
+func (d *duplicateRetry) Heal(context.Context, target.System) error {
 	d.set(false)
 	return nil
 }
@@ -115,8 +112,8 @@ func (d *duplicateRetry) Heal(context.Context, *cluster.Target) error {
 func (d *duplicateRetry) Close() error {
 	var errs []error
 	for _, p := range d.proxies {
-		if d.t != nil {
-			d.t.SetClientAddr(p.Upstream(), "")
+		if d.routes != nil {
+			d.routes.RouteClients(p.Upstream(), "")
 		}
 		errs = append(errs, p.Close())
 	}

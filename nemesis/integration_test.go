@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/internal/testbin"
 	"github.com/chaoscheck/chaoscheck/nemesis"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
+	_ "github.com/chaoscheck/chaoscheck/target/all"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -30,6 +33,7 @@ func TestMain(m *testing.M) { testbin.Main(m, &haveBinary) }
 
 // scenario is one workload + nemesis pair, shortened for a test.
 type scenario struct {
+	target   string // "": the first embedded target with the workload
 	workload string
 	wopts    workload.Options
 	nemesis  string
@@ -90,30 +94,52 @@ func run(t *testing.T, sc scenario) outcome {
 	dir := t.TempDir()
 
 	sc.wopts.Seed, sc.nopts.Seed = 1, 2
+	if sc.target == "" {
+		sc.target = sc.wopts.Target
+	}
+	tgt := pickTarget(t, sc)
+	sc.wopts.Target = tgt.Name()
 	w, err := workload.ByName(sc.workload, sc.wopts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	target := boot(ctx, t, w.Boot(), dir)
-	if err := w.Setup(ctx, target); err != nil {
+	// A nemesis that cuts links gets the network layer, and the target
+	// routes its peer links through it, as the runner does.
+	var net target.Net
+	if needs, _ := nemesis.Needs(sc.nemesis); slices.Contains(needs, target.Partition) {
+		fn := faultnet.New(nil)
+		t.Cleanup(func() {
+			if err := fn.Close(); err != nil {
+				t.Errorf("close faultnet: %v", err)
+			}
+		})
+		sc.nopts.Net, net = fn, fn
+	}
+	sys := boot(ctx, t, tgt, sc, dir, net)
+	d := sys.Driver()
+	if err := d.Setup(ctx); err != nil {
 		t.Fatalf("workload setup: %v", err)
 	}
 	n, err := nemesis.Parse(sc.nemesis, sc.nopts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Setup(ctx, target); err != nil {
+	if err := n.Setup(ctx, sys); err != nil {
 		t.Fatalf("nemesis setup: %v", err)
 	}
 	defer n.Close()
 
 	rec := history.NewRecorder(&bytes.Buffer{})
-	nemCtx, stopNemesis := context.WithCancel(ctx)
+	// As the runner does: the schedule stops with the load, letting the
+	// action under way finish.
+	stop := make(chan struct{})
+	stopNemesis := func() { close(stop) }
+	sc.nopts.Stop = stop
 	nemDone := make(chan error, 1)
-	go func() { nemDone <- nemesis.RunSchedule(nemCtx, n, target, rec, sc.nopts) }()
+	go func() { nemDone <- nemesis.RunSchedule(ctx, n, sys, rec, sc.nopts) }()
 	wo := sc.wopts
 	wo.TimeLimit = sc.load
-	st, err := workload.Run(ctx, w, target, rec, wo)
+	st, err := workload.Run(ctx, w, d, rec, wo)
 	stopNemesis()
 	if err != nil {
 		t.Fatalf("workload.Run: %v", err)
@@ -124,13 +150,13 @@ func run(t *testing.T, sc scenario) outcome {
 	t.Logf("%s + %s: %+v", sc.workload, sc.nemesis, st)
 	logErrors(t, rec.History())
 
-	if err := n.Heal(ctx, target); err != nil {
+	if err := n.Heal(ctx, sys); err != nil {
 		t.Fatalf("heal: %v", err)
 	}
-	healthy(ctx, t, target)
+	healthy(ctx, t, sys)
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer fcancel()
-	if err := w.FinalReads(fctx, target, rec); err != nil {
+	if _, err := workload.FinalReads(fctx, w.FinalOps(), d, rec, st.NextProcess, sc.wopts.WithDefaults().OpTimeout); err != nil {
 		t.Fatalf("final reads: %v", err)
 	}
 	h := rec.History()
@@ -147,55 +173,47 @@ func run(t *testing.T, sc scenario) outcome {
 	return outcome{h: h, result: res}
 }
 
-// boot starts what spec asks for in dir, and registers their stop and a
-// check that no node process is left.
-func boot(ctx context.Context, t *testing.T, spec workload.BootSpec, dir string) *cluster.Target {
+// pickTarget is sc's target, or the first embedded one that has its
+// workload.
+func pickTarget(t *testing.T, sc scenario) target.Target {
 	t.Helper()
-	target := &cluster.Target{}
-	t.Cleanup(func() { noneLeft(t, dir) })
-	if spec.RaftNodes > 0 {
-		rc, err := cluster.StartRaft(ctx, cluster.RaftConfig{N: spec.RaftNodes, Dir: filepath.Join(dir, "raft")})
+	if sc.target != "" {
+		tgt, err := target.ByName(sc.target)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			if err := rc.Stop(); err != nil {
-				t.Errorf("stop raft: %v", err)
-			}
-		})
-		target.Raft = rc
+		return tgt
 	}
-	if p := spec.TwoPC; p != nil {
-		accts := map[string]int64{}
-		for _, a := range p.Accounts {
-			accts[a] = p.InitialBalance
+	for _, tgt := range target.Auto() {
+		if target.Supports(tgt, sc.workload) {
+			return tgt
 		}
-		tc, err := cluster.StartTwoPC(ctx, cluster.TwoPCConfig{Dir: filepath.Join(dir, "2pc"), Participants: p.Participants, Accounts: accts})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := tc.Stop(); err != nil {
-				t.Errorf("stop 2pc: %v", err)
-			}
-		})
-		target.TwoPC = tc
 	}
-	healthy(ctx, t, target)
-	return target
+	t.Fatalf("no embedded target runs %s", sc.workload)
+	return nil
 }
 
-func healthy(ctx context.Context, t *testing.T, target *cluster.Target) {
+// boot starts tgt's nodes in dir, and registers their stop and a check
+// that no node process is left.
+func boot(ctx context.Context, t *testing.T, tgt target.Target, sc scenario, dir string, net target.Net) target.System {
 	t.Helper()
-	if target.Raft != nil {
-		if err := target.Raft.WaitHealthy(ctx, 30*time.Second); err != nil {
-			t.Fatalf("raft not healthy: %v", err)
-		}
+	t.Cleanup(func() { noneLeft(t, dir) })
+	sys, err := tgt.Boot(ctx, target.Env{Dir: filepath.Join(dir, "nodes"), Workload: sc.workload, WorkloadOptions: sc.wopts, Net: net})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if target.TwoPC != nil {
-		if err := target.TwoPC.WaitHealthy(ctx, 30*time.Second); err != nil {
-			t.Fatalf("2pc not healthy: %v", err)
+	t.Cleanup(func() {
+		if err := sys.Stop(false); err != nil {
+			t.Errorf("stop %s: %v", tgt.Name(), err)
 		}
+	})
+	return sys
+}
+
+func healthy(ctx context.Context, t *testing.T, sys target.System) {
+	t.Helper()
+	if err := sys.WaitHealthy(ctx, 30*time.Second); err != nil {
+		t.Fatalf("not healthy: %v", err)
 	}
 }
 

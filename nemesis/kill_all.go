@@ -12,10 +12,11 @@ import (
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/sut/failpoint"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 func init() {
-	constructors["kill-all"] = func(Options) Nemesis { return &killAll{} }
+	Register("kill-all", []target.Feature{target.Kill}, func(Options) Nemesis { return &killAll{} })
 }
 
 // killAll crashes every node of the target at the same instant, like a
@@ -41,25 +42,28 @@ func init() {
 // (ack-before-commit) acknowledges writes the new leader never had.
 type killAll struct{}
 
-func (*killAll) Name() string                                 { return "kill-all" }
-func (*killAll) Setup(context.Context, *cluster.Target) error { return nil }
-func (*killAll) Close() error                                 { return nil }
-func (*killAll) Op(*rand.Rand) history.Op                     { return history.Op{F: "kill-all"} }
+func (*killAll) Name() string                               { return "kill-all" }
+func (*killAll) Setup(context.Context, target.System) error { return nil }
+func (*killAll) Close() error                               { return nil }
+func (*killAll) Op(*rand.Rand) history.Op                   { return history.Op{F: "kill-all"} }
 
-func (*killAll) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (*killAll) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	// The leader is looked up first: once the nodes are dead nobody can
 	// say who it was. Without an agreed leader every node restarts at once.
+	_, hasLeader := sys.(target.Leader)
 	last := ""
-	if t.Raft != nil {
-		if l, err := raftLeader(ctx, t); err == nil {
-			last = l.name
-			lagFollowers(ctx, t, l.name)
+	if hasLeader {
+		if l, err := leaderOf(ctx, sys); err == nil {
+			last = l
+			if rc, ok := raftOf(sys); ok {
+				lagFollowers(ctx, rc, l)
+			}
 		}
 	}
-	nodes := nodesOf(t)
+	nodes := sys.Nodes()
 	names := make([]any, len(nodes))
 	for i, n := range nodes {
-		names[i] = n.name
+		names[i] = n
 	}
 	op.Value = names
 	// SIGKILL all at once: one at a time, the survivors could notice the
@@ -67,7 +71,7 @@ func (*killAll) Invoke(ctx context.Context, t *cluster.Target, op history.Op) hi
 	errs := make([]error, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		wg.Go(func() { errs[i] = n.proc.Kill() })
+		wg.Go(func() { errs[i] = sys.Kill(n) })
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
@@ -75,30 +79,20 @@ func (*killAll) Invoke(ctx context.Context, t *cluster.Target, op history.Op) hi
 		return op
 	}
 	errs = errs[:0]
-	start := func(n node) {
-		if err := n.proc.Start(); err != nil {
-			errs = append(errs, err)
-		} else if err := n.up(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	var former *node
 	for _, n := range nodes {
-		if n.name == last {
-			former = &n
-			continue
+		if n != last {
+			errs = append(errs, sys.Start(ctx, n))
 		}
-		start(n)
 	}
-	if former != nil {
-		op.Node = former.name
-		if _, err := raftLeader(ctx, t); err != nil {
-			errs = append(errs, fmt.Errorf("no leader among the nodes but the former leader %s: %w", former.name, err))
+	if last != "" {
+		op.Node = last
+		if _, err := leaderOf(ctx, sys); err != nil {
+			errs = append(errs, fmt.Errorf("no leader among the nodes but the former leader %s: %w", last, err))
 		}
-		start(*former)
+		errs = append(errs, sys.Start(ctx, last))
 	}
-	if t.Raft != nil {
-		if _, err := raftLeader(ctx, t); err != nil {
+	if hasLeader {
+		if _, err := leaderOf(ctx, sys); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -122,11 +116,11 @@ const (
 // lagFollowers stalls the apply step of every Raft node but leader, then
 // waits lagFor. It is best effort: a follower that cannot be reached is
 // left as it is.
-func lagFollowers(ctx context.Context, t *cluster.Target, leader string) {
+func lagFollowers(ctx context.Context, rc *cluster.RaftCluster, leader string) {
 	hc := &http.Client{Timeout: time.Second}
-	for _, id := range t.Raft.IDs() {
-		if raftName(id) != leader {
-			failpoint.Enable(hc, "http://"+t.Raft.APIAddr(id), lagFailpoint, lagStallTerms)
+	for _, id := range rc.IDs() {
+		if cluster.RaftNodeName(id) != leader {
+			failpoint.Enable(hc, "http://"+rc.APIAddr(id), lagFailpoint, lagStallTerms)
 		}
 	}
 	select {
@@ -136,6 +130,6 @@ func lagFollowers(ctx context.Context, t *cluster.Target, leader string) {
 }
 
 // Heal starts any node a failed round left down.
-func (*killAll) Heal(ctx context.Context, t *cluster.Target) error {
-	return startAll(ctx, t)
+func (*killAll) Heal(ctx context.Context, sys target.System) error {
+	return startAll(ctx, sys)
 }

@@ -12,10 +12,12 @@ import (
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/sut/failpoint"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 func init() {
-	constructors["lag-follower"] = func(o Options) Nemesis { return &lagFollower{opts: o} }
+	Register("lag-follower", []target.Feature{target.RaftFailpoints, target.LeaderFeature},
+		func(o Options) Nemesis { return &lagFollower{opts: o} })
 }
 
 // lagFollower alternates: stall a Raft follower's apply step, then let it
@@ -42,8 +44,8 @@ type lagFollower struct {
 func (*lagFollower) Name() string { return "lag-follower" }
 func (*lagFollower) Close() error { return nil }
 
-func (l *lagFollower) Setup(_ context.Context, t *cluster.Target) error {
-	if t.Raft == nil || len(t.Raft.IDs()) < 2 {
+func (l *lagFollower) Setup(_ context.Context, sys target.System) error {
+	if rc, ok := raftOf(sys); !ok || len(rc.IDs()) < 2 {
 		return errors.New("lag-follower: needs a Raft cluster with followers")
 	}
 	l.hc = &http.Client{Timeout: 5 * time.Second}
@@ -70,12 +72,12 @@ func (l *lagFollower) Op(rng *rand.Rand) history.Op {
 	return history.Op{F: "lag", Value: map[string]any{"follower": int64(rng.Intn(1 << 16))}}
 }
 
-func (l *lagFollower) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (l *lagFollower) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	switch op.F {
 	case "lag":
 		v, _ := op.Value.(map[string]any)
 		k, _ := v["follower"].(int64)
-		name, err := l.lag(ctx, t, int(k))
+		name, err := l.lag(ctx, sys, int(k))
 		op.Value, op.Node = name, name
 		if err != nil {
 			op.Error = err.Error()
@@ -83,7 +85,7 @@ func (l *lagFollower) Invoke(ctx context.Context, t *cluster.Target, op history.
 	case "catch-up":
 		name, _ := op.Value.(string)
 		op.Node = name
-		if err := l.catchUp(t, name); err != nil {
+		if err := l.catchUp(sys, name); err != nil {
 			op.Error = err.Error()
 		}
 	default:
@@ -93,47 +95,53 @@ func (l *lagFollower) Invoke(ctx context.Context, t *cluster.Target, op history.
 }
 
 // lag stalls the k-th follower (mod their number) and returns its name.
-func (l *lagFollower) lag(ctx context.Context, t *cluster.Target, k int) (string, error) {
-	leader, err := raftLeader(ctx, t)
+func (l *lagFollower) lag(ctx context.Context, sys target.System, k int) (string, error) {
+	rc, ok := raftOf(sys)
+	if !ok {
+		return "", errors.New("no embedded Raft cluster booted")
+	}
+	leader, err := leaderOf(ctx, sys)
 	if err != nil {
 		return "", err
 	}
 	var followers []uint64
-	for _, id := range t.Raft.IDs() {
-		if raftName(id) != leader.name {
+	for _, id := range rc.IDs() {
+		if cluster.RaftNodeName(id) != leader {
 			followers = append(followers, id)
 		}
 	}
 	id := followers[k%len(followers)]
 	terms := fmt.Sprintf("sleep(%d)", l.lagStall().Milliseconds())
-	if err := failpoint.Enable(l.hc, "http://"+t.Raft.APIAddr(id), lagFailpoint, terms); err != nil {
-		return raftName(id), err
+	name := cluster.RaftNodeName(id)
+	if err := failpoint.Enable(l.hc, "http://"+rc.APIAddr(id), lagFailpoint, terms); err != nil {
+		return name, err
 	}
 	l.mu.Lock()
-	l.lagged = raftName(id)
+	l.lagged = name
 	l.mu.Unlock()
-	return raftName(id), nil
+	return name, nil
 }
 
-func (l *lagFollower) catchUp(t *cluster.Target, name string) error {
+func (l *lagFollower) catchUp(sys target.System, name string) error {
 	l.mu.Lock()
 	l.lagged = ""
 	l.mu.Unlock()
-	for _, id := range t.Raft.IDs() {
-		if raftName(id) == name {
-			return failpoint.Disable(l.hc, "http://"+t.Raft.APIAddr(id), lagFailpoint)
-		}
+	rc, ok := raftOf(sys)
+	id, known := cluster.RaftNodeID(name)
+	if !ok || !known || rc.Node(id) == nil {
+		return fmt.Errorf("no node %q", name)
 	}
-	return fmt.Errorf("no node %q", name)
+	return failpoint.Disable(l.hc, "http://"+rc.APIAddr(id), lagFailpoint)
 }
 
 // Heal lets every follower catch up: the failpoint goes off on every node
 // that answers (a node another nemesis holds down comes back without it).
-func (l *lagFollower) Heal(ctx context.Context, t *cluster.Target) error {
+func (l *lagFollower) Heal(ctx context.Context, sys target.System) error {
 	l.mu.Lock()
 	l.lagged = ""
 	l.mu.Unlock()
-	if t.Raft == nil {
+	rc, ok := raftOf(sys)
+	if !ok {
 		return nil
 	}
 	hc := l.hc
@@ -141,9 +149,9 @@ func (l *lagFollower) Heal(ctx context.Context, t *cluster.Target) error {
 		hc = &http.Client{Timeout: 5 * time.Second}
 	}
 	var errs []error
-	for _, id := range t.Raft.IDs() {
-		if n := t.Raft.Node(id); n != nil && n.Running() && !n.Paused() {
-			errs = append(errs, failpoint.Disable(hc, "http://"+t.Raft.APIAddr(id), lagFailpoint))
+	for _, id := range rc.IDs() {
+		if n := rc.Node(id); n != nil && n.Running() && !n.Paused() {
+			errs = append(errs, failpoint.Disable(hc, "http://"+rc.APIAddr(id), lagFailpoint))
 		}
 	}
 	return errors.Join(errs...)

@@ -11,7 +11,8 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
+	"github.com/chaoscheck/chaoscheck/workload"
 )
 
 // fakeNemesis records what it was asked to do; it touches no process.
@@ -22,20 +23,20 @@ type fakeNemesis struct {
 	healed  bool
 }
 
-func (f *fakeNemesis) Name() string                                 { return f.name }
-func (f *fakeNemesis) Setup(context.Context, *cluster.Target) error { return nil }
-func (f *fakeNemesis) Close() error                                 { return nil }
+func (f *fakeNemesis) Name() string                               { return f.name }
+func (f *fakeNemesis) Setup(context.Context, target.System) error { return nil }
+func (f *fakeNemesis) Close() error                               { return nil }
 func (f *fakeNemesis) Op(rng *rand.Rand) history.Op {
 	return history.Op{F: f.name, Value: fmt.Sprintf("n%d", rng.Intn(5))}
 }
-func (f *fakeNemesis) Invoke(_ context.Context, _ *cluster.Target, op history.Op) history.Op {
+func (f *fakeNemesis) Invoke(_ context.Context, _ target.System, op history.Op) history.Op {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.invoked = append(f.invoked, op)
 	op.Type, op.Node = history.OK, "n9" // RunSchedule must make it info
 	return op
 }
-func (f *fakeNemesis) Heal(context.Context, *cluster.Target) error { f.healed = true; return nil }
+func (f *fakeNemesis) Heal(context.Context, target.System) error { f.healed = true; return nil }
 
 type memRecorder struct {
 	mu sync.Mutex
@@ -53,7 +54,7 @@ func (r *memRecorder) Record(op history.Op) history.Op {
 func TestRunScheduleRecordsInvokeAndInfoPerAction(t *testing.T) {
 	f := &fakeNemesis{name: "zap"}
 	rec := &memRecorder{}
-	err := RunSchedule(context.Background(), f, &cluster.Target{}, rec, Options{Interval: time.Millisecond, Rounds: 3, Seed: 1})
+	err := RunSchedule(context.Background(), f, noSystem{}, rec, Options{Interval: time.Millisecond, Rounds: 3, Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +76,7 @@ func TestRunScheduleStopsWhenCtxEnds(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	if err := RunSchedule(ctx, f, &cluster.Target{}, rec, Options{Interval: 10 * time.Millisecond}); err != nil {
+	if err := RunSchedule(ctx, f, noSystem{}, rec, Options{Interval: 10 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 2*time.Second {
@@ -120,7 +121,7 @@ func TestCompositeRoutesEachActionToItsPart(t *testing.T) {
 	c := newComposite([]Nemesis{a, b})
 	rng := rand.New(rand.NewSource(1))
 	for range 4 {
-		c.Invoke(context.Background(), &cluster.Target{}, c.Op(rng))
+		c.Invoke(context.Background(), noSystem{}, c.Op(rng))
 	}
 	for _, f := range []*fakeNemesis{a, b} {
 		if len(f.invoked) != 2 {
@@ -132,7 +133,7 @@ func TestCompositeRoutesEachActionToItsPart(t *testing.T) {
 			}
 		}
 	}
-	if err := c.Heal(context.Background(), &cluster.Target{}); err != nil || !a.healed || !b.healed {
+	if err := c.Heal(context.Background(), noSystem{}); err != nil || !a.healed || !b.healed {
 		t.Fatalf("Heal: %v; healed a=%v b=%v", err, a.healed, b.healed)
 	}
 }
@@ -146,7 +147,7 @@ func TestParse(t *testing.T) {
 		{spec: "restart-leader, pause", name: "restart-leader,pause"},
 		{spec: "none,duplicate-retry", name: "duplicate-retry"},
 		{spec: "alternate-kill", name: "alternate-kill"},
-		{spec: "partition", err: `unknown nemesis "partition"`},
+		{spec: "partition-everything", err: `unknown nemesis "partition-everything"`},
 		{spec: "kill,kill", err: "named twice"},
 		{spec: "", err: "unknown nemesis"},
 	} {
@@ -162,5 +163,45 @@ func TestParse(t *testing.T) {
 				t.Fatalf("Parse(%q) = %v, %v; want %s", tc.spec, n, err, tc.name)
 			}
 		})
+	}
+}
+
+// noSystem is a target.System with no nodes and no abilities: what the
+// fault-free tests act on, and what a nemesis must refuse in Setup when it
+// needs more.
+type noSystem struct{}
+
+func (noSystem) Nodes() []string                                  { return nil }
+func (noSystem) Running(string) bool                              { return false }
+func (noSystem) Kill(string) error                                { return target.ErrNoProcessControl }
+func (noSystem) Start(context.Context, string) error              { return target.ErrNoProcessControl }
+func (noSystem) Pause(string) error                               { return target.ErrNoProcessControl }
+func (noSystem) Resume(string) error                              { return target.ErrNoProcessControl }
+func (noSystem) WaitHealthy(context.Context, time.Duration) error { return nil }
+func (noSystem) Driver() workload.Driver                          { return nil }
+func (noSystem) Stop(bool) error                                  { return nil }
+
+// slowNemesis takes 300ms per action unless its ctx ends first.
+type slowNemesis struct{ fakeNemesis }
+
+func (s *slowNemesis) Invoke(ctx context.Context, _ target.System, op history.Op) history.Op {
+	select {
+	case <-time.After(300 * time.Millisecond):
+	case <-ctx.Done():
+		op.Error = ctx.Err().Error()
+	}
+	return op
+}
+
+func TestRunScheduleStopLetsTheActionUnderWayFinish(t *testing.T) {
+	s := &slowNemesis{fakeNemesis{name: "slow"}}
+	rec := &memRecorder{}
+	stop := make(chan struct{})
+	time.AfterFunc(100*time.Millisecond, func() { close(stop) }) // during the first action
+	if err := RunSchedule(context.Background(), s, noSystem{}, rec, Options{Interval: 10 * time.Millisecond, Stop: stop}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.h) != 2 || rec.h[1].Error != "" {
+		t.Fatalf("recorded %+v: want one action, completed without a cancellation", rec.h)
 	}
 }

@@ -4,101 +4,70 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
+	"slices"
 
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
-// This file maps a Target onto the nodes a nemesis acts on, whichever
-// SUT was booted.
+// This file holds what the nemeses need of a target.System beyond its
+// interface: the leader, restarts, starting what is down, and the embedded
+// clusters for the faults that act on their own failpoints.
 
-// node is one process of the target: its name in the history, its
-// process, and how to wait until it serves again after a start.
-type node struct {
-	name string
-	proc *cluster.Proc
-	up   func(ctx context.Context) error
+// leaderOf returns the node that leads sys now.
+func leaderOf(ctx context.Context, sys target.System) (string, error) {
+	l, ok := sys.(target.Leader)
+	if !ok {
+		return "", errors.New("the target has no leader to act on")
+	}
+	return l.Leader(ctx)
 }
 
-// upTimeout bounds how long a nemesis waits for a (re)started node.
-const upTimeout = 20 * time.Second
-
-// nodesOf lists t's nodes: the Raft replicas n1…nN, then the 2PC
-// participants and coordinator.
-func nodesOf(t *cluster.Target) []node {
-	var ns []node
-	if rc := t.Raft; rc != nil {
-		for _, id := range rc.IDs() {
-			ns = append(ns, node{name: raftName(id), proc: rc.Node(id),
-				up: func(ctx context.Context) error { return raftUp(ctx, rc, id) }})
-		}
+// hasNode returns an error unless sys has a node called name.
+func hasNode(sys target.System, name string) error {
+	if !slices.Contains(sys.Nodes(), name) {
+		return fmt.Errorf("no node %q", name)
 	}
-	if tc := t.TwoPC; tc != nil {
-		for _, name := range tc.Nodes() {
-			ns = append(ns, node{name: name, proc: tc.Node(name),
-				up: func(ctx context.Context) error { return tc.WaitUp(ctx, name, upTimeout) }})
-		}
-	}
-	return ns
+	return nil
 }
 
-func nodeNamed(t *cluster.Target, name string) (node, error) {
-	for _, n := range nodesOf(t) {
-		if n.name == name {
-			return n, nil
-		}
+// restart kills node and starts it again on its data, waiting until it
+// serves.
+func restart(ctx context.Context, sys target.System, node string) error {
+	if err := sys.Kill(node); err != nil {
+		return err
 	}
-	return node{}, fmt.Errorf("no node %q", name)
+	return sys.Start(ctx, node)
 }
 
-func raftName(id uint64) string { return fmt.Sprintf("n%d", id) }
-
-// raftLeader finds the Raft leader.
-func raftLeader(ctx context.Context, t *cluster.Target) (node, error) {
-	if t.Raft == nil {
-		return node{}, errors.New("no Raft cluster booted: no leader to act on")
-	}
-	// Poll: right after a fault (a paused or killed leader) the cluster
-	// needs an election timeout or two to agree on a new leader.
-	var id uint64
-	err := cluster.WaitFor(ctx, upTimeout, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		var err error
-		id, err = t.Raft.Leader(sctx)
-		return err == nil, err
-	})
-	if err != nil {
-		return node{}, fmt.Errorf("find the leader: %w", err)
-	}
-	return nodeNamed(t, raftName(id))
-}
-
-// waitHealthy waits until every booted part of t is healthy.
-func waitHealthy(ctx context.Context, t *cluster.Target, timeout time.Duration) error {
+// startAll starts every node that is not running and waits until it
+// serves.
+func startAll(ctx context.Context, sys target.System) error {
 	var errs []error
-	if t.Raft != nil {
-		errs = append(errs, t.Raft.WaitHealthy(ctx, timeout))
-	}
-	if t.TwoPC != nil {
-		errs = append(errs, t.TwoPC.WaitHealthy(ctx, timeout))
+	for _, n := range sys.Nodes() {
+		if !sys.Running(n) {
+			errs = append(errs, sys.Start(ctx, n))
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// raftUp waits until replica id answers /status.
-func raftUp(ctx context.Context, rc *cluster.RaftCluster, id uint64) error {
-	err := cluster.WaitFor(ctx, upTimeout, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
-		if !rc.Node(id).Running() {
-			return false, errors.New("process exited")
-		}
-		sctx, cancel := context.WithTimeout(ctx, time.Second)
-		defer cancel()
-		_, err := rc.Status(sctx, id)
-		return err == nil, err
-	})
-	if err != nil {
-		return fmt.Errorf("node %s not up: %w", raftName(id), err)
+// raftOf is the embedded Raft cluster behind sys, for the faults that use
+// its failpoints (target raft).
+func raftOf(sys target.System) (*cluster.RaftCluster, bool) {
+	r, ok := sys.(interface{ Raft() *cluster.RaftCluster })
+	if !ok {
+		return nil, false
 	}
-	return nil
+	return r.Raft(), true
+}
+
+// twopcOf is the embedded 2PC cluster behind sys, for the faults that use
+// its coordinator's failpoints (target twopc).
+func twopcOf(sys target.System) (*cluster.TwoPCCluster, bool) {
+	t, ok := sys.(interface{ TwoPC() *cluster.TwoPCCluster })
+	if !ok {
+		return nil, false
+	}
+	return t.TwoPC(), true
 }

@@ -8,73 +8,50 @@ import (
 	"sync"
 
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 // This file holds the process faults: restart-leader, kill and pause.
 
 func init() {
-	constructors["restart-leader"] = func(Options) Nemesis { return &restartLeader{} }
-	constructors["kill"] = func(Options) Nemesis { return &killer{} }
-	constructors["pause"] = func(Options) Nemesis { return &pauser{} }
+	Register("restart-leader", []target.Feature{target.Kill, target.LeaderFeature}, func(Options) Nemesis { return &restartLeader{} })
+	Register("kill", []target.Feature{target.Kill}, func(Options) Nemesis { return &killer{} })
+	Register("pause", []target.Feature{target.Pause}, func(Options) Nemesis { return &pauser{} })
 }
 
-// restartLeader SIGKILLs the current Raft leader and restarts it on the
-// same data dir at once: whatever the leader had acknowledged must
-// survive, and the cluster must elect a leader and go on.
+// restartLeader SIGKILLs the current leader and restarts it on the same
+// data dir at once: whatever the leader had acknowledged must survive,
+// and the cluster must elect a leader and go on.
 type restartLeader struct{}
 
-func (*restartLeader) Name() string                                 { return "restart-leader" }
-func (*restartLeader) Setup(context.Context, *cluster.Target) error { return nil }
-func (*restartLeader) Close() error                                 { return nil }
-func (*restartLeader) Op(*rand.Rand) history.Op                     { return history.Op{F: "restart-leader"} }
+func (*restartLeader) Name() string                               { return "restart-leader" }
+func (*restartLeader) Setup(context.Context, target.System) error { return nil }
+func (*restartLeader) Close() error                               { return nil }
+func (*restartLeader) Op(*rand.Rand) history.Op                   { return history.Op{F: "restart-leader"} }
 
-func (*restartLeader) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
-	n, err := raftLeader(ctx, t)
+func (*restartLeader) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
+	n, err := leaderOf(ctx, sys)
 	if err != nil {
 		op.Error = err.Error()
 		return op
 	}
-	op.Value, op.Node = n.name, n.name
-	if err := n.proc.Restart(); err != nil {
-		op.Error = err.Error()
-		return op
-	}
-	if err := n.up(ctx); err != nil {
+	op.Value, op.Node = n, n
+	if err := restart(ctx, sys, n); err != nil {
 		op.Error = err.Error()
 		return op
 	}
 	// Healthy again: a leader agreed by a majority. (Not WaitHealthy,
-	// which needs every replica to answer: another nemesis may hold one
+	// which needs every node to answer: another nemesis may hold one
 	// paused.)
-	if _, err := raftLeader(ctx, t); err != nil {
+	if _, err := leaderOf(ctx, sys); err != nil {
 		op.Error = err.Error()
 	}
 	return op
 }
 
 // Heal starts the leader a failed restart left down.
-func (*restartLeader) Heal(ctx context.Context, t *cluster.Target) error {
-	return startAll(ctx, t)
-}
-
-// startAll starts every node that is not running and waits until it
-// serves.
-func startAll(ctx context.Context, t *cluster.Target) error {
-	var errs []error
-	for _, n := range nodesOf(t) {
-		if n.proc.Running() {
-			continue
-		}
-		if err := n.proc.Start(); err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if err := n.up(ctx); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
+func (*restartLeader) Heal(ctx context.Context, sys target.System) error {
+	return startAll(ctx, sys)
 }
 
 // killer alternates: SIGKILL a random node, then start it again at the
@@ -82,27 +59,19 @@ func startAll(ctx context.Context, t *cluster.Target) error {
 // 3-node cluster stays up).
 type killer struct {
 	mu    sync.Mutex
-	names []string // from Setup, in nodesOf order
+	names []string // from Setup, in the system's order
 	down  string   // the node killed last, until started
 }
 
 func (*killer) Name() string { return "kill" }
 func (*killer) Close() error { return nil }
 
-func (k *killer) Setup(_ context.Context, t *cluster.Target) error {
-	k.names = nodeNames(t)
+func (k *killer) Setup(_ context.Context, sys target.System) error {
+	k.names = sys.Nodes()
 	if len(k.names) == 0 {
 		return errors.New("kill: no nodes to kill")
 	}
 	return nil
-}
-
-func nodeNames(t *cluster.Target) []string {
-	var names []string
-	for _, n := range nodesOf(t) {
-		names = append(names, n.name)
-	}
-	return names
 }
 
 func (k *killer) Op(rng *rand.Rand) history.Op {
@@ -114,28 +83,28 @@ func (k *killer) Op(rng *rand.Rand) history.Op {
 	return history.Op{F: "kill", Value: k.names[rng.Intn(len(k.names))]}
 }
 
-func (k *killer) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (k *killer) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	name, _ := op.Value.(string)
-	n, err := nodeNamed(t, name)
-	if err != nil {
+	if err := hasNode(sys, name); err != nil {
 		op.Error = err.Error()
 		return op
 	}
 	op.Node = name
+	var err error
 	switch op.F {
 	case "kill":
-		err = n.proc.Kill()
+		err = sys.Kill(name)
 		if err == nil {
 			k.mu.Lock()
 			k.down = name
 			k.mu.Unlock()
 		}
 	case "start":
-		if err = n.proc.Start(); err == nil {
+		err = sys.Start(ctx, name)
+		if sys.Running(name) {
 			k.mu.Lock()
 			k.down = ""
 			k.mu.Unlock()
-			err = n.up(ctx)
 		}
 	default:
 		err = fmt.Errorf("kill: unknown f %q", op.F)
@@ -146,28 +115,30 @@ func (k *killer) Invoke(ctx context.Context, t *cluster.Target, op history.Op) h
 	return op
 }
 
-func (k *killer) Heal(ctx context.Context, t *cluster.Target) error {
+func (k *killer) Heal(ctx context.Context, sys target.System) error {
 	k.mu.Lock()
 	k.down = ""
 	k.mu.Unlock()
-	return startAll(ctx, t)
+	return startAll(ctx, sys)
 }
 
-// pauser alternates: SIGSTOP a node (a random one, or the Raft leader
-// half the time), then SIGCONT it at the next action. A paused node keeps
-// its sockets: peers and clients see it hang, not refuse.
+// pauser alternates: SIGSTOP a node (a random one, or the leader half the
+// time on a target that has one), then SIGCONT it at the next action. A
+// paused node keeps its sockets: peers and clients see it hang, not
+// refuse.
 type pauser struct {
 	mu     sync.Mutex
 	names  []string
-	raft   bool
+	leader bool // the target has a leader
 	paused string
 }
 
 func (*pauser) Name() string { return "pause" }
 func (*pauser) Close() error { return nil }
 
-func (p *pauser) Setup(_ context.Context, t *cluster.Target) error {
-	p.names, p.raft = nodeNames(t), t.Raft != nil
+func (p *pauser) Setup(_ context.Context, sys target.System) error {
+	p.names = sys.Nodes()
+	_, p.leader = sys.(target.Leader)
 	if len(p.names) == 0 {
 		return errors.New("pause: no nodes to pause")
 	}
@@ -186,35 +157,34 @@ func (p *pauser) Op(rng *rand.Rand) history.Op {
 	// Draw both choices every time so the sequence does not depend on
 	// the target.
 	leader, i := rng.Intn(2) == 0, rng.Intn(len(p.names))
-	if leader && p.raft {
+	if leader && p.leader {
 		return history.Op{F: "pause", Value: pauseLeader}
 	}
 	return history.Op{F: "pause", Value: p.names[i]}
 }
 
-func (p *pauser) Invoke(ctx context.Context, t *cluster.Target, op history.Op) history.Op {
+func (p *pauser) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {
 	name, _ := op.Value.(string)
-	var n node
 	var err error
 	if name == pauseLeader && op.F == "pause" {
-		n, err = raftLeader(ctx, t)
+		name, err = leaderOf(ctx, sys)
 	} else {
-		n, err = nodeNamed(t, name)
+		err = hasNode(sys, name)
 	}
 	if err != nil {
 		op.Error = err.Error()
 		return op
 	}
-	op.Value, op.Node = n.name, n.name
+	op.Value, op.Node = name, name
 	switch op.F {
 	case "pause":
-		if err = n.proc.Pause(); err == nil {
+		if err = sys.Pause(name); err == nil {
 			p.mu.Lock()
-			p.paused = n.name
+			p.paused = name
 			p.mu.Unlock()
 		}
 	case "resume":
-		if err = n.proc.Resume(); err == nil {
+		if err = sys.Resume(name); err == nil {
 			p.mu.Lock()
 			p.paused = ""
 			p.mu.Unlock()
@@ -228,16 +198,14 @@ func (p *pauser) Invoke(ctx context.Context, t *cluster.Target, op history.Op) h
 	return op
 }
 
-// Heal resumes every paused node.
-func (p *pauser) Heal(ctx context.Context, t *cluster.Target) error {
+// Heal resumes the paused node.
+func (p *pauser) Heal(ctx context.Context, sys target.System) error {
 	p.mu.Lock()
+	paused := p.paused
 	p.paused = ""
 	p.mu.Unlock()
-	var errs []error
-	for _, n := range nodesOf(t) {
-		if n.proc.Paused() {
-			errs = append(errs, n.proc.Resume())
-		}
+	if paused == "" {
+		return nil
 	}
-	return errors.Join(errs...)
+	return sys.Resume(paused)
 }

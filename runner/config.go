@@ -23,21 +23,28 @@ type Config struct {
 	Workload string `json:"workload"`           // register, set, bank, retry
 	Nemesis  string `json:"nemesis"`            // none, restart-leader, kill, … or a comma list
 	Scenario string `json:"scenario,omitempty"` // the preset the values came from, if any
-	Target   string `json:"target,omitempty"`   // retry: raft or twopc (default); ignored by the others
+	// Target is the system under test (target.ByName); "" picks the
+	// first embedded target that fits the workload and nemesis.
+	Target string `json:"target,omitempty"`
+	// TargetOptions are the target's own flags (--etcd-bin …) by name.
+	TargetOptions map[string]string `json:"target_options,omitempty"`
 
 	Concurrency int           `json:"concurrency"`
 	Rate        float64       `json:"rate"`       // ops/s over all workers; 0: unlimited
 	TimeLimit   time.Duration `json:"time_limit"` // load duration; 0 with Rounds: until the rounds are done
 	Keys        int           `json:"keys"`
-	OpTimeout   time.Duration `json:"op_timeout"`
-	NodeCount   int           `json:"nodes"` // Raft cluster size
+	// ConsistencyModels are what list-append and rw-register histories
+	// must satisfy (Elle's names); empty: strict-serializable.
+	ConsistencyModels []string      `json:"consistency_models,omitempty"`
+	OpTimeout         time.Duration `json:"op_timeout"`
+	NodeCount         int           `json:"nodes"` // cluster size, where the target has one; 0: the target's default
 
 	// Seed fixes every random choice: the workload generator and the
 	// nemesis schedule get seeds derived from it. 0: pick one at random
 	// (and record it).
 	Seed int64 `json:"seed"`
 
-	NemesisInterval   time.Duration `json:"nemesis_interval"`
+	NemesisInterval   time.Duration `json:"nemesis_interval"`    // 0: the nemesis's own (DefaultNemesisInterval, PartitionNemesisInterval)
 	Rounds            int           `json:"rounds"`              // nemesis actions; 0: until the load ends
 	PauseBeforeCommit time.Duration `json:"pause_before_commit"` // alternate-kill's commit window hold
 
@@ -47,6 +54,10 @@ type Config struct {
 
 	Store        string        `json:"store"`
 	CheckTimeout time.Duration `json:"check_timeout"` // the checkers' time limit; over it, unknown
+	// HealTimeout bounds the wait, after the faults are undone, for the
+	// system to be healthy again; a system that never is (a seeded bug
+	// that leaves a transaction in doubt) costs this much per run.
+	HealTimeout time.Duration `json:"heal_timeout"`
 
 	Version string `json:"chaoscheck_version,omitempty"`
 
@@ -61,19 +72,22 @@ type Config struct {
 // (linearizability, the strongest check) with the Raft leader restarted
 // every few seconds, for 20 seconds.
 const (
-	DefaultWorkload          = "register"
-	DefaultNemesis           = "restart-leader"
-	DefaultConcurrency       = 5
-	DefaultRate              = 50
-	DefaultTimeLimit         = 20 * time.Second
-	DefaultKeys              = 5
-	DefaultOpTimeout         = 2 * time.Second
-	DefaultNodeCount         = 3
-	DefaultNemesisInterval   = 5 * time.Second
+	DefaultWorkload        = "register"
+	DefaultNemesis         = "restart-leader"
+	DefaultConcurrency     = 5
+	DefaultRate            = 50
+	DefaultTimeLimit       = 20 * time.Second
+	DefaultKeys            = 5
+	DefaultOpTimeout       = 2 * time.Second
+	DefaultNemesisInterval = 5 * time.Second
+	// PartitionNemesisInterval is the interval when the nemesis cuts the
+	// network: partitions alternate start and stop, so 3s gives a 30s run
+	// five partitions.
+	PartitionNemesisInterval = 3 * time.Second
 	DefaultPauseBeforeCommit = 4 * time.Second
 	DefaultStore             = "store"
 	DefaultCheckTimeout      = 2 * time.Minute
-	DefaultTarget            = "twopc" // the retry workload's
+	DefaultHealTimeout       = time.Minute
 )
 
 // DefaultNemesisFor is the nemesis a workload gets when none is named:
@@ -93,9 +107,9 @@ func Defaults() Config {
 	return Config{
 		Workload: DefaultWorkload, Nemesis: DefaultNemesis,
 		Concurrency: DefaultConcurrency, Rate: DefaultRate, TimeLimit: DefaultTimeLimit,
-		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout, NodeCount: DefaultNodeCount,
-		NemesisInterval: DefaultNemesisInterval, PauseBeforeCommit: DefaultPauseBeforeCommit,
-		Store: DefaultStore, CheckTimeout: DefaultCheckTimeout,
+		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout,
+		PauseBeforeCommit: DefaultPauseBeforeCommit,
+		Store:             DefaultStore, CheckTimeout: DefaultCheckTimeout, HealTimeout: DefaultHealTimeout,
 	}
 }
 
@@ -131,6 +145,22 @@ var Scenarios = []Scenario{
 		apply: func(c *Config) {
 			c.Workload, c.Nemesis, c.Target = "retry", "duplicate-retry", "twopc"
 			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 15*time.Second, 0
+		},
+	},
+	{
+		Name:        "partition-leader",
+		Description: "register; the Raft leader cut off from the majority every 3s and healed, for 20s",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis, c.Target = "register", "partition-leader", "raft"
+			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 20*time.Second, 0
+		},
+	},
+	{
+		Name:        "partition-commit-window",
+		Description: "bank over 2PC; the coordinator cut from p1, then p2, inside the commit window (4 rounds)",
+		apply: func(c *Config) {
+			c.Workload, c.Nemesis, c.Target = "bank", "partition-coordinator", "twopc"
+			c.NemesisInterval, c.Rounds, c.TimeLimit = 2*time.Second, 4, 0
 		},
 	},
 }
@@ -183,14 +213,10 @@ func IsConfigError(err error) bool {
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if !slices.Contains(workload.Names(), c.Workload) {
+	if c.Workload != "" && !slices.Contains(workload.Names(), c.Workload) {
 		bad("unknown workload %q (want one of %s)", c.Workload, strings.Join(workload.Names(), ", "))
-	}
-	if _, err := nemesis.Parse(c.Nemesis, nemesis.Options{}); err != nil {
+	} else if _, _, _, err := c.target(); err != nil {
 		bad("%v", err)
-	}
-	if c.Target != "" && c.Target != "raft" && c.Target != "twopc" {
-		bad("unknown target %q (want raft or twopc)", c.Target)
 	}
 	if c.Concurrency < 1 {
 		bad("concurrency %d: want at least 1", c.Concurrency)
@@ -204,17 +230,17 @@ func (c Config) Validate() error {
 	if c.TimeLimit == 0 && c.Rounds == 0 {
 		bad("time limit 0 and rounds 0: the run would never end (give --time-limit or --rounds)")
 	}
-	if c.TimeLimit == 0 && (c.Nemesis == "" || c.Nemesis == "none") {
+	if c.TimeLimit == 0 && c.Nemesis == "none" {
 		bad("time limit 0 with no nemesis: --rounds needs a nemesis to count, give --time-limit")
 	}
 	if c.Keys < 1 {
 		bad("keys %d: want at least 1", c.Keys)
 	}
-	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.NemesisInterval <= 0 || c.PauseBeforeCommit < 0 {
-		bad("op timeout, check timeout and nemesis interval must be positive, pause before commit not negative")
+	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.HealTimeout <= 0 || c.NemesisInterval < 0 || c.PauseBeforeCommit < 0 {
+		bad("op, check and heal timeouts must be positive, nemesis interval and pause before commit not negative")
 	}
-	if c.NodeCount < 1 {
-		bad("nodes %d: want at least 1", c.NodeCount)
+	if c.NodeCount < 0 {
+		bad("nodes %d: want at least 1 (or 0, the target's default)", c.NodeCount)
 	}
 	if c.Store == "" {
 		bad("no store directory")
@@ -260,7 +286,7 @@ func DeriveSeed(seed int64, purpose string) int64 {
 func (c Config) workloadOptions() workload.Options {
 	o := workload.Options{
 		Concurrency: c.Concurrency, Rate: c.Rate, TimeLimit: c.TimeLimit, OpTimeout: c.OpTimeout,
-		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, RaftNodes: c.NodeCount,
+		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, ConsistencyModels: c.ConsistencyModels,
 	}
 	return o
 }
@@ -278,6 +304,7 @@ type configJSON struct {
 	NemesisInterval   string `json:"nemesis_interval"`
 	PauseBeforeCommit string `json:"pause_before_commit"`
 	CheckTimeout      string `json:"check_timeout"`
+	HealTimeout       string `json:"heal_timeout"`
 }
 
 type configAlias Config
@@ -286,7 +313,7 @@ type configAlias Config
 func (c Config) MarshalJSON() ([]byte, error) {
 	return json.Marshal(configJSON{configAlias: (*configAlias)(&c),
 		TimeLimit: c.TimeLimit.String(), OpTimeout: c.OpTimeout.String(), NemesisInterval: c.NemesisInterval.String(),
-		PauseBeforeCommit: c.PauseBeforeCommit.String(), CheckTimeout: c.CheckTimeout.String()})
+		PauseBeforeCommit: c.PauseBeforeCommit.String(), CheckTimeout: c.CheckTimeout.String(), HealTimeout: c.HealTimeout.String()})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
@@ -299,7 +326,7 @@ func (c *Config) UnmarshalJSON(b []byte) error {
 		s   string
 		dst *time.Duration
 	}{{j.TimeLimit, &c.TimeLimit}, {j.OpTimeout, &c.OpTimeout}, {j.NemesisInterval, &c.NemesisInterval},
-		{j.PauseBeforeCommit, &c.PauseBeforeCommit}, {j.CheckTimeout, &c.CheckTimeout}} {
+		{j.PauseBeforeCommit, &c.PauseBeforeCommit}, {j.CheckTimeout, &c.CheckTimeout}, {j.HealTimeout, &c.HealTimeout}} {
 		if d.s == "" {
 			continue
 		}

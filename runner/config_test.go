@@ -2,11 +2,10 @@ package runner
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/chaoscheck/chaoscheck/workload"
 )
 
 func TestScenarioPresets(t *testing.T) {
@@ -70,7 +69,7 @@ func TestValidateRejectsRunsThatCannotStartOrEnd(t *testing.T) {
 		{"no workers", func(c *Config) { c.Concurrency = 0 }, "concurrency"},
 		{"negative rate", func(c *Config) { c.Rate = -1 }, "rate"},
 		{"bad target", func(c *Config) { c.Target = "mongo" }, "target"},
-		{"no nodes", func(c *Config) { c.NodeCount = 0 }, "nodes"},
+		{"negative nodes", func(c *Config) { c.NodeCount = -1 }, "nodes"},
 	} {
 		c := Defaults()
 		tc.mod(&c)
@@ -139,48 +138,63 @@ func TestConfigJSONWritesReadableDurationsAndRoundTrips(t *testing.T) {
 }
 
 func TestSeededBugsMustReachANodeThatHasThem(t *testing.T) {
-	raft := workload.BootSpec{RaftNodes: 3}
-	twopc := workload.BootSpec{TwoPC: &workload.TwoPCSpec{Participants: []string{"p1", "p2"}}}
 	for _, tc := range []struct {
-		name string
-		bugs []string
-		spec workload.BootSpec
-		ok   bool
+		name, workload string
+		bugs           []string
+		want           []string // as passed to the nodes; nil: refused
 	}{
-		{"raft bug on raft", []string{"stale-read"}, raft, true},
-		{"2pc bug on 2pc", []string{"one-phase"}, twopc, true},
-		{"bug both kinds know", []string{"no-dedup"}, twopc, true},
-		{"raft bug on 2pc", []string{"stale-read"}, twopc, false},
-		{"unknown bug", []string{"typo"}, raft, false},
+		{"raft bug on raft", "register", []string{"stale-read"}, []string{"stale-read"}},
+		{"qualified name", "register", []string{"raft/stale-read"}, []string{"stale-read"}},
+		{"2pc bug on 2pc", "bank", []string{"twopc/one-phase"}, []string{"one-phase"}},
+		{"bare name both kinds know", "bank", []string{"no-dedup"}, []string{"no-dedup"}},
+		{"raft bug on 2pc", "bank", []string{"stale-read"}, nil},
+		{"qualified for the other target", "bank", []string{"raft/no-dedup"}, nil},
+		{"unknown bug", "register", []string{"typo"}, nil},
 	} {
-		err := checkBugs(tc.bugs, tc.spec, "w")
-		if (err == nil) != tc.ok || (err != nil && !IsConfigError(err)) {
-			t.Errorf("%s: checkBugs = %v, want ok %v", tc.name, err, tc.ok)
+		c := Defaults()
+		c.Workload, c.Nemesis, c.SUTBugs = tc.workload, "", tc.bugs
+		_, _, bugs, err := c.target()
+		switch {
+		case tc.want == nil && (err == nil || !IsConfigError(err)):
+			t.Errorf("%s: %v, want a ConfigError", tc.name, err)
+		case tc.want != nil && (err != nil || !slices.Equal(bugs, tc.want)):
+			t.Errorf("%s: bugs %v, %v; want %v", tc.name, bugs, err, tc.want)
 		}
-	}
-	r, tp := bugArgs([]string{"stale-read", "one-phase", "no-dedup"})
-	if strings.Join(r, " ") != "--sut-bug stale-read --sut-bug no-dedup" || strings.Join(tp, " ") != "--sut-bug one-phase --sut-bug no-dedup" {
-		t.Errorf("bugArgs: raft %v, 2pc %v", r, tp)
 	}
 }
 
-func TestNemesisMustHaveSomethingToActOn(t *testing.T) {
-	raft := workload.BootSpec{RaftNodes: 3}
-	twopc := workload.BootSpec{TwoPC: &workload.TwoPCSpec{Participants: []string{"p1", "p2"}}}
+func TestResolvePicksTargetWorkloadAndNemesisThatFit(t *testing.T) {
 	for _, tc := range []struct {
-		nemesis string
-		spec    workload.BootSpec
-		ok      bool
+		name                      string
+		target, workload, nemesis string
+		want                      [3]string // target, workload, nemesis; "" target: refused
+		errHas                    string
 	}{
-		{"restart-leader", raft, true},
-		{"kill, pause", twopc, true},
-		{"alternate-kill", twopc, true},
-		{"kill,restart-leader", twopc, false},
-		{"alternate-kill", raft, false},
+		{"no flags", "", "", "", [3]string{"raft", "register", "restart-leader"}, ""},
+		{"the mission's command", "", "", "alternate-kill", [3]string{"twopc", "bank", "alternate-kill"}, ""},
+		{"bank alone", "", "bank", "", [3]string{"twopc", "bank", "alternate-kill"}, ""},
+		{"set alone", "", "set", "", [3]string{"raft", "set", "restart-leader"}, ""},
+		{"retry alone", "", "retry", "", [3]string{"twopc", "retry", "duplicate-retry"}, ""},
+		{"retry on raft", "raft", "retry", "", [3]string{"raft", "retry", "duplicate-retry"}, ""},
+		{"retry on twopc", "twopc", "retry", "", [3]string{"twopc", "retry", "duplicate-retry"}, ""},
+		{"target alone", "twopc", "", "", [3]string{"twopc", "bank", "alternate-kill"}, ""},
+		{"kill fits both", "", "", "kill", [3]string{"raft", "register", "kill"}, ""},
+		{"alternate-kill on register", "", "register", "alternate-kill", [3]string{}, "bank (target twopc)"},
+		{"restart-leader on twopc", "twopc", "bank", "restart-leader", [3]string{}, "leader"},
+		{"no such workload on the target", "raft", "bank", "", [3]string{}, "has no bank workload"},
+		{"unknown target", "mongo", "", "", [3]string{}, "unknown target"},
 	} {
-		err := checkNemesis(tc.nemesis, tc.spec, "w")
-		if (err == nil) != tc.ok || (err != nil && !IsConfigError(err)) {
-			t.Errorf("%s on %+v: %v, want ok %v", tc.nemesis, tc.spec, err, tc.ok)
+		c := Defaults()
+		c.Target, c.Workload, c.Nemesis = tc.target, tc.workload, tc.nemesis
+		_, err := c.resolve()
+		if tc.want[0] == "" {
+			if !IsConfigError(err) || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("%s: %v, want a ConfigError mentioning %q", tc.name, err, tc.errHas)
+			}
+			continue
+		}
+		if got := [3]string{c.Target, c.Workload, c.Nemesis}; err != nil || got != tc.want {
+			t.Errorf("%s: resolved to %v (%v), want %v", tc.name, got, err, tc.want)
 		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 func TestRunWritesReportHTMLLinkingTheRunFiles(t *testing.T) {
 	for _, v := range []checker.Validity{checker.Valid, checker.Invalid} {
 		cfg := fakeConfig(t)
-		out, err := runWith(context.Background(), cfg, &fakeWorkload{verdict: v}, &fakeNemesis{}, (&fakeBoot{}).boot)
+		out, err := runFake(context.Background(), cfg, &fakeWorkload{verdict: v})
 		if err != nil {
 			t.Fatal(err)
 		}

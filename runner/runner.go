@@ -6,25 +6,24 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
-	"strings"
+	"sync"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/nemesis"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/store"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
-// Time limits of the phases after the load. Heal waits for the cluster to
-// be healthy; final reads retry until the system answers.
-const (
-	healTimeout      = time.Minute
-	finalReadTimeout = time.Minute
-)
+// finalReadTimeout bounds the final reads, which retry until the system
+// answers. (The heal's bound is Config.HealTimeout.)
+const finalReadTimeout = time.Minute
 
 // Outcome is what a run produced.
 type Outcome struct {
@@ -40,13 +39,11 @@ type Outcome struct {
 // boot, the disk is full). When a run directory was made, Outcome.Dir is
 // set and results.json is written even when Run fails.
 func Run(ctx context.Context, cfg Config) (Outcome, error) {
-	switch {
-	case cfg.Workload != "retry":
-		cfg.Target = "" // only retry has a choice of system
-	case cfg.Target == "":
-		cfg.Target = DefaultTarget
-	}
 	if err := cfg.Validate(); err != nil {
+		return Outcome{Config: cfg}, err
+	}
+	cfg, tgt, bugs, err := cfg.target()
+	if err != nil {
 		return Outcome{Config: cfg}, err
 	}
 	cfg = cfg.withSeed()
@@ -54,23 +51,32 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
 	}
-	nem, err := nemesis.Parse(cfg.Nemesis, cfg.nemesisOptions())
+	// The partition layer exists when a nemesis cuts links: every
+	// node-to-node link then goes through its proxies. It outlives the
+	// nodes (closed after runWith has stopped them).
+	nopts := cfg.nemesisOptions()
+	var net target.Net
+	if needs, _ := nemesis.Needs(cfg.Nemesis); slices.Contains(needs, target.Partition) {
+		fn := faultnet.New(cfg.Log)
+		defer fn.Close()
+		nopts.Net, net = fn, fn
+	}
+	nem, err := nemesis.Parse(cfg.Nemesis, nopts)
 	if err != nil {
 		return Outcome{Config: cfg}, &ConfigError{Err: err}
 	}
-	if err := checkNemesis(cfg.Nemesis, w.Boot(), cfg.Workload); err != nil {
-		return Outcome{Config: cfg}, err
-	}
-	if err := checkBugs(cfg.SUTBugs, w.Boot(), cfg.Workload); err != nil {
-		return Outcome{Config: cfg}, err
-	}
-
-	return runWith(ctx, cfg, w, nem, boot)
+	return runWith(ctx, cfg, w, nem, func(ctx context.Context, dir *store.Run, cfg Config) (target.System, error) {
+		return tgt.Boot(ctx, target.Env{
+			Dir: filepath.Join(dir.Dir, store.NodesDir), Nodes: cfg.NodeCount,
+			Workload: cfg.Workload, WorkloadOptions: cfg.workloadOptions(),
+			Options: cfg.TargetOptions, Bugs: bugs, Net: net, Log: cfg.Log,
+		})
+	})
 }
 
-// bootFunc starts the system under test a workload asks for; tests
-// replace it to run the phases without node processes.
-type bootFunc func(ctx context.Context, spec workload.BootSpec, dir *store.Run, cfg Config) (*sut, error)
+// bootFunc starts the system under test; tests replace it to run the
+// phases without node processes.
+type bootFunc func(ctx context.Context, dir *store.Run, cfg Config) (target.System, error)
 
 // runWith is Run once the workload and nemesis are built.
 func runWith(ctx context.Context, cfg Config, w workload.Workload, nem nemesis.Nemesis, boot bootFunc) (Outcome, error) {
@@ -103,7 +109,9 @@ type run struct {
 
 	rec         *history.Recorder
 	crec        *countingRecorder
-	sut         *sut
+	sys         target.System
+	driver      workload.Driver
+	nextProcess int64 // above every process the load used
 	loadErr     error
 	finalReadOK bool
 	res         store.Results
@@ -136,31 +144,27 @@ func (r *run) execute(ctx context.Context) error {
 	}
 	r.crec = &countingRecorder{rec: r.rec}
 
-	spec := r.w.Boot()
-	var parts []string
-	if spec.RaftNodes > 0 {
-		parts = append(parts, fmt.Sprintf("raft cluster of %d", spec.RaftNodes))
-	}
-	if spec.TwoPC != nil {
-		parts = append(parts, fmt.Sprintf("2pc coordinator and participants %s", strings.Join(spec.TwoPC.Participants, ", ")))
-	}
-	r.log.Info("booting the system under test", "nodes", strings.Join(parts, "; "))
-	r.sut, err = r.boot(ctx, spec, r.dir, cfg)
+	r.log.Info("booting the system under test", "target", cfg.Target, "nodes", cfg.NodeCount)
+	r.sys, err = r.boot(ctx, r.dir, cfg)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while booting: finish says so
 		}
-		return fmt.Errorf("runner: boot: %w", err)
+		return fmt.Errorf("runner: boot %s: %w", cfg.Target, err)
 	}
-	defer func() { r.sut.stop(ctx.Err() != nil) }()
-
-	if err := r.w.Setup(ctx, r.sut.target); err != nil {
+	defer func() {
+		if err := r.sys.Stop(ctx.Err() != nil); err != nil {
+			r.note("stop %s: %v", cfg.Target, err)
+		}
+	}()
+	r.driver = r.sys.Driver()
+	if err := r.driver.Setup(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
 		return fmt.Errorf("runner: workload %s setup: %w", cfg.Workload, err)
 	}
-	if err := r.nem.Setup(ctx, r.sut.target); err != nil {
+	if err := r.nem.Setup(ctx, r.sys); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -180,13 +184,13 @@ func (r *run) execute(ctx context.Context) error {
 	}
 
 	r.log.Info("healing", "nemesis", cfg.Nemesis)
-	hctx, cancel := context.WithTimeout(ctx, healTimeout)
-	err = r.nem.Heal(hctx, r.sut.target)
+	hctx, cancel := context.WithTimeout(ctx, r.cfg.HealTimeout)
+	err = r.nem.Heal(hctx, r.sys)
 	cancel()
 	if err != nil {
 		r.note("heal: %v", err)
 	}
-	if err := r.sut.healthy(ctx, healTimeout); err != nil {
+	if err := r.sys.WaitHealthy(ctx, r.cfg.HealTimeout); err != nil {
 		r.note("cluster not healthy after heal: %v", err)
 	}
 	if ctx.Err() != nil {
@@ -195,7 +199,13 @@ func (r *run) execute(ctx context.Context) error {
 
 	r.log.Info("final reads")
 	fctx, cancel := context.WithTimeout(ctx, finalReadTimeout)
-	err = r.w.FinalReads(fctx, r.sut.target, r.crec)
+	// The workload's final reads, then the target's own observations
+	// (etcd: every member's revision and KV hash), if it has any.
+	ops := r.w.FinalOps()
+	if o, ok := r.sys.(target.Observer); ok {
+		ops = append(ops, o.FinalOps()...)
+	}
+	_, err = workload.FinalReads(fctx, ops, r.driver, r.crec, r.nextProcess, r.cfg.workloadOptions().WithDefaults().OpTimeout)
 	cancel()
 	switch {
 	case err == nil:
@@ -214,7 +224,10 @@ func (r *run) load(ctx context.Context) {
 	cfg := r.cfg
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	nemCtx, stopNemesis := context.WithCancel(ctx)
+	// The schedule stops when the load does, but an action under way
+	// finishes (only an interrupted run cancels it).
+	stop := make(chan struct{})
+	stopNemesis := sync.OnceFunc(func() { close(stop) })
 	defer stopNemesis()
 	progCtx, stopProgress := context.WithCancel(ctx)
 	prog := newProgress(cfg, r.log, r.crec)
@@ -224,17 +237,21 @@ func (r *run) load(ctx context.Context) {
 	r.log.Info("load", "time_limit", cfg.TimeLimit, "rounds", cfg.Rounds, "concurrency", cfg.Concurrency, "rate", cfg.Rate)
 	nemDone := make(chan error, 1)
 	go func() {
-		err := nemesis.RunSchedule(nemCtx, r.nem, r.sut.target, r.crec, cfg.nemesisOptions())
-		if cfg.TimeLimit == 0 && nemCtx.Err() == nil {
+		nopts := cfg.nemesisOptions()
+		nopts.Stop = stop
+		err := nemesis.RunSchedule(ctx, r.nem, r.sys, r.crec, nopts)
+		if cfg.TimeLimit == 0 && ctx.Err() == nil {
 			select {
-			case <-nemCtx.Done():
+			case <-ctx.Done():
+			case <-stop:
 			case <-time.After(cfg.NemesisInterval):
 			}
 			stopLoad()
 		}
 		nemDone <- err
 	}()
-	stats, err := workload.Run(loadCtx, r.w, r.sut.target, r.crec, cfg.workloadOptions())
+	stats, err := workload.Run(loadCtx, r.w, r.driver, r.crec, cfg.workloadOptions())
+	r.nextProcess = stats.NextProcess
 	stopNemesis()
 	nerr := <-nemDone
 	stopProgress()
@@ -273,8 +290,12 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 		h = r.rec.History()
 	}
 	r.res.Ops = len(h)
+	r.res.Partitions = store.PartitionsOf(h)
 
 	checkers := r.w.Checkers(r.dir.Dir)
+	if o, ok := r.sys.(target.Observer); ok {
+		checkers = append(checkers, o.Checkers()...)
+	}
 	if !slices.ContainsFunc(checkers, func(c checker.Checker) bool { return c.Name() == "stats" }) {
 		checkers = append(checkers, checker.NewStats())
 	}
@@ -324,28 +345,4 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 	}
 	r.log.Info("done", "verdict", r.res.Valid.String(), "dir", r.dir.Dir)
 	return Outcome{Config: r.cfg, Dir: r.dir.Dir, Results: r.res}, errors.Join(errs...)
-}
-
-// sut is the booted system under test.
-type sut struct {
-	target      *cluster.Target
-	stopFn      func(kill bool) error
-	waitHealthy func(ctx context.Context, timeout time.Duration) error
-}
-
-// healthy waits until every node is up and serving, as far as the
-// cluster can tell.
-func (s *sut) healthy(ctx context.Context, timeout time.Duration) error {
-	if s.waitHealthy == nil {
-		return nil
-	}
-	return s.waitHealthy(ctx, timeout)
-}
-
-// stop ends every node: SIGKILL when the run was interrupted (nothing is
-// left to observe), otherwise a graceful stop.
-func (s *sut) stop(kill bool) {
-	if s.stopFn != nil {
-		s.stopFn(kill)
-	}
 }

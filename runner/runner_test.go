@@ -15,7 +15,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/store"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -31,24 +31,16 @@ type fakeWorkload struct {
 	started       atomic.Bool
 }
 
-func (*fakeWorkload) Name() string                                 { return "fake" }
-func (*fakeWorkload) Boot() workload.BootSpec                      { return workload.BootSpec{RaftNodes: 2} }
-func (*fakeWorkload) Setup(context.Context, *cluster.Target) error { return nil }
-func (*fakeWorkload) Generator(seed int64) workload.Generator      { return fakeGen{} }
+// fakeWorkload is the workload and, through fakeSystem, its driver.
+func (*fakeWorkload) Name() string                            { return "fake" }
+func (*fakeWorkload) Setup(context.Context) error             { return nil }
+func (*fakeWorkload) Generator(seed int64) workload.Generator { return fakeGen{} }
+func (*fakeWorkload) FinalOps() []history.Op                  { return []history.Op{{F: "read-all"}} }
 func (w *fakeWorkload) Checkers(outDir string) []checker.Checker {
 	return []checker.Checker{fixedChecker{w.verdict}}
 }
-func (w *fakeWorkload) NewClient(*cluster.Target, int64) (workload.Client, error) {
+func (w *fakeWorkload) NewClient(int64) (workload.Client, error) {
 	return fakeClient{w}, nil
-}
-func (w *fakeWorkload) FinalReads(ctx context.Context, _ *cluster.Target, rec workload.Recorder) error {
-	w.finalReads.Add(1)
-	if w.finalReadErr != nil {
-		return w.finalReadErr
-	}
-	inv := rec.Record(history.Op{Type: history.Invoke, Process: 1000, F: "read-all"})
-	rec.Record(history.Op{Type: history.OK, Process: inv.Process, F: inv.F, Value: []any{}})
-	return nil
 }
 
 type fakeGen struct{}
@@ -58,6 +50,15 @@ func (fakeGen) Next(int64) history.Op { return history.Op{F: "write", Key: "k", 
 type fakeClient struct{ w *fakeWorkload }
 
 func (c fakeClient) Invoke(ctx context.Context, op history.Op) history.Op {
+	if op.F == "read-all" {
+		c.w.finalReads.Add(1)
+		if c.w.finalReadErr != nil {
+			op.Type, op.Error = history.Fail, c.w.finalReadErr.Error()
+			return op
+		}
+		op.Type, op.Value = history.OK, []any{}
+		return op
+	}
 	if c.w.clientStarted != nil && c.w.started.CompareAndSwap(false, true) {
 		close(c.w.clientStarted)
 	}
@@ -80,14 +81,14 @@ func (c fixedChecker) Check(context.Context, history.History) checker.Result {
 
 type fakeNemesis struct{ healed atomic.Int32 }
 
-func (*fakeNemesis) Name() string                                 { return "fake-kill" }
-func (*fakeNemesis) Setup(context.Context, *cluster.Target) error { return nil }
+func (*fakeNemesis) Name() string                               { return "fake-kill" }
+func (*fakeNemesis) Setup(context.Context, target.System) error { return nil }
 func (*fakeNemesis) Op(rng *rand.Rand) history.Op {
 	return history.Op{F: "kill", Value: fmt.Sprintf("n%d", rng.Intn(2)+1)}
 }
-func (*fakeNemesis) Close() error                                  { return nil }
-func (n *fakeNemesis) Heal(context.Context, *cluster.Target) error { n.healed.Add(1); return nil }
-func (*fakeNemesis) Invoke(_ context.Context, _ *cluster.Target, op history.Op) history.Op {
+func (*fakeNemesis) Close() error                                { return nil }
+func (n *fakeNemesis) Heal(context.Context, target.System) error { n.healed.Add(1); return nil }
+func (*fakeNemesis) Invoke(_ context.Context, _ target.System, op history.Op) history.Op {
 	op.Type = history.Info
 	return op
 }
@@ -96,10 +97,36 @@ func (*fakeNemesis) Invoke(_ context.Context, _ *cluster.Target, op history.Op) 
 // nodes were stopped.
 type fakeBoot struct {
 	stopped, killed atomic.Bool
+	w               *fakeWorkload
 }
 
-func (b *fakeBoot) boot(_ context.Context, spec workload.BootSpec, dir *store.Run, _ Config) (*sut, error) {
-	for i := 1; i <= spec.RaftNodes; i++ {
+// fakeSystem is two nodes that do nothing; its driver is the workload.
+type fakeSystem struct {
+	b *fakeBoot
+	w *fakeWorkload
+}
+
+func (fakeSystem) Nodes() []string                                  { return []string{"n1", "n2"} }
+func (fakeSystem) Running(string) bool                              { return true }
+func (fakeSystem) Kill(string) error                                { return nil }
+func (fakeSystem) Start(context.Context, string) error              { return nil }
+func (fakeSystem) Pause(string) error                               { return nil }
+func (fakeSystem) Resume(string) error                              { return nil }
+func (fakeSystem) WaitHealthy(context.Context, time.Duration) error { return nil }
+func (s fakeSystem) Driver() workload.Driver                        { return s.w }
+func (s fakeSystem) Stop(kill bool) error {
+	s.b.stopped.Store(true)
+	s.b.killed.Store(kill)
+	return nil
+}
+
+// runFake runs cfg with w and a fresh fake system whose driver is w.
+func runFake(ctx context.Context, cfg Config, w *fakeWorkload) (Outcome, error) {
+	return runWith(ctx, cfg, w, &fakeNemesis{}, (&fakeBoot{w: w}).boot)
+}
+
+func (b *fakeBoot) boot(_ context.Context, dir *store.Run, _ Config) (target.System, error) {
+	for i := 1; i <= 2; i++ {
 		nd := dir.NodeDir(fmt.Sprintf("n%d", i))
 		if err := os.MkdirAll(filepath.Join(nd, "data"), 0o755); err != nil {
 			return nil, err
@@ -107,11 +134,7 @@ func (b *fakeBoot) boot(_ context.Context, spec workload.BootSpec, dir *store.Ru
 		os.WriteFile(filepath.Join(nd, "data", "raft.db"), []byte("x"), 0o644)
 		os.WriteFile(filepath.Join(nd, store.NodeLogFile), []byte("started\n"), 0o644)
 	}
-	return &sut{target: &cluster.Target{}, stopFn: func(kill bool) error {
-		b.stopped.Store(true)
-		b.killed.Store(kill)
-		return nil
-	}}, nil
+	return fakeSystem{b: b, w: b.w}, nil
 }
 
 func fakeConfig(t *testing.T) Config {
@@ -131,7 +154,8 @@ func testLogger(t *testing.T) *slog.Logger {
 
 func TestRunStoresACompleteRunDirectory(t *testing.T) {
 	cfg := fakeConfig(t)
-	w, nem, b := &fakeWorkload{verdict: checker.Valid}, &fakeNemesis{}, &fakeBoot{}
+	w, nem := &fakeWorkload{verdict: checker.Valid}, &fakeNemesis{}
+	b := &fakeBoot{w: w}
 	out, err := runWith(context.Background(), cfg, w, nem, b.boot)
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +214,7 @@ func TestRunStoresACompleteRunDirectory(t *testing.T) {
 func TestRunWithRoundsLastsUntilTheRoundsAreDone(t *testing.T) {
 	cfg := fakeConfig(t)
 	cfg.TimeLimit, cfg.Rounds = 0, 4
-	out, err := runWith(context.Background(), cfg, &fakeWorkload{verdict: checker.Valid}, &fakeNemesis{}, (&fakeBoot{}).boot)
+	out, err := runFake(context.Background(), cfg, &fakeWorkload{verdict: checker.Valid})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +230,7 @@ func TestInterruptedRunIsCheckedAndStoredUnknown(t *testing.T) {
 	cfg := fakeConfig(t)
 	cfg.TimeLimit = time.Hour
 	w := &fakeWorkload{verdict: checker.Valid, clientStarted: make(chan struct{})}
-	b := &fakeBoot{}
+	b := &fakeBoot{w: w}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
 		<-w.clientStarted
@@ -245,7 +269,7 @@ func TestVerdictWithoutFinalReadIsNeverValid(t *testing.T) {
 	}{{checker.Valid, checker.Unknown}, {checker.Invalid, checker.Invalid}} {
 		cfg := fakeConfig(t)
 		w := &fakeWorkload{verdict: tc.checked, finalReadErr: errors.New("no leader")}
-		out, err := runWith(context.Background(), cfg, w, &fakeNemesis{}, (&fakeBoot{}).boot)
+		out, err := runFake(context.Background(), cfg, w)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -260,7 +284,7 @@ func TestVerdictWithoutFinalReadIsNeverValid(t *testing.T) {
 
 func TestBootFailureStillWritesResults(t *testing.T) {
 	cfg := fakeConfig(t)
-	failing := func(context.Context, workload.BootSpec, *store.Run, Config) (*sut, error) {
+	failing := func(context.Context, *store.Run, Config) (target.System, error) {
 		return nil, errors.New("port taken")
 	}
 	out, err := runWith(context.Background(), cfg, &fakeWorkload{verdict: checker.Valid}, &fakeNemesis{}, failing)
@@ -278,7 +302,7 @@ func TestSameSeedSameNemesisSchedule(t *testing.T) {
 		cfg := fakeConfig(t)
 		cfg.Seed, cfg.TimeLimit, cfg.Rounds = seed, 0, 8
 		cfg.NemesisInterval = 10 * time.Millisecond
-		out, err := runWith(context.Background(), cfg, &fakeWorkload{verdict: checker.Valid}, &fakeNemesis{}, (&fakeBoot{}).boot)
+		out, err := runFake(context.Background(), cfg, &fakeWorkload{verdict: checker.Valid})
 		if err != nil {
 			t.Fatal(err)
 		}

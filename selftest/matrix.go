@@ -108,6 +108,43 @@ var Scenarios = []Scenario{
 		},
 	},
 	{
+		Name: "register-partition-leader",
+		Why:  "register with clients bound to replicas; the Raft leader cut off from the majority every 2s, healed 2s later",
+		set: func(c *runner.Config) {
+			// A deposed leader serves stale reads only while it still
+			// believes it leads: from the majority's first commit until
+			// its CheckQuorum notices (1–2 election timeouts). Clients
+			// bound to it must keep reading through that window, so ops
+			// time out fast (a write it cannot commit holds its client
+			// 500ms, not 2s), 15 workers keep 5 on each replica, and 8
+			// keys spread the info'd writes the checker must place.
+			c.Workload, c.Nemesis, c.Target = "register-per-node", "partition-leader", "raft"
+			c.NemesisInterval, c.TimeLimit = 2*time.Second, 12*time.Second
+			c.Rate, c.Concurrency, c.OpTimeout, c.Keys = 0, 15, 500*time.Millisecond, 8
+		},
+	},
+	{
+		Name: "bank-partition-coordinator",
+		Why:  "bank; the coordinator cut from p1 (then p2) for 6s while a transaction spanning it is held in the commit window",
+		set: func(c *runner.Config) {
+			// A participant that gives up on the coordinator leaves the
+			// held transaction partial for good: the cluster never heals,
+			// so the heal wait is short.
+			c.Workload, c.Nemesis, c.Target = "bank", "partition-coordinator", "twopc"
+			c.NemesisInterval, c.Rounds, c.TimeLimit = time.Second, 2, 0
+			c.PauseBeforeCommit, c.HealTimeout = time.Second, 15*time.Second
+		},
+	},
+	{
+		Name: "prepare-commit-alternate",
+		Why:  "bank; the mission's scenario: p1, p2, p1, p2 SIGKILLed inside the commit window, each holding a transaction that spans it",
+		set: func(c *runner.Config) {
+			c.Workload, c.Nemesis, c.Target = "bank", "alternate-kill", "twopc"
+			c.NemesisInterval, c.Rounds, c.TimeLimit = 2*time.Second, 4, 0
+			c.HealTimeout = 15 * time.Second
+		},
+	},
+	{
 		Name: "bank-kill",
 		Why:  "bank; a random 2PC node SIGKILLed, started again a second later, and so on",
 		set: func(c *runner.Config) {
@@ -131,6 +168,9 @@ var Matrix = []Bug{
 	{ID: "raft/stale-read", Name: "stale-read",
 		Wrong:    "any replica answers reads from its own state, without ReadIndex",
 		Scenario: "register-lag-follower", Expect: []string{"linearizable:nonlinearizable"}},
+	{ID: "raft/local-leader-read", Name: "local-leader-read",
+		Wrong:    "a node that believes it leads answers reads from its own state, without ReadIndex",
+		Scenario: "register-partition-leader", Expect: []string{"linearizable:nonlinearizable"}},
 	{ID: "raft/no-dedup", Name: "no-dedup",
 		Wrong:    "request ids not deduplicated: a retried request is applied again",
 		Scenario: "retry-raft-kill-all", Expect: []string{"txid:duplicated"}},
@@ -146,6 +186,12 @@ var Matrix = []Bug{
 	{ID: "twopc/forget-prepared", Name: "forget-prepared",
 		Wrong:    "a restarted participant aborts its prepared transactions on its own",
 		Scenario: "bank-coordinator-crash", Expect: []string{"txid:partial", "txid:lost", "bank:wrong-total"}},
+	{ID: "twopc/forget-prepared", Name: "forget-prepared",
+		Wrong:    "a restarted participant aborts its prepared transactions on its own",
+		Scenario: "prepare-commit-alternate", Expect: []string{"txid:partial", "txid:lost", "bank:wrong-total"}},
+	{ID: "twopc/unilateral-abort", Name: "unilateral-abort",
+		Wrong:    "a prepared participant that cannot reach the coordinator aborts on its own",
+		Scenario: "bank-partition-coordinator", Expect: []string{"txid:partial", "txid:lost", "bank:wrong-total"}},
 	{ID: "twopc/commit-before-decision", Name: "commit-before-decision",
 		Wrong:    "coordinator sends commits before forcing its decision, and forgets it in a crash",
 		Scenario: "bank-coordinator-crash", Expect: []string{"txid:partial", "bank:wrong-total"}},
@@ -207,7 +253,7 @@ func Command(cfg runner.Config) string {
 			args = append(args, "--"+name, fmt.Sprint(v))
 		}
 	}
-	flag(cfg.Workload == "retry", "target", cfg.Target)
+	flag(cfg.Target != "", "target", cfg.Target)
 	flag(true, "time-limit", cfg.TimeLimit)
 	flag(cfg.Rounds != d.Rounds, "rounds", cfg.Rounds)
 	flag(cfg.NemesisInterval != d.NemesisInterval, "nemesis-interval", cfg.NemesisInterval)
@@ -216,6 +262,7 @@ func Command(cfg runner.Config) string {
 	flag(cfg.Rate != d.Rate, "rate", cfg.Rate)
 	flag(cfg.Keys != d.Keys, "keys", cfg.Keys)
 	flag(cfg.OpTimeout != d.OpTimeout, "op-timeout", cfg.OpTimeout)
+	flag(cfg.HealTimeout != d.HealTimeout, "heal-timeout", cfg.HealTimeout)
 	flag(cfg.NodeCount != d.NodeCount, "nodes", cfg.NodeCount)
 	flag(cfg.Seed != 0, "seed", cfg.Seed)
 	for _, b := range cfg.SUTBugs {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/history"
 )
 
 // Results is results.json: everything needed to judge a run without
@@ -41,12 +42,35 @@ type Results struct {
 	Counts        map[string]*checker.FStats `json:"counts,omitempty"`
 	NemesisCounts map[string]*checker.FStats `json:"nemesis_counts,omitempty"`
 
+	// Partitions are the network partitions the nemesis started, in
+	// order, with their grudges (node → nodes it dropped traffic from).
+	Partitions []Partition `json:"partitions,omitempty"`
+
 	// Checkers holds every checker's result; Valid is their Merge.
 	Checkers []checker.Result `json:"checkers"`
 
 	// Config is the run's configuration as the runner recorded it in
 	// config.json (kept raw: store does not know the runner's types).
 	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// Partition is one start-partition of a run: when (seconds since the run
+// began) and the grudge, as recorded in the history.
+type Partition struct {
+	AtSec  float64 `json:"at_sec"`
+	Grudge any     `json:"grudge"`
+}
+
+// PartitionsOf lists the partitions h's nemesis started: the completions
+// of its start-partition ops.
+func PartitionsOf(h history.History) []Partition {
+	var ps []Partition
+	for _, op := range h {
+		if op.Process == history.NemesisProcess && op.F == "start-partition" && op.Type != history.Invoke && op.Error == "" {
+			ps = append(ps, Partition{AtSec: float64(op.Time) / 1e9, Grudge: op.Value})
+		}
+	}
+	return ps
 }
 
 // SetVerdict fills Valid, Checkers and the counts from a checker result:

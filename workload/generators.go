@@ -86,8 +86,8 @@ func newTransfer(rng *rand.Rand, accounts []string, n int64) history.Op {
 // transferValue is the op value DESIGN.md gives for a transfer:
 // {from, to, amount, participants}.
 func transferValue(from, to string, amount int64) map[string]any {
-	pf, _ := splitAccount(from)
-	pt, _ := splitAccount(to)
+	pf, _ := SplitAccount(from)
+	pt, _ := SplitAccount(to)
 	parts := []any{pf}
 	if pt != pf {
 		parts = append(parts, pt)

@@ -22,7 +22,7 @@ func raftTxn(_ *rand.Rand, n int64) history.Op {
 }
 
 func TestGeneratorsAreDeterministic(t *testing.T) {
-	accts := accountNames(8, participantNames(2))
+	accts := BankAccounts(Options{Accounts: 8, Participants: 2})
 	gens := map[string]func(seed int64) Generator{
 		"register": func(s int64) Generator { return newRegisterGen(s, 5) },
 		"set":      func(int64) Generator { return &setGen{} },
@@ -83,7 +83,7 @@ func TestRegisterGenWritesUniqueValuesAndCasesFromLastValue(t *testing.T) {
 }
 
 func TestTransferGenMovesMoneyBetweenDistinctAccounts(t *testing.T) {
-	g := newTransferGen(3, accountNames(8, participantNames(2)), 0.25)
+	g := newTransferGen(3, BankAccounts(Options{Accounts: 8, Participants: 2}), 0.25)
 	ids := map[string]bool{}
 	reads := 0
 	for _, op := range take(g, 2000) {
@@ -97,8 +97,8 @@ func TestTransferGenMovesMoneyBetweenDistinctAccounts(t *testing.T) {
 			t.Fatalf("bad transfer %+v", op)
 		}
 		ids[op.TxID] = true
-		pf, _ := splitAccount(from)
-		pt, _ := splitAccount(to)
+		pf, _ := SplitAccount(from)
+		pt, _ := SplitAccount(to)
 		want := []any{pf}
 		if pt != pf {
 			want = append(want, pt)

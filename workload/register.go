@@ -3,53 +3,42 @@ package workload
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
-	"github.com/chaoscheck/chaoscheck/sut/raftsql"
 )
 
-func init() { constructors["register"] = newRegister }
+func init() {
+	Register("register", newRegister("register"))
+	Register("register-per-node", newRegister("register-per-node"))
+}
 
 // register is Jepsen's linearizable register workload, one register per
-// key of the Raft store's table kv(k TEXT PRIMARY KEY, v INTEGER): reads
-// (linearizable /query), writes of unique values and compare-and-set.
-// Every key starts at 0.
+// key ("k0" …): reads, writes of unique values and compare-and-set. Every
+// key starts at 0 (the driver's Setup creates it so).
+//
+// register-per-node is the same workload with every client process bound
+// to one node (process p to the p-th node, mod the cluster size), the way
+// Jepsen binds its clients: most reads then arrive at followers, which a
+// correct replica forwards or serves through a read index and a buggy one
+// serves stale. The binding is the driver's: a target whose driver does
+// not know register-per-node does not list it.
 type register struct {
-	opts  Options
-	procs processes
+	name string
+	opts Options
 }
 
-func newRegister(opts Options) (Workload, error) { return &register{opts: opts}, nil }
-
-func (*register) Name() string     { return "register" }
-func (w *register) Boot() BootSpec { return BootSpec{RaftNodes: w.opts.RaftNodes} }
-
-func (w *register) Setup(ctx context.Context, t *cluster.Target) error {
-	stmts := []raftsql.Stmt{{SQL: "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER)"}}
-	for i := range w.opts.Keys {
-		stmts = append(stmts, raftsql.Stmt{SQL: "INSERT OR IGNORE INTO kv (k, v) VALUES (?, 0)", Args: []any{registerKey(i)}})
-	}
-	return setupRaft(ctx, t, "setup-register", stmts...)
+func newRegister(name string) func(Options) (Workload, error) {
+	return func(opts Options) (Workload, error) { return &register{name: name, opts: opts}, nil }
 }
 
+func (w *register) Name() string                   { return w.name }
 func (w *register) Generator(seed int64) Generator { return newRegisterGen(seed, w.opts.Keys) }
 
-func (w *register) NewClient(t *cluster.Target, process int64) (Client, error) {
-	c, err := newRaftClient(t, w.opts.OpTimeout)
-	if err != nil {
-		return nil, err
-	}
-	w.procs.saw(process)
-	return &registerClient{c: c, ids: requestIDs{prefix: fmt.Sprintf("register-p%d", process)}}, nil
-}
-
-// FinalReads records nothing: the linearizable checker judges the reads
-// made during the run.
-func (*register) FinalReads(context.Context, *cluster.Target, Recorder) error { return nil }
+// FinalOps is empty: the linearizable checker judges the reads made
+// during the run.
+func (*register) FinalOps() []history.Op { return nil }
 
 func (w *register) Checkers(outDir string) []checker.Checker {
 	lin, err := checker.NewLinearizable(checker.LinearizableOptions{
@@ -61,55 +50,17 @@ func (w *register) Checkers(outDir string) []checker.Checker {
 	return []checker.Checker{lin, checker.NewStats()}
 }
 
-type registerClient struct {
-	c   *raftsql.Client
-	ids requestIDs
+// RegisterKey is the name of register key i.
+func RegisterKey(i int) string { return registerKey(i) }
+
+// errChecker stands in for a checker that could not be built: it judges
+// nothing, so its verdict is unknown.
+type errChecker struct {
+	name string
+	err  error
 }
 
-func (c *registerClient) Invoke(ctx context.Context, op history.Op) history.Op {
-	switch op.F {
-	case "read":
-		res, node, err := c.c.Query(ctx, "SELECT v FROM kv WHERE k = ?", op.Key)
-		done := queryCompletion(op, node, err)
-		if err != nil {
-			return done
-		}
-		done.Value = nil // no row reads as nil, which constrains nothing
-		if len(res.Rows) > 0 && len(res.Rows[0]) > 0 {
-			v, err := cellInt(res.Rows[0][0])
-			if err != nil {
-				done.Type, done.Error = history.Fail, err.Error()
-				return done
-			}
-			done.Value = v
-		}
-		return done
-	case "write":
-		_, node, err := c.c.Exec(ctx, c.ids.next(), raftsql.Stmt{
-			SQL:  "INSERT INTO kv (k, v) VALUES (?, ?) ON CONFLICT (k) DO UPDATE SET v = excluded.v",
-			Args: []any{op.Key, op.Value},
-		})
-		return execCompletion(op, node, err)
-	case "cas":
-		fromTo, ok := op.Value.([]any)
-		if !ok || len(fromTo) != 2 {
-			op.Type, op.Error = history.Fail, fmt.Sprintf("cas value %v is not [from, to]", op.Value)
-			return op
-		}
-		res, node, err := c.c.Exec(ctx, c.ids.next(), raftsql.Stmt{
-			SQL:  "UPDATE kv SET v = ? WHERE k = ? AND v = ?",
-			Args: []any{fromTo[1], op.Key, fromTo[0]},
-		})
-		done := execCompletion(op, node, err)
-		if err == nil && (len(res.Results) == 0 || res.Results[0].RowsAffected == 0) {
-			// The committed UPDATE matched no row: the register did not
-			// hold from, and nothing changed.
-			done.Type, done.Error = history.Fail, "cas: value differs"
-		}
-		return done
-	}
-	op.Type, op.Error = history.Fail, "register: unknown f "+op.F
-	return op
+func (e errChecker) Name() string { return e.name }
+func (e errChecker) Check(_ context.Context, _ history.History) checker.Result {
+	return checker.Result{Checker: e.name, Valid: checker.Unknown, Notes: []string{e.err.Error()}}
 }
-
-func (c *registerClient) Close() error { return nil }

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
 )
 
 // Stats summarizes what Run did.
@@ -16,8 +15,11 @@ type Stats struct {
 	OK        int64 // completions by type
 	Fail      int64
 	Info      int64
-	Processes int64         // processes used (one per worker, plus one per info)
-	Elapsed   time.Duration // from start until the last worker stopped
+	Processes int64 // processes used (one per worker, plus one per info)
+	// NextProcess is above every process the load used: where the final
+	// reads start.
+	NextProcess int64
+	Elapsed     time.Duration // from start until the last worker stopped
 }
 
 // Run is the worker loop. It starts opts.Concurrency workers; worker w
@@ -33,7 +35,7 @@ type Stats struct {
 // when ctx ends is cancelled and recorded as info. Either way no
 // invocation is left without a completion. Run returns ctx's error when
 // ctx ended it, nil when the time limit did.
-func Run(ctx context.Context, w Workload, t *cluster.Target, rec Recorder, opts Options) (Stats, error) {
+func Run(ctx context.Context, w Workload, d Driver, rec Recorder, opts Options) (Stats, error) {
 	opts = opts.WithDefaults()
 	start := time.Now()
 	issue := ctx // while issue is live, workers start new ops
@@ -44,7 +46,7 @@ func Run(ctx context.Context, w Workload, t *cluster.Target, rec Recorder, opts 
 	}
 
 	l := &loop{
-		w: w, t: t, rec: rec, opts: opts,
+		w: w, d: d, rec: rec, opts: opts,
 		gen:   w.Generator(opts.Seed),
 		limit: newLimiter(opts.Rate),
 	}
@@ -74,7 +76,7 @@ func Run(ctx context.Context, w Workload, t *cluster.Target, rec Recorder, opts 
 // loop is the state the workers of one Run share.
 type loop struct {
 	w     Workload
-	t     *cluster.Target
+	d     Driver
 	rec   Recorder
 	opts  Options
 	limit *limiter
@@ -108,12 +110,13 @@ func (l *loop) worker(ctx, issue context.Context, process int64) error {
 }
 
 func (l *loop) open(process int64) (Client, error) {
-	c, err := l.w.NewClient(l.t, process)
+	c, err := l.d.NewClient(process)
 	if err != nil {
 		return nil, fmt.Errorf("workload %s: client for process %d: %w", l.w.Name(), process, err)
 	}
 	l.mu.Lock()
 	l.stats.Processes++
+	l.stats.NextProcess = max(l.stats.NextProcess, process+1)
 	l.mu.Unlock()
 	return c, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
 )
 
 // memRecorder is an in-memory Recorder: it stamps Index densely and Time
@@ -47,14 +46,14 @@ type fakeWorkload struct {
 	closed atomic.Int64
 }
 
-func (*fakeWorkload) Name() string                                                { return "fake" }
-func (*fakeWorkload) Boot() BootSpec                                              { return BootSpec{} }
-func (*fakeWorkload) Setup(context.Context, *cluster.Target) error                { return nil }
-func (*fakeWorkload) Checkers(string) []checker.Checker                           { return nil }
-func (*fakeWorkload) FinalReads(context.Context, *cluster.Target, Recorder) error { return nil }
-func (*fakeWorkload) Generator(seed int64) Generator                              { return &counterGen{} }
+// fakeWorkload is both the workload and its driver.
+func (*fakeWorkload) Name() string                      { return "fake" }
+func (*fakeWorkload) Setup(context.Context) error       { return nil }
+func (*fakeWorkload) Checkers(string) []checker.Checker { return nil }
+func (*fakeWorkload) FinalOps() []history.Op            { return []history.Op{{F: "read-all"}} }
+func (*fakeWorkload) Generator(seed int64) Generator    { return &counterGen{} }
 
-func (w *fakeWorkload) NewClient(_ *cluster.Target, process int64) (Client, error) {
+func (w *fakeWorkload) NewClient(process int64) (Client, error) {
 	if _, dup := w.opened.LoadOrStore(process, true); dup {
 		return nil, fmt.Errorf("process %d opened twice", process)
 	}
@@ -127,7 +126,7 @@ func checkWellFormed(t *testing.T, h history.History) {
 func TestRunStopsAtTimeLimitWithNoOpenInvocation(t *testing.T) {
 	w := &fakeWorkload{invoke: okAfter(3 * time.Millisecond)}
 	rec := newMemRecorder()
-	st, err := Run(context.Background(), w, &cluster.Target{}, rec, Options{Concurrency: 4, TimeLimit: 200 * time.Millisecond})
+	st, err := Run(context.Background(), w, w, rec, Options{Concurrency: 4, TimeLimit: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -153,7 +152,7 @@ func TestRunInfoMovesWorkerToNewProcess(t *testing.T) {
 	}}
 	rec := newMemRecorder()
 	const conc = 3
-	st, err := Run(context.Background(), w, &cluster.Target{}, rec, Options{Concurrency: conc, TimeLimit: 100 * time.Millisecond, Rate: 300})
+	st, err := Run(context.Background(), w, w, rec, Options{Concurrency: conc, TimeLimit: 100 * time.Millisecond, Rate: 300})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -189,7 +188,7 @@ func TestRunCancelRecordsInFlightOpsAsInfo(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := Run(ctx, w, &cluster.Target{}, rec, Options{Concurrency: 2, OpTimeout: time.Minute})
+		_, err := Run(ctx, w, w, rec, Options{Concurrency: 2, OpTimeout: time.Minute})
 		done <- err
 	}()
 	<-started
@@ -218,7 +217,7 @@ func TestRunCancelRecordsInFlightOpsAsInfo(t *testing.T) {
 func TestRunOpTimeoutIsInfo(t *testing.T) {
 	w := &fakeWorkload{invoke: okAfter(time.Hour)}
 	rec := newMemRecorder()
-	st, err := Run(context.Background(), w, &cluster.Target{}, rec, Options{Concurrency: 1, OpTimeout: 20 * time.Millisecond, TimeLimit: 70 * time.Millisecond})
+	st, err := Run(context.Background(), w, w, rec, Options{Concurrency: 1, OpTimeout: 20 * time.Millisecond, TimeLimit: 70 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -231,7 +230,7 @@ func TestRunOpTimeoutIsInfo(t *testing.T) {
 func TestRunRateLimitsAcrossWorkers(t *testing.T) {
 	w := &fakeWorkload{invoke: okAfter(0)}
 	rec := newMemRecorder()
-	st, err := Run(context.Background(), w, &cluster.Target{}, rec, Options{Concurrency: 8, Rate: 100, TimeLimit: 300 * time.Millisecond})
+	st, err := Run(context.Background(), w, w, rec, Options{Concurrency: 8, Rate: 100, TimeLimit: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -244,7 +243,7 @@ func TestRunRateLimitsAcrossWorkers(t *testing.T) {
 func TestRunSerializesGeneratorInOrder(t *testing.T) {
 	w := &fakeWorkload{invoke: okAfter(time.Millisecond)}
 	rec := newMemRecorder()
-	if _, err := Run(context.Background(), w, &cluster.Target{}, rec, Options{Concurrency: 5, TimeLimit: 100 * time.Millisecond}); err != nil {
+	if _, err := Run(context.Background(), w, w, rec, Options{Concurrency: 5, TimeLimit: 100 * time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
 	// The shared generator yields 1, 2, 3 …: the invocations hold each

@@ -10,35 +10,41 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
-	"github.com/chaoscheck/chaoscheck/sut/cluster"
 )
 
-// Workload is one kind of test: what to boot, what ops to generate, how to
-// perform them, how to observe the final state, and how to judge it.
+// Workload is one kind of test: what ops to generate, which final
+// observations to make, and how to judge the history. It says nothing
+// about the system: a target's Driver performs the ops (Jepsen splits the
+// same way: the generator and checker are the workload's, the client is
+// the database's).
 type Workload interface {
 	// Name is the workload's name on the command line and in store paths.
 	Name() string
-	// Boot says which parts of the system under test the workload needs.
-	Boot() BootSpec
-	// Setup prepares the booted system (tables, accounts). It is not
-	// recorded in the history.
-	Setup(ctx context.Context, t *cluster.Target) error
 	// Generator returns the op stream for seed. The same seed yields the
 	// same sequence of ops (Run serializes calls to it, so a Generator
 	// need not be safe for concurrent use).
 	Generator(seed int64) Generator
-	// NewClient returns a client acting as process. Run opens one per
-	// process: after an info, the worker continues with a new process
-	// and a new client.
-	NewClient(t *cluster.Target, process int64) (Client, error)
-	// FinalReads records the final observations (read-all, read-balances,
-	// final-read) once the faults have healed, retrying each until the
-	// system answers ok or ctx ends. Their processes are fresh ones, above
-	// every process the workload's clients used.
-	FinalReads(ctx context.Context, t *cluster.Target, rec Recorder) error
+	// FinalOps are the final observations (read-all, read-balances,
+	// final-read) made in order once the faults have healed, each by a
+	// fresh client and retried until it completes ok (FinalReads).
+	FinalOps() []history.Op
 	// Checkers judge the history; outDir is where they may write files
 	// (linear.html).
 	Checkers(outDir string) []checker.Checker
+}
+
+// Driver runs one workload on one booted system: the setup and the
+// clients (Jepsen's client protocol: setup!, then invoke! per process). A
+// target provides one per workload it supports (target.System.Driver).
+type Driver interface {
+	// Setup prepares the system (tables, keys, accounts) before the first
+	// op. It is not recorded in the history and is retried by the driver
+	// until the system answers or ctx ends.
+	Setup(ctx context.Context) error
+	// NewClient returns a client acting as process. The worker loop opens
+	// one per process: after an info, the worker continues with a new
+	// process and a new client.
+	NewClient(process int64) (Client, error)
 }
 
 // Client performs ops against the system under test as one process.
@@ -70,21 +76,6 @@ type Recorder interface {
 	Record(op history.Op) history.Op
 }
 
-// BootSpec is what a workload needs booted. Zero parts are not booted.
-type BootSpec struct {
-	RaftNodes int        // size of the Raft cluster; 0: no Raft cluster
-	TwoPC     *TwoPCSpec // nil: no 2PC cluster
-}
-
-// TwoPCSpec is the 2PC cluster a workload needs.
-type TwoPCSpec struct {
-	Participants []string // e.g. ["p1", "p2"]
-	// Accounts, as "participant/account" (e.g. "p1/a3"), each created with
-	// InitialBalance.
-	Accounts       []string
-	InitialBalance int64
-}
-
 // Options configure a workload and the worker loop.
 type Options struct {
 	Concurrency int           // workers, each one process at a time; default 5
@@ -93,16 +84,20 @@ type Options struct {
 	OpTimeout   time.Duration // per-op timeout, after which the op is info; default 2s
 	Seed        int64         // fixes the op stream
 
-	Keys int // register: number of keys; default 5
+	Keys int // register: number of keys; list-append, rw-register: active keys at a time; default 5
 
-	// Target is the system the retry workload drives: "twopc" (default,
-	// transfers) or "raft" (inserts keyed by tx_id).
+	// ConsistencyModels are what list-append and rw-register histories
+	// must satisfy (Elle's names); empty: strict-serializable.
+	ConsistencyModels []string
+
+	// Target is the name of the target the workload runs on. Only retry
+	// looks at it: on "raft" a transaction is an insert keyed by its
+	// tx_id, elsewhere a transfer.
 	Target string
 	// DuplicateFraction is the share of retry ops that reuse a recent
 	// tx_id, sent as a concurrent duplicate; default 0.2.
 	DuplicateFraction float64
 
-	RaftNodes      int   // Raft cluster size; default 3
 	Participants   int   // 2PC participants; default 2
 	Accounts       int   // bank accounts over all participants; default 8
 	InitialBalance int64 // per account; default 100
@@ -119,14 +114,8 @@ func (o Options) WithDefaults() Options {
 	if o.Keys <= 0 {
 		o.Keys = 5
 	}
-	if o.Target == "" {
-		o.Target = "twopc"
-	}
 	if o.DuplicateFraction <= 0 {
 		o.DuplicateFraction = 0.2
-	}
-	if o.RaftNodes <= 0 {
-		o.RaftNodes = 3
 	}
 	if o.Participants <= 0 {
 		o.Participants = 2
@@ -142,6 +131,16 @@ func (o Options) WithDefaults() Options {
 
 // constructors maps each workload name to its constructor.
 var constructors = map[string]func(Options) (Workload, error){}
+
+// Register adds a workload under name, for a workload of the user's own
+// (from another module) as for the built-in ones. Registering a name
+// twice panics: it is a programming error.
+func Register(name string, constructor func(Options) (Workload, error)) {
+	if _, dup := constructors[name]; dup {
+		panic("workload: " + name + " registered twice")
+	}
+	constructors[name] = constructor
+}
 
 // Names lists the workloads ByName knows, sorted.
 func Names() []string {

@@ -36,6 +36,7 @@ type analyzeConfig struct {
 	accounts      []string
 	allowNegative bool
 	models        []string
+	memory        byteSize
 }
 
 var analyzeFlags analyzeConfig
@@ -83,6 +84,7 @@ func init() {
 	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, list-append, rw-register")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable, list-append, rw-register: time limit for the check; running out gives unknown")
+	f.Var(&analyzeFlags.memory, "memory", "memory budget, e.g. 512MiB or 4GiB: the linearizability search gives up on a key (unknown, with a note) rather than exceed it (default: half the memory available when analyze starts)")
 	f.StringVarP(&analyzeFlags.out, "out", "o", "", "directory for results.json, report.html and linear.html (default: none; for a run directory, the run directory: analysis.json and analysis.html)")
 	f.BoolVar(&analyzeFlags.jsonOut, "json", false, "print results as JSON instead of the human summary")
 	f.Int64Var(&analyzeFlags.total, "total", 0, "bank: the sum every read must have (default: the first read's sum)")
@@ -107,8 +109,12 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	if err != nil {
 		return badInput(fmt.Errorf("--init: %w", err))
 	}
+	budget := int64(cfg.memory)
+	if budget == 0 {
+		budget = defaultMemoryBudget()
+	}
 	opts := checker.Options{Init: init, Timeout: cfg.timeout, OutDir: cfg.out, Accounts: cfg.accounts, AllowNegative: cfg.allowNegative,
-		ConsistencyModels: cfg.models}
+		ConsistencyModels: cfg.models, Memory: budget}
 	if cfg.totalSet {
 		t := cfg.total
 		opts.Total = &t
@@ -143,11 +149,14 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		}
 	}
 
-	h, warnings, err := history.ReadFile(file)
+	h, warnings, err := history.ReadFileWithin(file, budget)
+	if errors.Is(err, history.ErrTooLarge) {
+		return badInput(fmt.Errorf("%w; give analyze more with --memory", err))
+	}
 	if err != nil {
 		return badInput(err)
 	}
-	limitHeapGrowth()
+	limitHeapGrowth(budget)
 	// The analysis has the schema of a run's results.json, so tools that
 	// read one read the other.
 	res := store.Results{History: file, Ops: len(h)}
@@ -195,20 +204,38 @@ func verdictExit(v checker.Validity) error {
 }
 
 // parseInit reads --init as JSON with numbers kept as json.Number, the
-// representation the readers give values; "nil" is Clojure's spelling.
+// representation the readers give values; "nil" is Clojure's spelling. A
+// bare word (letters, digits, - and _, starting with a letter) is a string,
+// as a user would mean it; anything else must be one whole JSON value, so
+// a typo such as '{bad' is an error, never a string.
 func parseInit(s string) (any, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || s == "nil" || s == "null" {
 		return nil, nil
 	}
+	if bareWord(s) && s != "true" && s != "false" {
+		return s, nil
+	}
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		// A bare word is a string value, as a user would mean it.
-		return s, nil
+		return nil, fmt.Errorf("%q is not JSON: %v (quote a string: '\"x\"')", s, err)
+	}
+	if dec.More() || dec.InputOffset() != int64(len(s)) {
+		return nil, fmt.Errorf("%q holds more than one JSON value", s)
 	}
 	return v, nil
+}
+
+func bareWord(s string) bool {
+	for i, c := range s {
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '-' || c == '_')) {
+			return false
+		}
+	}
+	return true
 }
 
 // runInfo is what a run directory says about how its history was judged.
@@ -290,18 +317,19 @@ func writeAnalysisHTML(dir string, inRun bool, res store.Results, h history.Hist
 const checkHeadroom = 256 << 20
 
 // limitHeapGrowth caps the heap at what is live now (the history) plus
-// checkHeadroom, unless the user set GOMEMLIMIT. porcupine's search makes
-// gigabytes of short-lived garbage; with Go's default GC pacing the heap
-// grows to about twice the live history before it is collected, which on a
-// 1M-op kv history is the difference between ~600 MB and ~900 MB peak at
-// the same speed (checker/linearizable_bench_test.go). A soft limit: the
-// GC works harder near it, it never fails an allocation.
-func limitHeapGrowth() {
+// checkHeadroom, or at the memory budget if that is lower, unless the user
+// set GOMEMLIMIT. porcupine's search makes gigabytes of short-lived
+// garbage; with Go's default GC pacing the heap grows to about twice the
+// live history before it is collected, which on a 1M-op kv history is the
+// difference between ~600 MB and ~900 MB peak at the same speed
+// (checker/linearizable_bench_test.go). A soft limit: the GC works harder
+// near it, it never fails an allocation.
+func limitHeapGrowth(budget int64) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	debug.SetMemoryLimit(int64(ms.HeapAlloc) + checkHeadroom)
+	debug.SetMemoryLimit(min(int64(ms.HeapAlloc)+checkHeadroom, budget))
 }

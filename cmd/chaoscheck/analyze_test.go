@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/internal/testbin"
@@ -177,6 +179,13 @@ func TestAnalyzeBadArgumentsExit254(t *testing.T) {
 		{"unknown flag", []string{"analyze", "--no-such-flag", good}},
 		{"no file", []string{"analyze"}},
 		{"workload and checkers", []string{"analyze", "--workload", "set", "--checkers", "set", good}},
+		{"init not JSON", []string{"analyze", "--init", "{bad", good}},
+		{"init with trailing data", []string{"analyze", "--init", "0 1", good}},
+		{"init unterminated string", []string{"analyze", "--init", `"x`, good}},
+		{"memory not a size", []string{"analyze", "--memory", "lots", good}},
+		{"memory below 1MiB", []string{"analyze", "--memory", "4096", good}},
+		{"memory unknown unit", []string{"analyze", "--memory", "3XB", good}},
+		{"history beyond the memory budget", []string{"analyze", "--memory", "1MiB", bigHistory(t)}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -216,4 +225,72 @@ func TestAnalyzeWritesResultsToOut(t *testing.T) {
 	if !strings.Contains(strings.ToLower(string(html)), "invalid") {
 		t.Fatalf("report.html does not show the invalid verdict")
 	}
+}
+
+// TestAnalyzeInvalidUTF8KeysNeverMerge: keys "k\xff" and "k\xfe" are two
+// keys; decoding both to "k\uFFFD" would merge them and judge a read of a
+// never-written key valid. The same history with ASCII keys is invalid, so
+// the invalid-UTF-8 one must be rejected (254), never valid.
+func TestAnalyzeInvalidUTF8KeysNeverMerge(t *testing.T) {
+	bad, err := os.ReadFile(filepath.Join("..", "..", "testdata", "malformed", "invalid-utf8-key-line1.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ascii := filepath.Join(t.TempDir(), "ascii.jsonl")
+	b := bytes.ReplaceAll(bytes.ReplaceAll(bad, []byte("k\xff"), []byte("ka")), []byte("k\xfe"), []byte("kb"))
+	if bytes.Equal(b, bad) {
+		t.Fatal("testdata no longer holds the keys k\\xff and k\\xfe")
+	}
+	if err := os.WriteFile(ascii, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := chaoscheck(t, "analyze", "--workload", "kv", "--init", "0", ascii); code != exitInvalid {
+		t.Fatalf("ASCII keys: exit %d, want %d (a read of a never-written key); stderr %s", code, exitInvalid, stderr)
+	}
+	file := filepath.Join("..", "..", "testdata", "malformed", "invalid-utf8-key-line1.jsonl")
+	_, stderr, code := chaoscheck(t, "analyze", "--workload", "kv", "--init", "0", file)
+	if code != exitBadInput || !strings.Contains(stderr, file+":1:") || !strings.Contains(stderr, "UTF-8") {
+		t.Fatalf("invalid UTF-8 keys: exit %d, stderr %q; want %d naming %s:1 and UTF-8", code, stderr, exitBadInput, file)
+	}
+}
+
+// TestAnalyzeEndlessInputFailsAtOnce: a device that never ends and holds
+// no history is refused from its first bytes, not read to the end.
+func TestAnalyzeEndlessInputFailsAtOnce(t *testing.T) {
+	for _, dev := range []string{"/dev/zero", "/dev/urandom"} {
+		t.Run(dev, func(t *testing.T) {
+			if _, err := os.Stat(dev); err != nil {
+				t.Skipf("no %s here: %v", dev, err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binPath, "analyze", dev)
+			var errb bytes.Buffer
+			cmd.Stderr = &errb
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("analyze %s still running after 20 s", dev)
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitBadInput || !strings.Contains(errb.String(), dev+":1:") {
+				t.Fatalf("analyze %s: %v, stderr %q; want exit %d naming line 1", dev, err, errb.String(), exitBadInput)
+			}
+		})
+	}
+}
+
+// bigHistory writes a history of 20k ops (several MiB in memory) and
+// returns its path.
+func bigHistory(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "big.jsonl")
+	var b strings.Builder
+	for i := range 10_000 {
+		fmt.Fprintf(&b, `{"index":%d,"type":"invoke","process":0,"f":"write","key":"k","value":%d}`+"\n", 2*i, i)
+		fmt.Fprintf(&b, `{"index":%d,"type":"ok","process":0,"f":"write","key":"k","value":%d}`+"\n", 2*i+1, i)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

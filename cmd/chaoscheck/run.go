@@ -12,14 +12,18 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/chaoscheck/chaoscheck/nemesis"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/target"
+	"github.com/chaoscheck/chaoscheck/workload"
 )
 
 var runCmd = &cobra.Command{
 	Use:   "run",
-	Short: "Run a test: drive the embedded cluster under faults, check the history, store the run",
-	Long: `Boot a cluster of local node processes (the embedded SUT), drive it with a
+	Short: "Run a test: drive a cluster under faults, check the history, store the run",
+	Long: `Boot a target (a cluster of local node processes: the embedded Raft store or
+2PC system by default, or a real system such as etcd), drive it with a
 workload while a nemesis injects faults, heal, read the final state, check
 the history, and store everything under --store:
 
@@ -27,14 +31,19 @@ the history, and store everything under --store:
       results.json linear.html nodes/<node>/node.log
   store/latest -> the newest run
 
-With no flags: the register workload under restart-leader for 20s.
+With no flags: the register workload on the embedded Raft store under
+restart-leader for 20s. Name any of --target, --workload and --nemesis and the
+others follow: the first embedded target that has the workload and can take
+the nemesis, its first workload, the workload's natural nemesis.
 
+Targets:
+` + targetHelp() + `
 Workloads:
   register  read, write, cas on --keys keys of the Raft store; linearizable (porcupine, per key)
   set       unique adds to the Raft store, then a final read-all; nothing acknowledged is lost
   bank      transfers between accounts on 2PC participants; money is conserved, every tx_id applied once
   retry     client-chosen tx_ids resubmitted after timeouts and as concurrent duplicates
-            (--target twopc or raft); every tx_id applied exactly once
+            (on twopc transfers, on raft inserts); every tx_id applied exactly once
   register-per-node
             register with each client bound to one replica (Jepsen's way), so a
             replica serving stale reads is seen
@@ -77,6 +86,7 @@ ran out of time), 254 bad flags, 255 internal error.`,
   chaoscheck run --workload bank --nemesis alternate-kill --rounds 6 --time-limit 0
   chaoscheck run --workload register --nemesis restart-leader,pause --concurrency 10 --rate 200 --keys 3
   chaoscheck run --workload retry --target raft --nemesis duplicate-retry,kill
+  chaoscheck run --nemesis alternate-kill
   chaoscheck analyze store/latest`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
@@ -97,29 +107,75 @@ var runScenario string
 
 func init() {
 	addRunFlags(runCmd.Flags(), &runFlags, &runScenario)
+	addTargetFlags(runCmd.Flags())
 	rootCmd.AddCommand(runCmd)
 }
 
 // addRunFlags defines run's flags on f, storing into v and scenario.
 func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	d := runner.Defaults()
-	f.StringVarP(&v.Workload, "workload", "w", d.Workload, "workload: register, set, bank, retry or register-per-node")
-	f.StringVarP(&v.Nemesis, "nemesis", "n", "", "faults: none, restart-leader, kill, pause, alternate-kill, duplicate-retry, kill-all, lag-follower, restart-coordinator, coordinator-crash, or a comma list (default: the workload's own)")
+	f.StringVarP(&v.Workload, "workload", "w", "", "workload: "+strings.Join(workload.Names(), ", ")+" (default: the target's first; register)")
+	f.StringVarP(&v.Nemesis, "nemesis", "n", "", "faults: "+strings.Join(nemesis.Names(), ", ")+", or a comma list (default: the workload's own)")
 	f.StringVarP(scenario, "scenario", "s", "", "preset: "+strings.Join(runner.ScenarioNames(), ", "))
 	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
 	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
 	f.DurationVarP(&v.TimeLimit, "time-limit", "t", d.TimeLimit, "how long the load runs; 0 with --rounds: until the rounds are done")
-	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys")
+	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys; list-append, rw-register: keys active at a time")
+	f.StringSliceVar(&v.ConsistencyModels, "consistency-models", nil, "list-append, rw-register: the models the history must satisfy (Elle's names; default strict-serializable)")
 	f.Int64Var(&v.Seed, "seed", 0, "seed for every random choice; 0 picks one (printed and recorded)")
-	f.DurationVar(&v.NemesisInterval, "nemesis-interval", d.NemesisInterval, "time between nemesis actions")
+	f.DurationVar(&v.NemesisInterval, "nemesis-interval", 0, "time between nemesis actions (default 5s; 3s for the partition nemeses)")
 	f.IntVar(&v.Rounds, "rounds", 0, "nemesis actions to perform; 0 for as many as fit in --time-limit")
 	f.DurationVar(&v.PauseBeforeCommit, "pause-before-commit", d.PauseBeforeCommit, "alternate-kill: how long the coordinator is held in its commit window")
 	f.StringVar(&v.Store, "store", "./"+d.Store, "directory the run is stored under")
-	f.StringVar(&v.Target, "target", runner.DefaultTarget, "retry: the system it drives, twopc or raft")
+	f.StringVar(&v.Target, "target", "", "the system under test: "+strings.Join(target.Names(), ", ")+" (default: the embedded one that fits)")
 	f.DurationVar(&v.OpTimeout, "op-timeout", d.OpTimeout, "per-op timeout; an op that times out completes as info")
 	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
-	f.IntVar(&v.NodeCount, "nodes", d.NodeCount, "Raft cluster size")
+	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
+	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
 	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
+}
+
+// addTargetFlags defines every registered target's own flags (--etcd-bin
+// …) as string flags on f; targetOptions collects the ones set.
+func addTargetFlags(f *pflag.FlagSet) {
+	for _, name := range target.Names() {
+		t, _ := target.ByName(name)
+		for _, fl := range t.Flags() {
+			if f.Lookup(fl.Name) == nil {
+				f.String(fl.Name, fl.Default, fl.Usage+" (target "+name+")")
+			}
+		}
+	}
+}
+
+// targetOptions returns the target flags the user set, by name.
+func targetOptions(f *pflag.FlagSet) map[string]string {
+	opts := map[string]string{}
+	for _, name := range target.Names() {
+		t, _ := target.ByName(name)
+		for _, fl := range t.Flags() {
+			if ff := f.Lookup(fl.Name); ff != nil && ff.Changed {
+				opts[fl.Name] = ff.Value.String()
+			}
+		}
+	}
+	if len(opts) == 0 {
+		return nil
+	}
+	return opts
+}
+
+// targetHelp is the targets table of run's help: each target with its
+// workloads and the nemeses it can take.
+func targetHelp() string {
+	var b strings.Builder
+	for _, name := range target.Names() {
+		t, _ := target.ByName(name)
+		fmt.Fprintf(&b, "  %-16s %s\n", name, t.Doc())
+		fmt.Fprintf(&b, "  %-16s workloads: %s\n", "", strings.Join(t.Workloads(), ", "))
+		fmt.Fprintf(&b, "  %-16s nemeses:   %s\n", "", strings.Join(runner.NemesesFor(t, nil), ", "))
+	}
+	return b.String()
 }
 
 func scenarioHelp() string {
@@ -143,17 +199,19 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 		}
 	}
 	v := *flags
-	set("workload", func() {
-		cfg.Workload = v.Workload
-		if scenario == "" { // a scenario's nemesis stays unless --nemesis says otherwise
-			cfg.Nemesis = runner.DefaultNemesisFor(v.Workload)
-		}
-	})
+	if scenario == "" {
+		// Whatever the user does not name follows from what they do
+		// (runner resolves it): no flags at all is register under
+		// restart-leader on the embedded Raft store.
+		cfg.Workload, cfg.Nemesis = "", ""
+	}
+	set("workload", func() { cfg.Workload = v.Workload })
 	set("nemesis", func() { cfg.Nemesis = v.Nemesis })
 	set("concurrency", func() { cfg.Concurrency = v.Concurrency })
 	set("rate", func() { cfg.Rate = v.Rate })
 	set("time-limit", func() { cfg.TimeLimit = v.TimeLimit })
 	set("keys", func() { cfg.Keys = v.Keys })
+	set("consistency-models", func() { cfg.ConsistencyModels = v.ConsistencyModels })
 	set("seed", func() { cfg.Seed = v.Seed })
 	set("nemesis-interval", func() { cfg.NemesisInterval = v.NemesisInterval })
 	set("rounds", func() { cfg.Rounds = v.Rounds })
@@ -162,12 +220,14 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	set("target", func() { cfg.Target = v.Target })
 	set("op-timeout", func() { cfg.OpTimeout = v.OpTimeout })
 	set("check-timeout", func() { cfg.CheckTimeout = v.CheckTimeout })
+	set("heal-timeout", func() { cfg.HealTimeout = v.HealTimeout })
 	set("nodes", func() { cfg.NodeCount = v.NodeCount })
 	set("sut-bug", func() { cfg.SUTBugs = v.SUTBugs })
-	if f.Changed("target") && cfg.Workload != "retry" {
-		return cfg, fmt.Errorf("--target %s: only the retry workload has a target", v.Target)
+	cfg.TargetOptions = targetOptions(f)
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
 	}
-	return cfg, cfg.Validate()
+	return cfg.Resolve()
 }
 
 // runRun performs the run and maps its outcome to the exit code.

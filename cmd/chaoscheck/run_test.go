@@ -43,7 +43,13 @@ func TestRunFlagsOverrideTheScenarioPreset(t *testing.T) {
 			return c.TimeLimit == 5*time.Second && c.NemesisInterval == 2*time.Second && c.Workload == "set"
 		}},
 		{"a workload gets its own nemesis", []string{"--workload", "bank"}, func(c runner.Config) bool {
-			return c.Nemesis == "alternate-kill"
+			return c.Nemesis == "alternate-kill" && c.Target == "twopc"
+		}},
+		{"the mission's command: the workload follows the nemesis", []string{"--nemesis", "alternate-kill"}, func(c runner.Config) bool {
+			return c.Workload == "bank" && c.Target == "twopc"
+		}},
+		{"a target alone gets its first workload", []string{"--target", "twopc"}, func(c runner.Config) bool {
+			return c.Workload == "bank" && c.Nemesis == "alternate-kill"
 		}},
 		{"an explicit nemesis wins", []string{"--nemesis", "kill,pause", "--workload", "set"}, func(c runner.Config) bool {
 			return c.Nemesis == "kill,pause" && c.Workload == "set"
@@ -52,7 +58,7 @@ func TestRunFlagsOverrideTheScenarioPreset(t *testing.T) {
 			return c.Nemesis == "restart-leader" && c.Workload == "register"
 		}},
 		{"every other flag", []string{"--concurrency", "9", "--rate", "0", "--keys", "2", "--seed", "42", "--nemesis-interval", "700ms",
-			"--store", "/tmp/s", "--op-timeout", "3s", "--check-timeout", "9s", "--nodes", "5", "--sut-bug", "no-dedup", "--sut-bug", "one-phase"},
+			"--store", "/tmp/s", "--op-timeout", "3s", "--check-timeout", "9s", "--nodes", "5", "--sut-bug", "no-dedup", "--sut-bug", "one-phase", "--workload", "bank"},
 			func(c runner.Config) bool {
 				return c.Concurrency == 9 && c.Rate == 0 && c.Keys == 2 && c.Seed == 42 && c.NemesisInterval == 700*time.Millisecond &&
 					c.Store == "/tmp/s" && c.OpTimeout == 3*time.Second && c.CheckTimeout == 9*time.Second && c.NodeCount == 5 &&
@@ -90,7 +96,9 @@ func TestRunFlagErrorsAreBadInput(t *testing.T) {
 	for _, args := range [][]string{
 		{"run", "--scenario", "nope"},
 		{"run", "--time-limit", "soon"},
-		{"run", "--workload", "register", "--target", "raft"},
+		{"run", "--workload", "bank", "--target", "raft"},
+		{"run", "--workload", "register", "--nemesis", "alternate-kill"},
+		{"run", "--sut-bug", "raft/one-phase"},
 		{"run", "--concurrency", "0"},
 		{"run", "extra-arg"},
 	} {

@@ -30,6 +30,11 @@ type RaftConfig struct {
 	// ExtraArgs are appended to every node's arguments, e.g.
 	// ["--sut-bug", "no-dedup"].
 	ExtraArgs []string
+	// Via, when set, routes every node-to-node link (--peers and
+	// --peer-apis) through the address it returns, e.g. a faultnet
+	// proxy: node ni dials Via(ni, nj, addr of nj). Nil: nodes dial each
+	// other directly.
+	Via ViaFunc
 }
 
 // RaftCluster is a running raftsql cluster of local processes: what a
@@ -92,10 +97,18 @@ func startRaftOnce(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
 		rc.apis[id] = fmt.Sprintf("127.0.0.1:%d", ports[2*i+1])
 	}
 	for _, id := range rc.ids {
+		peers, err := rc.routes(id, rc.peers)
+		if err != nil {
+			return nil, fmt.Errorf("start raft: %w", err)
+		}
+		apis, err := rc.routes(id, rc.apis)
+		if err != nil {
+			return nil, fmt.Errorf("start raft: %w", err)
+		}
 		args := []string{"node", "raft",
 			"--id", strconv.FormatUint(id, 10),
-			"--peers", raftsql.FormatAddrs(rc.peers),
-			"--peer-apis", raftsql.FormatAddrs(rc.apis),
+			"--peers", raftsql.FormatAddrs(peers),
+			"--peer-apis", raftsql.FormatAddrs(apis),
 			"--api", rc.apis[id],
 			"--data", rc.DataDir(id),
 		}
@@ -122,8 +135,39 @@ func startRaftOnce(ctx context.Context, cfg RaftConfig) (*RaftCluster, error) {
 	return rc, nil
 }
 
-// raftNodeName is replica id's name: n1, n2, …
-func raftNodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
+// routes returns the addresses replica id dials to reach each replica in
+// addrs: its own entry as it is (where it listens), every other one
+// through cfg.Via.
+func (rc *RaftCluster) routes(id uint64, addrs map[uint64]string) (map[uint64]string, error) {
+	out := make(map[uint64]string, len(addrs))
+	for j, a := range addrs {
+		if j == id {
+			out[j] = a
+			continue
+		}
+		r, err := rc.cfg.Via.route(raftNodeName(id), raftNodeName(j), a)
+		if err != nil {
+			return nil, err
+		}
+		out[j] = r
+	}
+	return out, nil
+}
+
+// RaftNodeName is replica id's name in histories and run dirs: n1, n2, …
+func RaftNodeName(id uint64) string { return "n" + strconv.FormatUint(id, 10) }
+
+func raftNodeName(id uint64) string { return RaftNodeName(id) }
+
+// RaftNodeID is the replica id of a node named by RaftNodeName.
+func RaftNodeID(name string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(name, "n")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(rest, 10, 64)
+	return id, err == nil && id > 0
+}
 
 // waitServing waits until every node in ids answers /status, and fails
 // early, with the end of its log, when one exits instead.

@@ -40,6 +40,11 @@ type TwoPCConfig struct {
 	Env          []string      // extra environment for every node, e.g. GOFAIL_FAILPOINTS=…
 	ExtraArgs    []string      // appended to every node's arguments, e.g. --sut-bug no-dedup
 	StartTimeout time.Duration // per node, until /status answers; default 20s
+	// Via, when set, routes every coordinator ↔ participant link, both
+	// ways (prepares and commits; in-doubt participants asking for the
+	// decision), through the address it returns, e.g. a faultnet proxy.
+	// Nil: nodes dial each other directly.
+	Via ViaFunc
 }
 
 // TwoPCCluster is a running 2PC cluster.
@@ -91,11 +96,21 @@ func StartTwoPC(ctx context.Context, cfg TwoPCConfig) (*TwoPCCluster, error) {
 	var plist []string
 	for i, name := range cfg.Participants {
 		c.apis[name] = "127.0.0.1:" + strconv.Itoa(ports[i+1])
-		plist = append(plist, name+"="+c.apis[name])
 	}
 	for _, name := range cfg.Participants {
+		addr, err := cfg.Via.route(TwoPCCoordinator, name, c.apis[name])
+		if err != nil {
+			return nil, fmt.Errorf("2pc cluster: %w", err)
+		}
+		plist = append(plist, name+"="+addr)
+	}
+	for _, name := range cfg.Participants {
+		coord, err := cfg.Via.route(name, TwoPCCoordinator, c.apis[TwoPCCoordinator])
+		if err != nil {
+			return nil, fmt.Errorf("2pc cluster: %w", err)
+		}
 		args := []string{"node", "participant", "--id", name, "--api", c.apis[name],
-			"--data", filepath.Join(cfg.Dir, name, "data"), "--coordinator", c.apis[TwoPCCoordinator]}
+			"--data", filepath.Join(cfg.Dir, name, "data"), "--coordinator", coord}
 		if a := accounts[name]; a != "" {
 			args = append(args, "--accounts", a)
 		}

@@ -149,9 +149,15 @@ func (n *Node) handleQuery(w http.ResponseWriter, r *http.Request) {
 			n.forward(w, r, body, false)
 			return
 		}
-		if err := n.readIndex(r.Context()); err != nil {
-			n.writeError(w, http.StatusGatewayTimeout, ErrorResponse{Error: err.Error()})
-			return
+		// Seeded bug local-leader-read skips the ReadIndex below: a node
+		// that believes it leads answers from its own state, without a
+		// quorum confirming that it still does. A deposed leader cut off
+		// from the majority serves stale reads until it steps down.
+		if !n.cfg.Bugs.LocalLeaderRead {
+			if err := n.readIndex(r.Context()); err != nil {
+				n.writeError(w, http.StatusGatewayTimeout, ErrorResponse{Error: err.Error()})
+				return
+			}
 		}
 	}
 	// Seeded bug stale-read skips the block above: any node answers from

@@ -716,6 +716,7 @@ type Bugs struct {
 	StaleRead          bool // /query served from local state, no ReadIndex, any node
 	AckBeforeCommit    bool // /exec answered once proposed, before commit
 	UnsyncedLog        bool // the log is never fsynced
+	LocalLeaderRead    bool // /query on a node that believes it leads skips ReadIndex
 }
 
 var bugSetters = map[string]func(*Bugs){
@@ -725,6 +726,7 @@ var bugSetters = map[string]func(*Bugs){
 	"stale-read":           func(b *Bugs) { b.StaleRead = true },
 	"ack-before-commit":    func(b *Bugs) { b.AckBeforeCommit = true },
 	"unsynced-log":         func(b *Bugs) { b.UnsyncedLog = true },
+	"local-leader-read":    func(b *Bugs) { b.LocalLeaderRead = true },
 }
 
 // BugNames lists the names ParseBugs accepts, sorted.
@@ -758,7 +760,8 @@ func (b Bugs) Names() []string {
 		var one Bugs
 		bugSetters[name](&one)
 		if b.ForgetAppliedIndex && one.ForgetAppliedIndex || b.NoDedup && one.NoDedup || b.MemoryDedup && one.MemoryDedup ||
-			b.StaleRead && one.StaleRead || b.AckBeforeCommit && one.AckBeforeCommit || b.UnsyncedLog && one.UnsyncedLog {
+			b.StaleRead && one.StaleRead || b.AckBeforeCommit && one.AckBeforeCommit || b.UnsyncedLog && one.UnsyncedLog ||
+			b.LocalLeaderRead && one.LocalLeaderRead {
 			names = append(names, name)
 		}
 	}

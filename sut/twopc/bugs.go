@@ -26,6 +26,11 @@ const (
 	// BugOnePhase: the coordinator commits participants one by one with no
 	// prepare phase.
 	BugOnePhase = "one-phase"
+	// BugUnilateralAbort: a prepared participant that cannot reach the
+	// coordinator when it asks for the decision aborts on its own (the
+	// textbook "fix" for 2PC blocking), although the coordinator may have
+	// decided commit.
+	BugUnilateralAbort = "unilateral-abort"
 )
 
 var bugDoc = map[string]string{
@@ -34,6 +39,7 @@ var bugDoc = map[string]string{
 	BugForgetPrepared:       "participant drops prepared txs on restart and aborts them on its own",
 	BugCommitBeforeDecision: "coordinator sends commits before forcing its decision and forgets it on a crash",
 	BugOnePhase:             "coordinator commits participants one by one without prepare",
+	BugUnilateralAbort:      "participant that cannot reach the coordinator aborts an in-doubt tx on its own",
 }
 
 // BugNames lists every seeded bug, sorted.

@@ -49,7 +49,13 @@ func (p *participant) resolveDue(ctx context.Context) error {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := callJSON(cctx, p.hc, http.MethodGet, baseURL(p.cfg.Coordinator)+"/decision/"+url.PathEscape(row.XID), nil, &dec)
 		cancel()
-		if err != nil {
+		if err != nil && p.cfg.Bugs.Has(BugUnilateralAbort) {
+			// Seeded bug unilateral-abort: this node voted yes, waited
+			// ResolveAfter and cannot reach the coordinator, so it gives
+			// up and aborts, though the decision may be commit.
+			p.log.Warn("seeded bug unilateral-abort: coordinator unreachable, aborting in-doubt tx", "tx_id", row.TxID, "err", err)
+			dec.Decision = Aborted
+		} else if err != nil {
 			return err
 		}
 		var ack Ack

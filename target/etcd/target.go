@@ -1,0 +1,141 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/chaoscheck/chaoscheck/target"
+)
+
+func init() { target.Register(etcdTarget{}, false) }
+
+// Workload names this target has drivers for; the first is the default.
+const (
+	Register   = "register"
+	Set        = "set"
+	ListAppend = "list-append"
+)
+
+// Flag names (they become --etcd-bin … on `chaoscheck run`).
+const (
+	FlagBin          = "etcd-bin"
+	FlagEndpoints    = "endpoints"
+	FlagSerializable = "serializable-reads"
+	FlagArgs         = "etcd-args"
+)
+
+type etcdTarget struct{}
+
+func (etcdTarget) Name() string { return "etcd" }
+func (etcdTarget) Doc() string {
+	return "real etcd members started from --etcd-bin, or a running cluster (--endpoints)"
+}
+func (etcdTarget) Workloads() []string { return []string{Register, Set, ListAppend} }
+func (etcdTarget) Bugs() []string      { return nil }
+
+// Features: with --endpoints chaoscheck has no processes to kill or
+// pause, only the maintenance API, so only the leader is known.
+func (etcdTarget) Features(opts target.Options) []target.Feature {
+	if opts.Get(FlagEndpoints, "") != "" {
+		return []target.Feature{target.LeaderFeature}
+	}
+	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.Partition}
+}
+
+func (etcdTarget) Flags() []target.Flag {
+	return []target.Flag{
+		{Name: FlagBin, Default: "etcd", Usage: "etcd binary (>= 3.5) to start the members from"},
+		{Name: FlagEndpoints, Usage: "comma-separated client URLs of a running etcd cluster to drive instead of starting one (no process faults)"},
+		{Name: FlagSerializable, Default: "false", Usage: "register reads are serializable (served by any member, may be stale) instead of linearizable"},
+		{Name: FlagArgs, Usage: "extra flags for every etcd member, space-separated (e.g. \"--snapshot-count 100\")"},
+	}
+}
+
+// settings are the target's flags, parsed.
+type settings struct {
+	bin          string
+	endpoints    []string
+	serializable bool
+	extraArgs    []string
+}
+
+func parseSettings(o target.Options) (settings, error) {
+	var s settings
+	ser, err := strconv.ParseBool(o.Get(FlagSerializable, "false"))
+	if err != nil {
+		return s, fmt.Errorf("--%s: %q is not a boolean", FlagSerializable, o[FlagSerializable])
+	}
+	s.serializable = ser
+	s.extraArgs = strings.Fields(o.Get(FlagArgs, ""))
+	for _, e := range strings.Split(o.Get(FlagEndpoints, ""), ",") {
+		if e = strings.TrimSpace(e); e == "" {
+			continue
+		}
+		if !strings.Contains(e, "://") {
+			e = "http://" + e
+		}
+		s.endpoints = append(s.endpoints, e)
+	}
+	if len(s.endpoints) > 0 {
+		return s, nil
+	}
+	bin := o.Get(FlagBin, "etcd")
+	path, err := exec.LookPath(bin)
+	if err != nil {
+		return s, fmt.Errorf("--%s %s: not found (%v); build one with `go build -C tools/etcd/v3.7.3 -o \"$PWD/bin/etcd\" .` and pass --%s bin/etcd", FlagBin, bin, err, FlagBin)
+	}
+	s.bin = path
+	if err := checkVersion(path); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+var versionLine = regexp.MustCompile(`etcd Version: (\d+)\.(\d+)\.`)
+
+// checkVersion refuses an etcd older than 3.5: the flags and the
+// maintenance fields the target relies on (RaftAppliedIndex, HashKV's
+// hash_revision) are those of 3.5 and later.
+func checkVersion(bin string) error {
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("--%s %s: %s --version: %v", FlagBin, bin, bin, err)
+	}
+	m := versionLine.FindStringSubmatch(string(out))
+	if m == nil {
+		return fmt.Errorf("--%s %s: not an etcd binary (--version printed %q)", FlagBin, bin, strings.TrimSpace(string(out)))
+	}
+	major, _ := strconv.Atoi(m[1])
+	minor, _ := strconv.Atoi(m[2])
+	if major < 3 || (major == 3 && minor < 5) {
+		return fmt.Errorf("--%s %s: etcd %s.%s is older than 3.5, which this target needs", FlagBin, bin, m[1], m[2])
+	}
+	return nil
+}
+
+// Boot starts the members (or attaches to --endpoints) and returns once
+// every member serves.
+func (etcdTarget) Boot(ctx context.Context, env target.Env) (target.System, error) {
+	s, err := parseSettings(env.Options)
+	if err != nil {
+		return nil, err
+	}
+	if env.Workload != "" && !target.Supports(etcdTarget{}, env.Workload) {
+		return nil, fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", env.Workload)
+	}
+	if len(s.endpoints) > 0 {
+		return attach(ctx, env, s)
+	}
+	n := env.Nodes
+	if n == 0 {
+		n = 3
+	}
+	if n != 1 && n != 3 && n != 5 {
+		return nil, fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", n)
+	}
+	return boot(ctx, env, s, n)
+}

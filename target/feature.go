@@ -1,0 +1,40 @@
+package target
+
+import "slices"
+
+// Feature is an ability of a booted system that some nemesis needs. A
+// Target lists its features before boot, so a run whose nemesis the
+// target cannot serve is refused before anything starts.
+type Feature string
+
+const (
+	// Kill: Kill and Start work (chaoscheck started the processes).
+	Kill Feature = "kill"
+	// Pause: Pause and Resume work.
+	Pause Feature = "pause"
+	// LeaderFeature: the System implements Leader.
+	LeaderFeature Feature = "leader"
+	// Partition: node-to-node links go through Env.Net.
+	Partition Feature = "partition"
+	// CommitWindowFeature: the System implements CommitWindow.
+	CommitWindowFeature Feature = "commit-window"
+	// ClientProxy: the System implements ClientRouter.
+	ClientProxy Feature = "client-proxy"
+	// RaftFailpoints: chaoscheck's embedded Raft store, whose replicas'
+	// apply loop a nemesis can stall (lag-follower).
+	RaftFailpoints Feature = "raft-failpoints"
+	// Coordinator: a 2PC coordinator node that can be killed on its own
+	// (restart-coordinator, coordinator-crash).
+	Coordinator Feature = "coordinator"
+)
+
+// Has says whether fs holds every feature of need, and returns the first
+// one missing.
+func Has(fs []Feature, need ...Feature) (Feature, bool) {
+	for _, n := range need {
+		if !slices.Contains(fs, n) {
+			return n, false
+		}
+	}
+	return "", true
+}

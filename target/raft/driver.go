@@ -1,0 +1,77 @@
+package raft
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/sut/raftsql"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+// driver runs one workload on the Raft store: its tables and its clients.
+type driver struct {
+	s        *System
+	workload string
+	opts     workload.Options
+}
+
+// Setup creates the workload's table (and the register's keys at 0) as one
+// request, retried under the same request id until the cluster answers:
+// raftsql applies a request id once.
+func (d *driver) Setup(ctx context.Context) error {
+	var stmts []raftsql.Stmt
+	switch d.workload {
+	case "register", "register-per-node":
+		stmts = append(stmts, raftsql.Stmt{SQL: "CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v INTEGER)"})
+		for i := range d.opts.Keys {
+			stmts = append(stmts, raftsql.Stmt{SQL: "INSERT OR IGNORE INTO kv (k, v) VALUES (?, 0)", Args: []any{workload.RegisterKey(i)}})
+		}
+	case "set":
+		stmts = append(stmts, raftsql.Stmt{SQL: "CREATE TABLE IF NOT EXISTS s (v INTEGER)"})
+	case "retry":
+		stmts = append(stmts, raftsql.Stmt{SQL: "CREATE TABLE IF NOT EXISTS txs (tx_id TEXT NOT NULL, v INTEGER)"})
+	default:
+		return fmt.Errorf("target raft: no driver for workload %q", d.workload)
+	}
+	c := d.client(nil, 5*time.Second)
+	return workload.RetryUntil(ctx, "setup "+d.workload, func(ctx context.Context) error {
+		_, _, err := c.Exec(ctx, "setup-"+d.workload, stmts...)
+		return err
+	})
+}
+
+// client is a raftsql client of the replicas ids (nil: all), whose
+// addresses go through the system's client routes.
+func (d *driver) client(ids []uint64, timeout time.Duration) *raftsql.Client {
+	if ids == nil {
+		ids = d.s.rc.IDs()
+	}
+	apis := map[uint64]string{}
+	for _, id := range ids {
+		apis[id] = d.s.ClientAddr(d.s.rc.APIAddr(id))
+	}
+	return raftsql.NewClient(apis, raftsql.ClientOptions{Timeout: timeout})
+}
+
+func (d *driver) NewClient(process int64) (workload.Client, error) {
+	ids := requestIDs{prefix: fmt.Sprintf("%s-p%d", d.workload, process)}
+	switch d.workload {
+	case "register":
+		return &registerClient{c: d.client(nil, d.opts.OpTimeout), ids: ids}, nil
+	case "register-per-node":
+		// One replica only: the client cannot wander off to another node,
+		// and its reads are served (or forwarded) by its own replica.
+		all := d.s.rc.IDs()
+		if len(all) == 0 {
+			return nil, fmt.Errorf("register-per-node: the Raft cluster has no nodes")
+		}
+		id := all[int(process%int64(len(all)))]
+		return &registerClient{c: d.client([]uint64{id}, d.opts.OpTimeout), ids: ids}, nil
+	case "set":
+		return &setClient{c: d.client(nil, d.opts.OpTimeout), ids: ids}, nil
+	case "retry":
+		return &txnClient{c: d.client(nil, d.opts.OpTimeout)}, nil
+	}
+	return nil, fmt.Errorf("target raft: no driver for workload %q", d.workload)
+}

@@ -1,0 +1,197 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/sut/raftsql"
+	"github.com/chaoscheck/chaoscheck/target"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+func init() { target.Register(Target{}, true) }
+
+// Name is the target's name.
+const Name = "raft"
+
+// Timeouts: a node's own start, and the whole cluster's first election.
+const (
+	upTimeout   = 20 * time.Second
+	bootTimeout = 30 * time.Second
+)
+
+// Target boots the embedded Raft store.
+type Target struct{}
+
+func (Target) Name() string { return Name }
+func (Target) Doc() string {
+	return "chaoscheck's embedded Raft-replicated SQLite store (etcd raft, badger, SQLite), 3 nodes by default"
+}
+func (Target) Workloads() []string {
+	return []string{"register", "set", "register-per-node", "retry"}
+}
+func (Target) Features(target.Options) []target.Feature {
+	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.ClientProxy, target.RaftFailpoints, target.Partition}
+}
+func (Target) Flags() []target.Flag { return nil }
+func (Target) Bugs() []string       { return raftsql.BugNames() }
+
+// Boot starts env.Nodes replicas (3 by default) in env.Dir/n<i> and waits
+// for a leader.
+func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
+	if !target.Supports(Target{}, env.Workload) {
+		return nil, fmt.Errorf("target raft has no driver for workload %q", env.Workload)
+	}
+	bin, err := cluster.Binary()
+	if err != nil {
+		return nil, err
+	}
+	var extra []string
+	for _, b := range env.Bugs {
+		extra = append(extra, "--sut-bug", b)
+	}
+	cfg := cluster.RaftConfig{N: env.Nodes, Dir: env.Dir, Bin: bin, ExtraArgs: extra}
+	if env.Net != nil {
+		cfg.Via = env.Net.Via
+	}
+	rc, err := cluster.StartRaft(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &System{rc: rc, workload: env.Workload, opts: env.WorkloadOptions.WithDefaults()}
+	if err := rc.WaitHealthy(ctx, bootTimeout); err != nil {
+		s.Stop(true)
+		return nil, fmt.Errorf("raft cluster not healthy after boot: %w", err)
+	}
+	return s, nil
+}
+
+// System is a running embedded Raft cluster.
+type System struct {
+	target.Routes
+	rc       *cluster.RaftCluster
+	workload string
+	opts     workload.Options
+}
+
+// Raft is the cluster itself, for the nemeses that act on the embedded
+// store's own failpoints (lag-follower).
+func (s *System) Raft() *cluster.RaftCluster { return s.rc }
+
+func (s *System) Nodes() []string {
+	var ns []string
+	for _, id := range s.rc.IDs() {
+		ns = append(ns, cluster.RaftNodeName(id))
+	}
+	return ns
+}
+
+func (s *System) proc(node string) (uint64, *cluster.Proc, error) {
+	id, ok := cluster.RaftNodeID(node)
+	if !ok || s.rc.Node(id) == nil {
+		return 0, nil, fmt.Errorf("no node %q", node)
+	}
+	return id, s.rc.Node(id), nil
+}
+
+func (s *System) Running(node string) bool {
+	_, p, err := s.proc(node)
+	return err == nil && p.Running()
+}
+
+func (s *System) Kill(node string) error {
+	id, _, err := s.proc(node)
+	if err != nil {
+		return err
+	}
+	return s.rc.Kill(id)
+}
+
+func (s *System) Pause(node string) error {
+	id, _, err := s.proc(node)
+	if err != nil {
+		return err
+	}
+	return s.rc.Pause(id)
+}
+
+func (s *System) Resume(node string) error {
+	id, _, err := s.proc(node)
+	if err != nil {
+		return err
+	}
+	return s.rc.Resume(id)
+}
+
+// Start starts node and waits until it answers /status.
+func (s *System) Start(ctx context.Context, node string) error {
+	id, p, err := s.proc(node)
+	if err != nil {
+		return err
+	}
+	if err := s.rc.Start(id); err != nil {
+		return err
+	}
+	err = cluster.WaitFor(ctx, upTimeout, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+		if !p.Running() {
+			return false, errors.New("process exited")
+		}
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := s.rc.Status(sctx, id)
+		return err == nil, err
+	})
+	if err != nil {
+		return fmt.Errorf("node %s not up: %w", node, err)
+	}
+	return nil
+}
+
+func (s *System) WaitHealthy(ctx context.Context, timeout time.Duration) error {
+	return s.rc.WaitHealthy(ctx, timeout)
+}
+
+// Leader polls until a majority agrees on a leader: right after a fault
+// (a paused or killed leader) that takes an election timeout or two.
+func (s *System) Leader(ctx context.Context) (string, error) {
+	var id uint64
+	err := cluster.WaitFor(ctx, upTimeout, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		sctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		var err error
+		id, err = s.rc.Leader(sctx)
+		return err == nil, err
+	})
+	if err != nil {
+		return "", fmt.Errorf("find the leader: %w", err)
+	}
+	return cluster.RaftNodeName(id), nil
+}
+
+// ClientAddrs are the replicas' API addresses.
+func (s *System) ClientAddrs() []string {
+	var as []string
+	for _, id := range s.rc.IDs() {
+		as = append(as, s.rc.APIAddr(id))
+	}
+	return as
+}
+
+func (s *System) Stop(kill bool) error {
+	if !kill {
+		return s.rc.Stop()
+	}
+	var errs []error
+	for _, id := range s.rc.IDs() {
+		errs = append(errs, s.rc.Kill(id))
+	}
+	return errors.Join(errs...)
+}
+
+// Driver returns the driver of the workload the system was booted for.
+func (s *System) Driver() workload.Driver {
+	return &driver{s: s, workload: s.workload, opts: s.opts}
+}
