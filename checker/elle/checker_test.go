@@ -171,11 +171,14 @@ func TestModelLattice(t *testing.T) {
 
 func TestGeneratedStrictSerializableHistoriesAreValid(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
-		o := genOpts{txns: 3000, procs: 10, keys: 20, maxAppends: 8, failRate: 0.05, infoRate: 0.05, seed: seed}
-		h := genListAppend(o)
-		for _, m := range []string{"strict-serializable", "serializable", "strong-session-serializable"} {
-			if r := check(t, "list-append", []string{m}, h); r.Valid != checker.Valid {
-				t.Fatalf("seed %d %s: %v %v %v", seed, m, r.Valid, r.Anomalies, r.Notes)
+		for _, w := range Workloads() {
+			o := genOpts{txns: 3000, procs: 10, keys: 20, maxAppends: 8, failRate: 0.05, infoRate: 0.05, seed: seed,
+				register: w == "rw-register"}
+			h := genListAppend(o)
+			for _, m := range []string{"strict-serializable", "serializable", "strong-session-serializable"} {
+				if r := check(t, w, []string{m}, h); r.Valid != checker.Valid {
+					t.Fatalf("%s seed %d %s: %v %v %v", w, seed, m, r.Valid, r.Anomalies, r.Notes)
+				}
 			}
 		}
 	}
