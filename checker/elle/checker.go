@@ -3,6 +3,7 @@ package elle
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -167,13 +168,16 @@ func (c *elleChecker) searchCycles(ctx context.Context, a *analysis, e *edges, f
 		order.from, order.pack = make([]int32, 0, n), make([]uint64, 0, n)
 		a.addProcess(&order)
 	}
-	if len(e.from)+len(order.from) == 0 {
-		a.notes = append(a.notes, "no dependencies between transactions: the history shows nothing to judge")
+	g := build(n, nodes, tickAt, e, &order)
+	a.counts["edges"] = len(g.to)
+	// Elle's empty-transaction-graph: no transaction depends on another
+	// (every edge into a transaction is a dependency; edges into ticks
+	// are not), so there is nothing to judge.
+	if !slices.ContainsFunc(g.to, func(v int32) bool { return v < n }) {
+		a.notes = append(a.notes, "no transaction depends on another (Elle's empty-transaction-graph): the history shows nothing to judge")
 		a.unjudged = true
 		return nil, nil
 	}
-	g := build(n, nodes, tickAt, e, &order)
-	a.counts["edges"] = len(g.to)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

@@ -418,3 +418,16 @@ func TestElementIndexDenseAndSparse(t *testing.T) {
 		t.Errorf("%d elements, dense slice of %d", len(la.elems), len(la.dense[3]))
 	}
 }
+
+func TestNoDependenciesIsUnknown(t *testing.T) {
+	// One txn alone: Elle's empty-transaction-graph, nothing to judge.
+	h := readEDN(t, `
+{:type :invoke, :f :txn, :value [[:append :x 1] [:r :x nil]], :process 0, :index 0}
+{:type :ok, :f :txn, :value [[:append :x 1] [:r :x [1]]], :process 0, :index 1}
+`)
+	for _, m := range []string{"strict-serializable", "serializable"} {
+		if r := check(t, "list-append", []string{m}, h); r.Valid != checker.Unknown {
+			t.Fatalf("%s: %v %v", m, r.Valid, r.Notes)
+		}
+	}
+}
