@@ -26,6 +26,7 @@ const (
 	FlagEndpoints    = "endpoints"
 	FlagSerializable = "serializable-reads"
 	FlagArgs         = "etcd-args"
+	FlagGuardedAdds  = "guarded-adds"
 )
 
 type etcdTarget struct{}
@@ -52,6 +53,7 @@ func (etcdTarget) Flags() []target.Flag {
 		{Name: FlagEndpoints, Usage: "comma-separated client URLs of a running etcd cluster to drive instead of starting one (no process faults)"},
 		{Name: FlagSerializable, Default: "false", Usage: "register reads are serializable (served by any member, may be stale) instead of linearizable"},
 		{Name: FlagArgs, Usage: "extra flags for every etcd member, space-separated (e.g. \"--snapshot-count 100\")"},
+		{Name: FlagGuardedAdds, Default: "false", Usage: "set: each add is a Txn guarded by a compare over the whole set's key range (a heavy apply that widens etcd #13766's window)"},
 	}
 }
 
@@ -60,6 +62,7 @@ type settings struct {
 	bin          string
 	endpoints    []string
 	serializable bool
+	guardedAdds  bool
 	extraArgs    []string
 }
 
@@ -70,6 +73,9 @@ func parseSettings(o target.Options) (settings, error) {
 		return s, fmt.Errorf("--%s: %q is not a boolean", FlagSerializable, o[FlagSerializable])
 	}
 	s.serializable = ser
+	if s.guardedAdds, err = strconv.ParseBool(o.Get(FlagGuardedAdds, "false")); err != nil {
+		return s, fmt.Errorf("--%s: %q is not a boolean", FlagGuardedAdds, o[FlagGuardedAdds])
+	}
 	s.extraArgs = strings.Fields(o.Get(FlagArgs, ""))
 	for _, e := range strings.Split(o.Get(FlagEndpoints, ""), ",") {
 		if e = strings.TrimSpace(e); e == "" {
