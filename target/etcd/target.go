@@ -124,14 +124,14 @@ func checkVersion(bin string) error {
 }
 
 // Boot starts the members (or attaches to --endpoints) and returns once
-// every member serves.
+// every member serves. A bad flag or size is a *target.ConfigError.
 func (etcdTarget) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	s, err := parseSettings(env.Options)
 	if err != nil {
-		return nil, err
+		return nil, &target.ConfigError{Err: err}
 	}
 	if env.Workload != "" && !target.Supports(etcdTarget{}, env.Workload) {
-		return nil, fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", env.Workload)
+		return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", env.Workload)}
 	}
 	if len(s.endpoints) > 0 {
 		return attach(ctx, env, s)
@@ -141,7 +141,7 @@ func (etcdTarget) Boot(ctx context.Context, env target.Env) (target.System, erro
 		n = 3
 	}
 	if n != 1 && n != 3 && n != 5 {
-		return nil, fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", n)
+		return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", n)}
 	}
 	return boot(ctx, env, s, n)
 }

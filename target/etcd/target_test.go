@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -47,6 +48,10 @@ func TestBootRefusesBadConfig(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %q, want it to contain %q", err, c.want)
+			}
+			var ce *target.ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("error %q is not a *target.ConfigError (the CLI's exit 254)", err)
 			}
 		})
 	}
