@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -93,6 +94,11 @@ func parseSettings(o target.Options) (settings, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return s, fmt.Errorf("--%s %s: not found (%v); build one with `go build -C tools/etcd/v3.7.3 -o \"$PWD/bin/etcd\" .` and pass --%s bin/etcd", FlagBin, bin, err, FlagBin)
+	}
+	// Absolute: members run with their node directory as working dir, so
+	// a relative --etcd-bin (./bin/etcd) would not resolve there.
+	if path, err = filepath.Abs(path); err != nil {
+		return s, fmt.Errorf("--%s %s: %w", FlagBin, bin, err)
 	}
 	s.bin = path
 	if err := checkVersion(path); err != nil {

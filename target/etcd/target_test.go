@@ -57,6 +57,23 @@ func TestBootRefusesBadConfig(t *testing.T) {
 	}
 }
 
+// TestRelativeBinIsMadeAbsolute: members run in their node directories,
+// so --etcd-bin ./bin/etcd must not be resolved there.
+func TestRelativeBinIsMadeAbsolute(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "etcd"), []byte("#!/bin/sh\necho 'etcd Version: 3.7.3'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	s, err := parseSettings(target.Options{FlagBin: "./etcd"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "etcd"); s.bin != want {
+		t.Fatalf("bin = %q, want %q", s.bin, want)
+	}
+}
+
 func TestFeatures(t *testing.T) {
 	own := etcdTarget{}.Features(target.Options{})
 	for _, f := range []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.Partition} {
