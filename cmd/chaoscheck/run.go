@@ -120,7 +120,8 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
 	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
 	f.DurationVarP(&v.TimeLimit, "time-limit", "t", d.TimeLimit, "how long the load runs; 0 with --rounds: until the rounds are done")
-	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys")
+	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys; list-append, rw-register: keys active at a time")
+	f.StringSliceVar(&v.ConsistencyModels, "consistency-models", nil, "list-append, rw-register: the models the history must satisfy (Elle's names; default strict-serializable)")
 	f.Int64Var(&v.Seed, "seed", 0, "seed for every random choice; 0 picks one (printed and recorded)")
 	f.DurationVar(&v.NemesisInterval, "nemesis-interval", 0, "time between nemesis actions (default 5s; 3s for the partition nemeses)")
 	f.IntVar(&v.Rounds, "rounds", 0, "nemesis actions to perform; 0 for as many as fit in --time-limit")
@@ -130,7 +131,7 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.OpTimeout, "op-timeout", d.OpTimeout, "per-op timeout; an op that times out completes as info")
 	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
-	f.IntVar(&v.NodeCount, "nodes", d.NodeCount, "cluster size (Raft replicas, etcd members)")
+	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
 	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
 }
 
@@ -210,6 +211,7 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	set("rate", func() { cfg.Rate = v.Rate })
 	set("time-limit", func() { cfg.TimeLimit = v.TimeLimit })
 	set("keys", func() { cfg.Keys = v.Keys })
+	set("consistency-models", func() { cfg.ConsistencyModels = v.ConsistencyModels })
 	set("seed", func() { cfg.Seed = v.Seed })
 	set("nemesis-interval", func() { cfg.NemesisInterval = v.NemesisInterval })
 	set("rounds", func() { cfg.Rounds = v.Rounds })
