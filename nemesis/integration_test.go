@@ -152,7 +152,7 @@ func run(t *testing.T, sc scenario) outcome {
 	healthy(ctx, t, sys)
 	fctx, fcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer fcancel()
-	if err := workload.FinalReads(fctx, w, d, rec, st.NextProcess, sc.wopts.WithDefaults().OpTimeout); err != nil {
+	if _, err := workload.FinalReads(fctx, w.FinalOps(), d, rec, st.NextProcess, sc.wopts.WithDefaults().OpTimeout); err != nil {
 		t.Fatalf("final reads: %v", err)
 	}
 	h := rec.History()

@@ -198,7 +198,13 @@ func (r *run) execute(ctx context.Context) error {
 
 	r.log.Info("final reads")
 	fctx, cancel := context.WithTimeout(ctx, finalReadTimeout)
-	err = workload.FinalReads(fctx, r.w, r.driver, r.crec, r.nextProcess, r.cfg.workloadOptions().WithDefaults().OpTimeout)
+	// The workload's final reads, then the target's own observations
+	// (etcd: every member's revision and KV hash), if it has any.
+	ops := r.w.FinalOps()
+	if o, ok := r.sys.(target.Observer); ok {
+		ops = append(ops, o.FinalOps()...)
+	}
+	_, err = workload.FinalReads(fctx, ops, r.driver, r.crec, r.nextProcess, r.cfg.workloadOptions().WithDefaults().OpTimeout)
 	cancel()
 	switch {
 	case err == nil:
@@ -279,6 +285,9 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 	r.res.Ops = len(h)
 
 	checkers := r.w.Checkers(r.dir.Dir)
+	if o, ok := r.sys.(target.Observer); ok {
+		checkers = append(checkers, o.Checkers()...)
+	}
 	if !slices.ContainsFunc(checkers, func(c checker.Checker) bool { return c.Name() == "stats" }) {
 		checkers = append(checkers, checker.NewStats())
 	}
