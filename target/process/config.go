@@ -27,8 +27,8 @@ type Config struct {
 	Names []string `toml:"names"` // explicit node names instead (then the size is fixed)
 	Ports []string `toml:"ports"` // named ports every node gets, e.g. ["http", "peer"]
 
-	Node   NodeConfig   `toml:"node"`
-	Health Probe        `toml:"health"`
+	Node   NodeConfig    `toml:"node"`
+	Health Probe         `toml:"health"`
 	Leader *Probe        `toml:"leader"`
 	Client ClientConfig  `toml:"client"`
 	Window *WindowConfig `toml:"commit_window"`
