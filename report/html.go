@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/atomicfile"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -61,8 +61,8 @@ func WriteHTML(w io.Writer, r store.Results, h history.History) error {
 	return writeHTML(w, r, h, files)
 }
 
-// WriteHTMLFile writes runDir/report.html (through a temporary file and a
-// rename, so a reader never sees half a report), linking the files that
+// WriteHTMLFile writes runDir/report.html (with atomicfile's rule, so a
+// reader never sees half a report), linking the files that
 // runDir holds.
 func WriteHTMLFile(runDir string, r store.Results, h history.History) error {
 	ents, err := os.ReadDir(runDir)
@@ -78,25 +78,9 @@ func WriteHTMLFile(runDir string, r store.Results, h history.History) error {
 			files = append(files, n)
 		}
 	}
-	var buf bytes.Buffer
-	if err := writeHTML(&buf, r, h, files); err != nil {
-		return err
-	}
 	path := filepath.Join(runDir, HTMLFile)
-	f, err := os.CreateTemp(runDir, "."+HTMLFile+"-*")
-	if err != nil {
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return writeHTML(w, r, h, files) }); err != nil {
 		return fmt.Errorf("report: %w", err)
-	}
-	merr := f.Chmod(0o644)
-	_, werr := f.Write(buf.Bytes())
-	cerr := f.Close()
-	if err := errors.Join(merr, werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("report: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("report: write %s: %w", path, err)
 	}
 	return nil
 }

@@ -2,13 +2,13 @@ package store
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/internal/atomicfile"
 )
 
 // Results is results.json: everything needed to judge a run without
@@ -106,30 +106,16 @@ func Load(runDir string) (Results, error) {
 	return r, nil
 }
 
-// WriteJSON writes v, indented, to path through a temporary file and a
-// rename, so a reader (or a crash) never leaves half a file.
+// WriteJSON writes v, indented, to path with atomicfile's rule (temporary
+// file, fsync, rename, fsync of the directory), so a reader or a crash
+// never sees half a file.
 func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("store: encode %s: %w", filepath.Base(path), err)
 	}
-	b = append(b, '\n')
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+"-*")
-	if err != nil {
+	if err := atomicfile.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("store: %w", err)
-	}
-	// CreateTemp makes the file 0600; results are meant to be shared.
-	merr := f.Chmod(0o644)
-	_, werr := f.Write(b)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(merr, werr, serr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("store: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("store: write %s: %w", path, err)
 	}
 	return nil
 }
