@@ -359,49 +359,16 @@ func countRows(counts map[string]*checker.FStats) []countRow {
 	return rows
 }
 
-// RerunCommand is the `chaoscheck run` command that replays r's run: its
-// scenario (or workload and nemesis), seed, time limit, rounds and seeded
-// bugs, read from the recorded config. Flags a run was given beyond these
-// (concurrency, rate …) are in config.json. "" when r is not a run.
+// RerunCommand is the `chaoscheck run` command that replays r's run, as
+// the runner recorded it in config.json (store.Record.Reproduce). "" when
+// r is not a run.
 func RerunCommand(r store.Results) string {
-	var c struct {
-		Workload  string   `json:"workload"`
-		Nemesis   string   `json:"nemesis"`
-		Scenario  string   `json:"scenario"`
-		Target    string   `json:"target"`
-		Seed      int64    `json:"seed"`
-		TimeLimit string   `json:"time_limit"`
-		Rounds    int      `json:"rounds"`
-		SUTBugs   []string `json:"sut_bugs"`
-	}
-	if len(r.Config) > 0 {
-		_ = json.Unmarshal(r.Config, &c)
-	}
-	c.Workload = cmp.Or(c.Workload, r.Workload)
-	c.Nemesis = cmp.Or(c.Nemesis, r.Nemesis)
-	c.Scenario = cmp.Or(c.Scenario, r.Scenario)
-	c.Seed = cmp.Or(c.Seed, r.Seed)
-	if c.Workload == "" || c.Seed == 0 {
+	if len(r.Config) == 0 {
 		return ""
 	}
-	args := []string{"chaoscheck", "run"}
-	if c.Scenario != "" {
-		args = append(args, "--scenario", c.Scenario)
-	} else {
-		args = append(args, "--workload", c.Workload, "--nemesis", cmp.Or(c.Nemesis, "none"))
-		if c.Target != "" {
-			args = append(args, "--target", c.Target)
-		}
+	rec, err := store.ParseRecord(r.Config)
+	if err != nil {
+		return ""
 	}
-	args = append(args, "--seed", strconv.FormatInt(c.Seed, 10))
-	if c.TimeLimit != "" {
-		args = append(args, "--time-limit", c.TimeLimit)
-	}
-	if c.Rounds > 0 {
-		args = append(args, "--rounds", strconv.Itoa(c.Rounds))
-	}
-	for _, b := range c.SUTBugs {
-		args = append(args, "--sut-bug", b)
-	}
-	return strings.Join(args, " ")
+	return rec.Reproduce
 }

@@ -128,12 +128,12 @@ func (r *run) note(format string, args ...any) {
 func (r *run) execute(ctx context.Context) error {
 	cfg := r.cfg
 	r.log.Info("run", "dir", r.dir.Dir, "workload", cfg.Workload, "nemesis", cfg.Nemesis, "scenario", cfg.Scenario, "seed", cfg.Seed)
-	raw, err := json.Marshal(cfg)
+	raw, err := r.record()
 	if err != nil {
-		return fmt.Errorf("runner: encode config: %w", err)
+		return err
 	}
 	r.res.Config = raw
-	if err := store.WriteJSON(r.dir.Path(store.ConfigFile), cfg); err != nil {
+	if err := store.WriteJSON(r.dir.Path(store.ConfigFile), raw); err != nil {
 		return err
 	}
 	// The history file exists from the start, so a run that fails to
@@ -207,6 +207,29 @@ func (r *run) execute(ctx context.Context) error {
 		r.note("final reads: %v", err)
 	}
 	return nil
+}
+
+// record is config.json: the run's store.Record over its whole Config.
+func (r *run) record() (json.RawMessage, error) {
+	cfg := r.cfg
+	rec := store.Record{Workload: cfg.Workload, Nemesis: cfg.Nemesis, Scenario: cfg.Scenario, Target: cfg.Target,
+		Seed: cfg.Seed, SUTBugs: cfg.SUTBugs, Reproduce: cfg.Command()}
+	if j, ok := r.w.(workload.Judged); ok {
+		jd := j.Judgement()
+		names := jd.Checkers
+		if !slices.Contains(names, "stats") {
+			names = append(slices.Clone(names), "stats")
+		}
+		if err := rec.SetJudgement(names, jd.Options); err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+		rec.InitialBalance = jd.InitialBalance
+	}
+	raw, err := store.EncodeRecord(rec, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	return raw, nil
 }
 
 // load runs the workload and the nemesis schedule together. The load

@@ -98,15 +98,15 @@ func TestSelectTakesIDsAndNames(t *testing.T) {
 func TestCommandReproducesTheRun(t *testing.T) {
 	sc, _ := ScenarioNamed("retry-raft-kill-all")
 	cfg := Options{}.config(sc, Bug{ID: "raft/no-dedup", Name: "no-dedup"}, 3, "")
-	got := Command(cfg)
+	got := cfg.Command()
 	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug no-dedup"
 	if got != want {
-		t.Errorf("Command = %q\nwant      %q", got, want)
+		t.Errorf("Config.Command = %q\nwant      %q", got, want)
 	}
 	d := runner.Defaults()
 	d.Seed = 0
-	if got := Command(d); strings.Contains(got, "--seed") || strings.Contains(got, "--concurrency") {
-		t.Errorf("Command(defaults) = %q: names settings that are run's defaults", got)
+	if got := d.Command(); strings.Contains(got, "--seed") || strings.Contains(got, "--concurrency") {
+		t.Errorf("Config.Command(defaults) = %q: names settings that are run's defaults", got)
 	}
 }
 

@@ -150,7 +150,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		if !ok {
 			return nil, fmt.Errorf("selftest: bug %s names unknown scenario %q", b.ID, b.Scenario)
 		}
-		rows[i] = Row{Bug: b, Why: sc.Why, Command: Command(opts.config(sc, b, seeds[0], ""))}
+		rows[i] = Row{Bug: b, Why: sc.Why, Command: opts.config(sc, b, seeds[0], "").Command()}
 		if !slices.Contains(scenarios, b.Scenario) {
 			scenarios = append(scenarios, b.Scenario)
 		}
@@ -208,7 +208,7 @@ func (o Options) run(ctx context.Context, sc Scenario, bug Bug, seed int64) RunR
 		dir = filepath.Join(o.Store, strings.ReplaceAll(bug.ID, "/", "-"))
 	}
 	cfg := o.config(sc, bug, seed, dir)
-	r := RunResult{Bug: bug.ID, Scenario: sc.Name, Seed: seed, Command: Command(cfg)}
+	r := RunResult{Bug: bug.ID, Scenario: sc.Name, Seed: seed, Command: cfg.Command()}
 	start := time.Now()
 	out, err := runner.Run(ctx, cfg)
 	r.Duration = time.Since(start)

@@ -52,7 +52,7 @@ func bootRun(t *testing.T) (run string, rc *cluster.RaftCluster, tc *cluster.Two
 	ctx := context.Background()
 	run = t.TempDir()
 	nodes := filepath.Join(run, store.NodesDir)
-	config := `{"workload":"bank","accounts":6,"initial_balance":100}`
+	config := `{"workload":"bank","accounts":["p1/a1","p1/a2","p1/a3","p2/a1","p2/a2","p2/a3"],"initial_balance":100}`
 	if err := os.WriteFile(filepath.Join(run, store.ConfigFile), []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
