@@ -242,4 +242,3 @@ func Select(names []string) ([]Bug, error) {
 	}
 	return bugs, nil
 }
-
