@@ -53,11 +53,13 @@ func TestMatrixScenariosAreRunnable(t *testing.T) {
 		cfg := Options{}.config(sc, b, 1, t.TempDir())
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("row %s: scenario %s does not validate: %v", b.ID, sc.Name, err)
+		} else if _, err := cfg.Resolve(); err != nil {
+			t.Errorf("row %s: scenario %s does not resolve with its qualified bug: %v", b.ID, sc.Name, err)
 		}
 		if cfg.TimeLimit > 60*time.Second {
 			t.Errorf("row %s: time limit %s; the matrix keeps every run to a minute", b.ID, cfg.TimeLimit)
 		}
-		if !slices.Equal(cfg.SUTBugs, []string{b.Name}) {
+		if !slices.Equal(cfg.SUTBugs, []string{b.ID}) {
 			t.Errorf("row %s: SUT bugs %v", b.ID, cfg.SUTBugs)
 		}
 	}
@@ -99,7 +101,7 @@ func TestCommandReproducesTheRun(t *testing.T) {
 	sc, _ := ScenarioNamed("retry-raft-kill-all")
 	cfg := Options{}.config(sc, Bug{ID: "raft/no-dedup", Name: "no-dedup"}, 3, "")
 	got := cfg.Command()
-	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug no-dedup"
+	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug raft/no-dedup"
 	if got != want {
 		t.Errorf("Config.Command = %q\nwant      %q", got, want)
 	}

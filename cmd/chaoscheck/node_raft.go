@@ -125,6 +125,9 @@ func raftConfig() (raftsql.Config, error) {
 	if data == "" {
 		data = fmt.Sprintf("raftsql-n%d", f.id)
 	}
+	if err := checkDataDir("--data", data); err != nil {
+		return raftsql.Config{}, err
+	}
 	return raftsql.Config{
 		ID:             f.id,
 		Peers:          peers,

@@ -48,6 +48,9 @@ Seeded bugs (--sut-bug, repeatable):
 		if f.id == "" || f.api == "" || f.data == "" {
 			return badInput(fmt.Errorf("participant: --id, --api and --data are required"))
 		}
+		if err := checkDataDir("--data", f.data); err != nil {
+			return badInput(fmt.Errorf("participant: %w", err))
+		}
 		if err := twopc.CheckAPIAddr(f.api); err != nil {
 			return badInput(err)
 		}
@@ -98,6 +101,9 @@ Seeded bugs (--sut-bug, repeatable):
 		}
 		if f.api == "" || f.data == "" || len(f.participants) == 0 {
 			return badInput(fmt.Errorf("coordinator: --api, --data and --participants are required"))
+		}
+		if err := checkDataDir("--data", f.data); err != nil {
+			return badInput(fmt.Errorf("coordinator: %w", err))
 		}
 		if err := twopc.CheckAPIAddr(f.api); err != nil {
 			return badInput(err)

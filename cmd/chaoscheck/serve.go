@@ -65,9 +65,11 @@ func runServe(cmd *cobra.Command) error {
 		return badInput(err)
 	}
 	defer srv.Close()
+	// A port out of range, a host that does not resolve, an address in
+	// use: each is what the user gave in --addr, so 254.
 	ln, err := net.Listen("tcp", serveFlags.addr)
 	if err != nil {
-		return &exitError{code: exitInternal, err: err}
+		return badInput(fmt.Errorf("--addr: %w", err))
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
