@@ -355,6 +355,7 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 	// Never valid on observations not made: the checkers that need a
 	// final read say unknown without one, and so does the run.
 	if !r.finalReadOK {
+		r.res.NoFinalRead = true // store.CutShort: analyze applies the same rule
 		if runErr == nil && !r.res.Interrupted {
 			r.note("no final read: the verdict cannot be valid")
 		}

@@ -2,6 +2,8 @@ package store
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,6 +33,9 @@ type Results struct {
 	// Interrupted is set when the run was cancelled (Ctrl-C) before its
 	// time limit: the verdict covers what was recorded until then.
 	Interrupted bool `json:"interrupted,omitempty"`
+	// NoFinalRead is set when the run did not complete its final reads
+	// (interrupted, or they failed): see CutShort.
+	NoFinalRead bool `json:"no_final_read,omitempty"`
 	// Notes are the runner's remarks on the run itself (a heal that
 	// failed, no final read …), apart from each checker's notes.
 	Notes []string `json:"notes,omitempty"`
@@ -118,4 +123,28 @@ func WriteJSON(path string, v any) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// CutShort applies the one rule for a run that did not run its course,
+// the same in `run` and in `analyze` of its run directory: a run is
+// complete only once its results.json says it made its final reads; a
+// run interrupted (Ctrl-C, SIGTERM), stopped before its final reads,
+// still running, or killed before it wrote results.json is cut short,
+// and its verdict is at best unknown, whatever the checkers find in the
+// part that was recorded. It returns why runDir's run is cut short, or ""
+// when it is complete. (analyze of a bare history file has no run to ask
+// and judges the history alone.)
+func CutShort(runDir string) string {
+	r, err := Load(runDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "the run has no " + ResultsFile + ": it is still running, or was killed before it finished"
+	case err != nil:
+		return err.Error()
+	case r.Interrupted:
+		return "the run was interrupted before its final reads"
+	case r.NoFinalRead:
+		return "the run made no final read"
+	}
+	return ""
 }

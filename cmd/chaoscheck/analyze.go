@@ -147,6 +147,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	}
 
 	h, warnings, err := history.ReadFileWithin(file, budget)
+	if errors.Is(err, history.ErrNoOps) && run != nil && store.CutShort(filepath.Dir(file)) != "" {
+		err = nil // a run cut short before its first op: unknown below, as the run said
+	}
 	if errors.Is(err, history.ErrTooLarge) {
 		return badInput(fmt.Errorf("%w; give analyze more with --memory", err))
 	}
@@ -162,6 +165,14 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		res.Notes = append(res.Notes, "warning: "+w.String())
 	}
 	res.SetVerdict(checker.Compose(checkers...).Check(ctx, h))
+	if run != nil {
+		// A run cut short is at best unknown, as the run itself said
+		// (store.CutShort): one verdict for one history.
+		if why := store.CutShort(filepath.Dir(file)); why != "" {
+			res.Valid = checker.Merge(res.Valid, checker.Unknown)
+			res.Notes = append(res.Notes, why+": the verdict cannot be valid")
+		}
+	}
 
 	if cfg.out != "" {
 		name := "results.json"

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -54,7 +53,7 @@ Seeded bugs (--sut-bug, repeatable):
 		if err := twopc.CheckAPIAddr(f.api); err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 		defer stop()
 		return twopc.RunParticipant(ctx, twopc.ParticipantConfig{
 			ID: f.id, Addr: f.api, DataDir: f.data, Accounts: f.accounts,
@@ -108,7 +107,7 @@ Seeded bugs (--sut-bug, repeatable):
 		if err := twopc.CheckAPIAddr(f.api); err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 		defer stop()
 		return twopc.RunCoordinator(ctx, twopc.CoordinatorConfig{
 			Addr: f.api, DataDir: f.data, Participants: f.participants,
