@@ -23,7 +23,7 @@ const (
 	maxDetailRunes = 160
 )
 
-// Exit codes, Jepsen's, as DESIGN.md fixes them.
+// Exit codes, Jepsen's (docs/promises.md says what each means).
 const (
 	ExitValid    = 0
 	ExitInvalid  = 1

@@ -246,32 +246,3 @@ func Select(names []string) ([]Bug, error) {
 	}
 	return bugs, nil
 }
-
-// Command is the `chaoscheck run` command line that reproduces a run of
-// cfg: every setting that differs from run's defaults, and the seed.
-func Command(cfg runner.Config) string {
-	d := runner.Defaults()
-	args := []string{"chaoscheck", "run", "--workload", cfg.Workload, "--nemesis", cfg.Nemesis}
-	flag := func(differs bool, name string, v any) {
-		if differs {
-			args = append(args, "--"+name, fmt.Sprint(v))
-		}
-	}
-	flag(cfg.Target != "", "target", cfg.Target)
-	flag(true, "time-limit", cfg.TimeLimit)
-	flag(cfg.Rounds != d.Rounds, "rounds", cfg.Rounds)
-	flag(cfg.NemesisInterval != d.NemesisInterval, "nemesis-interval", cfg.NemesisInterval)
-	flag(cfg.PauseBeforeCommit != d.PauseBeforeCommit, "pause-before-commit", cfg.PauseBeforeCommit)
-	flag(cfg.Concurrency != d.Concurrency, "concurrency", cfg.Concurrency)
-	flag(cfg.Rate != d.Rate, "rate", cfg.Rate)
-	flag(cfg.Keys != d.Keys, "keys", cfg.Keys)
-	flag(cfg.OpTimeout != d.OpTimeout, "op-timeout", cfg.OpTimeout)
-	flag(cfg.HealTimeout != d.HealTimeout, "heal-timeout", cfg.HealTimeout)
-	flag(cfg.CheckTimeout != d.CheckTimeout, "check-timeout", cfg.CheckTimeout)
-	flag(cfg.NodeCount != d.NodeCount, "nodes", cfg.NodeCount)
-	flag(cfg.Seed != 0, "seed", cfg.Seed)
-	for _, b := range cfg.SUTBugs {
-		args = append(args, "--sut-bug", b)
-	}
-	return strings.Join(args, " ")
-}
