@@ -130,10 +130,13 @@ func (a adapter) FinalOps() []history.Op             { return nil }
 func (a adapter) Checkers(string) []checker.Checker  { return nil }
 
 // Boot boots tg with env (Dir: a fresh temporary directory) and stops it
-// on cleanup, failing the test if Stop fails or leftovers, called after
+// on cleanup (skipped under -short, like every integration test), failing the test if Stop fails or leftovers, called after
 // Stop, names any process still running.
 func Boot(t *testing.T, tg target.Target, env target.Env, leftovers func(target.System) []string) target.System {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no real servers")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	env.Dir = t.TempDir()
