@@ -37,7 +37,7 @@ type Config struct {
 	// must satisfy (Elle's names); empty: strict-serializable.
 	ConsistencyModels []string      `json:"consistency_models,omitempty"`
 	OpTimeout         time.Duration `json:"op_timeout"`
-	NodeCount         int           `json:"nodes"` // cluster size, where the target has one
+	NodeCount         int           `json:"nodes"` // cluster size, where the target has one; 0: the target's default
 
 	// Seed fixes every random choice: the workload generator and the
 	// nemesis schedule get seeds derived from it. 0: pick one at random
@@ -79,7 +79,6 @@ const (
 	DefaultTimeLimit       = 20 * time.Second
 	DefaultKeys            = 5
 	DefaultOpTimeout       = 2 * time.Second
-	DefaultNodeCount       = 3
 	DefaultNemesisInterval = 5 * time.Second
 	// PartitionNemesisInterval is the interval when the nemesis cuts the
 	// network: partitions alternate start and stop, so 3s gives a 30s run
@@ -108,7 +107,7 @@ func Defaults() Config {
 	return Config{
 		Workload: DefaultWorkload, Nemesis: DefaultNemesis,
 		Concurrency: DefaultConcurrency, Rate: DefaultRate, TimeLimit: DefaultTimeLimit,
-		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout, NodeCount: DefaultNodeCount,
+		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout,
 		PauseBeforeCommit: DefaultPauseBeforeCommit,
 		Store:             DefaultStore, CheckTimeout: DefaultCheckTimeout, HealTimeout: DefaultHealTimeout,
 	}
@@ -240,12 +239,13 @@ func (c Config) Validate() error {
 	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.HealTimeout <= 0 || c.NemesisInterval < 0 || c.PauseBeforeCommit < 0 {
 		bad("op, check and heal timeouts must be positive, nemesis interval and pause before commit not negative")
 	}
-	if c.NodeCount < 1 {
-		bad("nodes %d: want at least 1", c.NodeCount)
+	if c.NodeCount < 0 {
+		bad("nodes %d: want at least 1 (or 0, the target's default)", c.NodeCount)
 	}
 	if c.Store == "" {
 		bad("no store directory")
 	}
+	errs = append(errs, c.boundErrors()...)
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{Err: err}
 	}

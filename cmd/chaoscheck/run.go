@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -131,7 +130,7 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.OpTimeout, "op-timeout", d.OpTimeout, "per-op timeout; an op that times out completes as info")
 	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
-	f.IntVar(&v.NodeCount, "nodes", d.NodeCount, "cluster size (Raft replicas, etcd members)")
+	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
 	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
 }
 
@@ -236,7 +235,7 @@ func runRun(cmd *cobra.Command, cfg runner.Config) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, stopSignals...)
 	defer stop()
 	go func() {
 		// After the first signal, restore the default handling: a second

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"os/exec"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/nemesis"
+)
+
+func needPython(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatalf("python3 not on PATH (apt-get install python3): %v", err)
+	}
+}
+
+func TestPykvGoValidUnderKill(t *testing.T) {
+	needPython(t)
+	v, err := check(context.Background(), "kill", 6*time.Second, t.TempDir())
+	if err != nil || v != checker.Valid {
+		t.Fatalf("verdict %s, %v; want valid", v, err)
+	}
+}
+
+func TestPykvGoLocalReadCaughtUnderPause(t *testing.T) {
+	needPython(t)
+	t.Setenv("PYKV_BUG", "local-read")
+	v, err := check(context.Background(), "pause", 8*time.Second, t.TempDir())
+	if err != nil || v != checker.Invalid {
+		t.Fatalf("verdict %s, %v; want invalid", v, err)
+	}
+}
+
+func TestPykvGoValidUnderPartition(t *testing.T) {
+	needPython(t)
+	if !slices.Contains(nemesis.Names(), "partition") {
+		t.Fatalf("this chaoscheck has no partition nemesis (nemeses: %v)", nemesis.Names())
+	}
+	v, err := check(context.Background(), "partition", 6*time.Second, t.TempDir())
+	if err != nil || v != checker.Valid {
+		t.Fatalf("verdict %s, %v; want valid", v, err)
+	}
+}

@@ -1,0 +1,104 @@
+package process_test
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/store"
+	"github.com/chaoscheck/chaoscheck/target/process"
+)
+
+// The pykv example (examples/pykv: three Python nodes and the Python
+// client program) through the runner, as `chaoscheck run --target process
+// --config examples/pykv/pykv.toml --nemesis …` runs it: boot, setup,
+// load under the nemesis (partitions through faultnet), heal, final
+// reads, check, store. Valid as written; invalid with each seeded bug.
+
+func pykvPath(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatalf("python3 not on PATH (the CI image has it; apt-get install python3): %v", err)
+	}
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "examples", "pykv", "pykv.toml")
+}
+
+func runPykv(t *testing.T, workload, nemesis string, seed int64) store.Results {
+	t.Helper()
+	cfg := runner.Defaults()
+	cfg.Target, cfg.Workload, cfg.Nemesis = "process", workload, nemesis
+	cfg.TargetOptions = map[string]string{process.ConfigFlag: pykvPath(t)}
+	cfg.TimeLimit, cfg.NemesisInterval, cfg.Rate, cfg.Keys, cfg.Seed = 8*time.Second, time.Second, 0, 3, seed
+	cfg.Store = t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	out, err := runner.Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var kinds []string
+	for _, r := range out.Results.Checkers {
+		kinds = append(kinds, r.Checker+"="+r.Valid.String()+" "+strings.Join(r.AnomalyKinds(), ","))
+	}
+	t.Logf("%s under %s: %s, %d ops; %s; notes %q", workload, nemesis, out.Results.Valid, out.Results.Ops, strings.Join(kinds, "; "), out.Results.Notes)
+	oks := 0
+	for f, st := range out.Results.Counts {
+		if f != "read-all" && f != "read-balances" && f != "final-read" {
+			oks += st.OK
+		}
+	}
+	if oks == 0 {
+		t.Fatalf("no op of the load succeeded: the run proves nothing")
+	}
+	return out.Results
+}
+
+func TestRunPykvValid(t *testing.T) {
+	for _, tc := range []struct{ workload, nemesis string }{
+		{"register", "kill"},
+		{"register", "partition"},
+		{"set", "kill,pause"},
+		{"set", "partition"},
+		{"bank", "kill"},
+	} {
+		t.Run(tc.workload+"/"+tc.nemesis, func(t *testing.T) {
+			if res := runPykv(t, tc.workload, tc.nemesis, 3); res.Valid != checker.Valid {
+				t.Fatalf("pykv as written: %s, want valid", res.Valid)
+			}
+		})
+	}
+}
+
+// A read from the local acceptor misses what a majority chose without
+// it, most of all on a node cut off from the others.
+func TestRunPykvLocalReadCaughtUnderPartition(t *testing.T) {
+	t.Setenv("PYKV_BUG", "local-read")
+	if res := runPykv(t, "register", "partition", 11); res.Valid != checker.Invalid {
+		t.Fatalf("pykv with PYKV_BUG=local-read: %s, want invalid", res.Valid)
+	}
+}
+
+// Choosing with one acceptor: proposers on different nodes overwrite each
+// other's adds, and a killed node's choices are lost.
+func TestRunPykvNoQuorumCaughtUnderKill(t *testing.T) {
+	t.Setenv("PYKV_BUG", "no-quorum") // the nodes inherit chaoscheck's environment
+	res := runPykv(t, "set", "kill", 5)
+	if res.Valid != checker.Invalid {
+		t.Fatalf("pykv with PYKV_BUG=no-quorum: %s, want invalid", res.Valid)
+	}
+}
+
+// Choosing with one acceptor loses acknowledged transfers.
+func TestRunPykvBankNoQuorumCaughtUnderKill(t *testing.T) {
+	t.Setenv("PYKV_BUG", "no-quorum")
+	if res := runPykv(t, "bank", "kill", 9); res.Valid != checker.Invalid {
+		t.Fatalf("pykv with PYKV_BUG=no-quorum, bank: %s, want invalid", res.Valid)
+	}
+}
