@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/nemesis"
+	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -202,10 +203,12 @@ func configErrorf(format string, args ...any) error {
 	return &ConfigError{Err: fmt.Errorf(format, args...)}
 }
 
-// IsConfigError reports whether err is (or wraps) a ConfigError.
+// IsConfigError reports whether err is (or wraps) a ConfigError, or a
+// target's (a bad target flag or config file that only Boot could find).
 func IsConfigError(err error) bool {
 	var ce *ConfigError
-	return errors.As(err, &ce)
+	var tce *target.ConfigError
+	return errors.As(err, &ce) || errors.As(err, &tce)
 }
 
 // Validate checks c without starting anything: names known, numbers in

@@ -32,7 +32,7 @@ func (Target) Doc() string {
 }
 func (Target) Workloads() []string { return []string{"bank", "retry"} }
 func (Target) Features(target.Options) []target.Feature {
-	return []target.Feature{target.Kill, target.Pause, target.CommitWindowFeature, target.ClientProxy, target.Coordinator, target.Partition}
+	return []target.Feature{target.Kill, target.Pause, target.CommitWindowFeature, target.ClientProxy, target.Coordinator, target.CoordinatorFailpoints, target.Partition}
 }
 func (Target) Flags() []target.Flag { return nil }
 func (Target) Bugs() []string       { return tpc.BugNames() }
