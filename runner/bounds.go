@@ -36,6 +36,9 @@ func (c Config) boundErrors() []error {
 	if c.NodeCount > MaxNodes {
 		bad("nodes %d: want at most %d", c.NodeCount, MaxNodes)
 	}
+	if c.Participants < 0 || c.Participants == 1 || c.Participants > MaxNodes {
+		bad("participants %d: want 2 to %d (or 0, two)", c.Participants, MaxNodes)
+	}
 	if c.Rounds > MaxRounds {
 		bad("rounds %d: want at most %d", c.Rounds, MaxRounds)
 	}

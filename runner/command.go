@@ -56,6 +56,7 @@ func (c Config) Command() string {
 	dur("check-timeout", c.CheckTimeout, base.CheckTimeout)
 	dur("heal-timeout", c.HealTimeout, base.HealTimeout)
 	flag("nodes", c.NodeCount != base.NodeCount, c.NodeCount)
+	flag("participants", c.Participants != base.Participants, c.Participants)
 	flag("seed", c.Seed != 0, c.Seed)
 	for _, name := range slices.Sorted(maps.Keys(c.TargetOptions)) {
 		args = append(args, "--"+name, shellQuote(c.TargetOptions[name]))

@@ -39,6 +39,9 @@ type Config struct {
 	ConsistencyModels []string      `json:"consistency_models,omitempty"`
 	OpTimeout         time.Duration `json:"op_timeout"`
 	NodeCount         int           `json:"nodes"` // cluster size, where the target has one; 0: the target's default
+	// Participants is the number of 2PC participants (bank, retry on a
+	// 2PC target); 0: two.
+	Participants int `json:"participants,omitempty"`
 
 	// Seed fixes every random choice: the workload generator and the
 	// nemesis schedule get seeds derived from it. 0: pick one at random
@@ -291,6 +294,7 @@ func (c Config) workloadOptions() workload.Options {
 	o := workload.Options{
 		Concurrency: c.Concurrency, Rate: c.Rate, TimeLimit: c.TimeLimit, OpTimeout: c.OpTimeout,
 		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, ConsistencyModels: c.ConsistencyModels,
+		Participants: c.Participants,
 	}
 	return o
 }

@@ -130,6 +130,7 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.OpTimeout, "op-timeout", d.OpTimeout, "per-op timeout; an op that times out completes as info")
 	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
+	f.IntVar(&v.Participants, "participants", 0, "2PC participants for bank and retry (default 2)")
 	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
 	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
 }
@@ -221,6 +222,7 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	set("check-timeout", func() { cfg.CheckTimeout = v.CheckTimeout })
 	set("heal-timeout", func() { cfg.HealTimeout = v.HealTimeout })
 	set("nodes", func() { cfg.NodeCount = v.NodeCount })
+	set("participants", func() { cfg.Participants = v.Participants })
 	set("sut-bug", func() { cfg.SUTBugs = v.SUTBugs })
 	cfg.TargetOptions = targetOptions(f)
 	if err := cfg.Validate(); err != nil {
