@@ -119,6 +119,11 @@ func TestReadNormalizesEveryFormat(t *testing.T) {
 			},
 		},
 		{
+			name:  "edn with a form feed and a vertical tab as space on its first line",
+			input: "{:type :invoke,\f:process 0,\v:f :read}",
+			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},
+		},
+		{
 			name:  "edn after a byte order mark",
 			input: "\uFEFF{:type :invoke, :process 0, :f :read}",
 			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},
