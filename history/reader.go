@@ -238,10 +238,10 @@ func jsonObject(b []byte, i int, atEOF bool) (isJSON, ok bool) {
 }
 
 // binaryStart finds, on the first line of head that is not blank, a byte
-// no text history holds: NUL or another control character than tab, CR, LF
-// and form feed, or invalid UTF-8 (a rune cut by the end of head is not).
-// Every format's first line is text, so this tells binary input from a
-// history at once.
+// no text history holds: a control character other than tab, CR, LF and
+// the form feed and vertical tab EDN counts as space, or invalid UTF-8 (a
+// rune cut by the end of head is not). Every format's first line is text,
+// so this tells binary input from a history at once.
 func binaryStart(head []byte, atEOF bool) (int, bool) {
 	start := bytes.LastIndexByte(head[:skipJSONSpace(head, 0)], '\n') + 1
 	end := len(head)
@@ -250,7 +250,7 @@ func binaryStart(head []byte, atEOF bool) (int, bool) {
 	}
 	for i := start; i < end; {
 		c := head[i]
-		if c < 0x20 && c != '\t' && c != '\r' && c != '\f' {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\f' && c != '\v' {
 			return i, true
 		}
 		if c < utf8.RuneSelf {
