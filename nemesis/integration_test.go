@@ -130,9 +130,13 @@ func run(t *testing.T, sc scenario) outcome {
 	defer n.Close()
 
 	rec := history.NewRecorder(&bytes.Buffer{})
-	nemCtx, stopNemesis := context.WithCancel(ctx)
+	// As the runner does: the schedule stops with the load, letting the
+	// action under way finish.
+	stop := make(chan struct{})
+	stopNemesis := func() { close(stop) }
+	sc.nopts.Stop = stop
 	nemDone := make(chan error, 1)
-	go func() { nemDone <- nemesis.RunSchedule(nemCtx, n, sys, rec, sc.nopts) }()
+	go func() { nemDone <- nemesis.RunSchedule(ctx, n, sys, rec, sc.nopts) }()
 	wo := sc.wopts
 	wo.TimeLimit = sc.load
 	st, err := workload.Run(ctx, w, d, rec, wo)

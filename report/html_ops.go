@@ -169,7 +169,8 @@ func heals(heal, fault string) bool {
 }
 
 // finalObservationFs are the fs of reads a workload makes only after the
-// heal (DESIGN.md: final observations are ops too). read-balances is not
+// heal (the README's "History format": final observations are ops
+// too). read-balances is not
 // one: the bank workload also reads balances under faults.
 var finalObservationFs = []string{"read-all", "final-read"}
 

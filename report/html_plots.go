@@ -15,7 +15,7 @@ import (
 
 // The plots are inline SVG written here, not by a plotting library: the
 // report must open from a file with no network, and a few hundred lines
-// of SVG need no dependency (DESIGN.md allows inline SVG).
+// of SVG need no dependency.
 
 // Caps that keep a report small enough for a browser to open quickly;
 // results.json and history.jsonl hold everything.

@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -22,7 +23,7 @@ const (
 	maxDetailRunes = 160
 )
 
-// Exit codes, Jepsen's, as DESIGN.md fixes them.
+// Exit codes, Jepsen's (docs/promises.md says what each means).
 const (
 	ExitValid    = 0
 	ExitInvalid  = 1
@@ -74,6 +75,13 @@ func WriteSummary(w io.Writer, r store.Results) error {
 	if len(r.NemesisCounts) > 0 {
 		fmt.Fprintln(ew, "\nnemesis ops:")
 		writeCounts(ew, r.NemesisCounts, false)
+	}
+	if len(r.Partitions) > 0 {
+		fmt.Fprintln(ew, "\npartitions (grudge: each node → the nodes it dropped traffic from):")
+		for _, p := range r.Partitions {
+			g, _ := json.Marshal(p.Grudge)
+			fmt.Fprintf(ew, "  %7.1fs  %s\n", p.AtSec, g)
+		}
 	}
 
 	fmt.Fprintln(ew)

@@ -245,6 +245,7 @@ func (c Config) Validate() error {
 	if c.Store == "" {
 		bad("no store directory")
 	}
+	errs = append(errs, c.boundErrors()...)
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{Err: err}
 	}

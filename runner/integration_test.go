@@ -208,7 +208,7 @@ func TestCtrlCStopsTheRunKillsNodesAndStoresResults(t *testing.T) {
 	// Cancel once the load is under way: some ops are in the history.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if ents, _ := filepath.Glob(filepath.Join(cfg.Store, "*", "*", store.HistoryFile)); len(ents) == 1 {
+		if ents, _ := filepath.Glob(filepath.Join(cfg.Store, "*", "2*", store.HistoryFile)); len(ents) == 1 { // the run dir, not the latest link
 			if fi, err := os.Stat(ents[0]); err == nil && fi.Size() > 2000 {
 				break
 			}

@@ -53,11 +53,13 @@ func TestMatrixScenariosAreRunnable(t *testing.T) {
 		cfg := Options{}.config(sc, b, 1, t.TempDir())
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("row %s: scenario %s does not validate: %v", b.ID, sc.Name, err)
+		} else if _, err := cfg.Resolve(); err != nil {
+			t.Errorf("row %s: scenario %s does not resolve with its qualified bug: %v", b.ID, sc.Name, err)
 		}
 		if cfg.TimeLimit > 60*time.Second {
 			t.Errorf("row %s: time limit %s; the matrix keeps every run to a minute", b.ID, cfg.TimeLimit)
 		}
-		if !slices.Equal(cfg.SUTBugs, []string{b.Name}) {
+		if !slices.Equal(cfg.SUTBugs, []string{b.ID}) {
 			t.Errorf("row %s: SUT bugs %v", b.ID, cfg.SUTBugs)
 		}
 	}
@@ -98,15 +100,15 @@ func TestSelectTakesIDsAndNames(t *testing.T) {
 func TestCommandReproducesTheRun(t *testing.T) {
 	sc, _ := ScenarioNamed("retry-raft-kill-all")
 	cfg := Options{}.config(sc, Bug{ID: "raft/no-dedup", Name: "no-dedup"}, 3, "")
-	got := Command(cfg)
-	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug no-dedup"
+	got := cfg.Command()
+	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug raft/no-dedup"
 	if got != want {
-		t.Errorf("Command = %q\nwant      %q", got, want)
+		t.Errorf("Config.Command = %q\nwant      %q", got, want)
 	}
 	d := runner.Defaults()
 	d.Seed = 0
-	if got := Command(d); strings.Contains(got, "--seed") || strings.Contains(got, "--concurrency") {
-		t.Errorf("Command(defaults) = %q: names settings that are run's defaults", got)
+	if got := d.Command(); strings.Contains(got, "--seed") || strings.Contains(got, "--concurrency") {
+		t.Errorf("Config.Command(defaults) = %q: names settings that are run's defaults", got)
 	}
 }
 

@@ -63,9 +63,11 @@ func (w *retry) FinalOps() []history.Op {
 	return transferFinalOps()
 }
 
-func (w *retry) Checkers(string) []checker.Checker {
+func (w *retry) Judgement() Judgement {
 	if w.inserts() {
-		return []checker.Checker{checker.NewTxID(), checker.NewStats()}
+		return Judgement{Checkers: []string{"txid", "stats"}}
 	}
-	return transferCheckers(w.accounts, w.opts)
+	return transferJudgement(w.accounts, w.opts)
 }
+
+func (w *retry) Checkers(outDir string) []checker.Checker { return w.Judgement().build(outDir) }

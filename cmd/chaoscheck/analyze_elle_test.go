@@ -73,3 +73,11 @@ func TestAnalyzeElleTestdataNamesTheExactAnomaly(t *testing.T) {
 		t.Fatalf("only %d list-append/rw-register histories in testdata", seen)
 	}
 }
+
+func TestAnalyzeUnknownConsistencyModelExits254(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "good", "list-append-G0-writes-agree.edn")
+	_, stderr, code := chaoscheck(t, "analyze", "--workload", "list-append", "--consistency-models", "serialisable", file)
+	if code != exitBadInput || !strings.Contains(stderr, `unknown consistency model "serialisable"`) {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,7 +71,7 @@ SIGTERM or Ctrl-C stops the replica gracefully.`,
 		if err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 		defer stop()
 		if err := raftsql.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
 			return &exitError{code: exitInternal, err: fmt.Errorf("node raft %d: %w", cfg.ID, err)}
@@ -124,6 +123,9 @@ func raftConfig() (raftsql.Config, error) {
 	data := f.data
 	if data == "" {
 		data = fmt.Sprintf("raftsql-n%d", f.id)
+	}
+	if err := checkDataDir("--data", data); err != nil {
+		return raftsql.Config{}, err
 	}
 	return raftsql.Config{
 		ID:             f.id,

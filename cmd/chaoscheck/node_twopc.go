@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,10 +47,13 @@ Seeded bugs (--sut-bug, repeatable):
 		if f.id == "" || f.api == "" || f.data == "" {
 			return badInput(fmt.Errorf("participant: --id, --api and --data are required"))
 		}
+		if err := checkDataDir("--data", f.data); err != nil {
+			return badInput(fmt.Errorf("participant: %w", err))
+		}
 		if err := twopc.CheckAPIAddr(f.api); err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 		defer stop()
 		return twopc.RunParticipant(ctx, twopc.ParticipantConfig{
 			ID: f.id, Addr: f.api, DataDir: f.data, Accounts: f.accounts,
@@ -99,10 +101,13 @@ Seeded bugs (--sut-bug, repeatable):
 		if f.api == "" || f.data == "" || len(f.participants) == 0 {
 			return badInput(fmt.Errorf("coordinator: --api, --data and --participants are required"))
 		}
+		if err := checkDataDir("--data", f.data); err != nil {
+			return badInput(fmt.Errorf("coordinator: %w", err))
+		}
 		if err := twopc.CheckAPIAddr(f.api); err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 		defer stop()
 		return twopc.RunCoordinator(ctx, twopc.CoordinatorConfig{
 			Addr: f.api, DataDir: f.data, Participants: f.participants,

@@ -29,12 +29,13 @@ import (
 // Raft's messages (streams, pipelines, snapshots) all carry that header,
 // so the partition layer can cut any pair.
 //
+// Directions are kept: a connection spliced onto Via(A, X) carries A's
+// requests to X and X's replies (and X's stream messages) back to A, and
+// the partition layer faults each direction as its own ordered pair.
+//
 // What it cannot cut: requests without the header (GET /version, the
 // rafthttp prober's /raft/probing, lease forwarding, /members) go straight
-// to X: they carry no Raft messages, only health and version checks. And
-// a cut of from→to cuts every connection from dialed to to; rafthttp
-// streams carry to's messages to from over the connection from dialed, so
-// a one-way grudge silences both directions of that stream.
+// to X: they carry no Raft messages, only health and version checks.
 type frontDoors struct {
 	direct map[string]string       // member → its own peer listener
 	via    map[[2]string]string    // (from, to) → what from dials for to

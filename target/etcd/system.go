@@ -168,7 +168,8 @@ func attach(ctx context.Context, env target.Env, set settings) (target.System, e
 	for _, m := range s.members {
 		if err := s.waitServing(actx, m, false); err != nil {
 			s.closeClients()
-			return nil, fmt.Errorf("etcd target: attach to %s: %w", m.clientURL, err)
+			// The user named endpoints that do not answer: bad input.
+			return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: --endpoints: %s does not answer: %w", m.clientURL, err)}
 		}
 	}
 	var err error

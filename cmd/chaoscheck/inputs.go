@@ -1,0 +1,34 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// checkDataDir refuses a node's --data that can never be a directory:
+// the path, or a parent of it, is a file. Such a path is the user's
+// input, so the error is exit 254 rather than the node failing deep in
+// its storage with 255.
+func checkDataDir(flag, path string) error {
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		switch {
+		case err == nil && !fi.IsDir():
+			if p == filepath.Clean(path) {
+				return fmt.Errorf("%s %s is a file, not a directory", flag, path)
+			}
+			return fmt.Errorf("%s %s: %s is a file, not a directory", flag, path, p)
+		case err == nil:
+			return nil // the nearest existing ancestor is a directory
+		case !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR):
+			return fmt.Errorf("%s %s: %w", flag, path, err)
+		}
+		if p == filepath.Dir(p) {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,100 @@
+package etcd
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"testing"
+	"time"
+
+	"github.com/chaoscheck/chaoscheck/faultnet"
+	"github.com/chaoscheck/chaoscheck/internal/etcdbin"
+	"github.com/chaoscheck/chaoscheck/sut/cluster"
+	"github.com/chaoscheck/chaoscheck/target"
+	"github.com/chaoscheck/chaoscheck/workload"
+)
+
+// TestRegisterPartition boots the members with their peer links through
+// faultnet, isolates the leader under load (the majority must elect
+// another, proving the cut works through the front doors), then splits
+// the cluster in halves, heals, and requires no false alarm.
+func TestRegisterPartition(t *testing.T) {
+	t.Parallel()
+	nw := faultnet.New(nil)
+	t.Cleanup(func() { nw.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sys, err := etcdTarget{}.Boot(ctx, target.Env{
+		Dir: t.TempDir(), Nodes: 3, Workload: Register, Net: nw,
+		Options:         target.Options{FlagBin: etcdBin(t, etcdbin.Default)},
+		WorkloadOptions: workload.Options{Keys: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sys.(*system)
+	t.Cleanup(func() { s.Stop(true) })
+	r := newTestRun(t, s)
+	if err := s.Driver().Setup(setupCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var isolated, successor string
+	r.load(generator(t, Register, 9), 6, 10*time.Second, func(ctx context.Context) {
+		lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		l, err := s.Leader(lctx)
+		if err != nil {
+			t.Errorf("leader: %v", err)
+			return
+		}
+		isolated = l
+		g := faultnet.Isolate(s.Nodes(), l)
+		r.nemesisOp("partition", g.String(), func() error { nw.Partition(g); return nil })
+		err = cluster.WaitFor(lctx, 15*time.Second, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+			for _, m := range s.members {
+				if m.name == l {
+					continue
+				}
+				st, err := s.status(ctx, m)
+				if err != nil {
+					return false, err
+				}
+				if n, ok := s.nameOf(st.Leader); st.Leader != 0 && ok && n != l {
+					successor = n
+					return true, nil
+				}
+			}
+			return false, fmt.Errorf("the majority still follows %s", l)
+		})
+		if err != nil {
+			t.Errorf("isolating leader %s: %v", l, err)
+		}
+		sleepCtx(ctx, time.Second)
+		r.nemesisOp("heal", "", func() error { nw.Heal(); return nil })
+		sleepCtx(ctx, 2*time.Second)
+		g = faultnet.Halves(s.Nodes(), rand.New(rand.NewSource(9)))
+		r.nemesisOp("partition", g.String(), func() error { nw.Partition(g); return nil })
+		sleepCtx(ctx, 2*time.Second)
+		r.nemesisOp("heal", "", func() error { nw.Heal(); return nil })
+	})
+	nw.Heal()
+	r.heal()
+	h, rs := r.check(linearizable(t))
+	requireValid(t, h, rs)
+	requireOK(t, h, 5, "read", "write")
+	if successor == "" {
+		t.Errorf("no new leader while %s was isolated: the partition did not cut the peer links", isolated)
+	}
+	var dropped int64
+	for _, a := range s.Nodes() {
+		for _, b := range s.Nodes() {
+			if a != b {
+				dropped += nw.Counts(a, b).Dropped
+			}
+		}
+	}
+	if dropped == 0 {
+		t.Error("faultnet dropped nothing: peer traffic does not go through it")
+	}
+	t.Logf("%s; isolated %s, %s took over; %d chunks dropped", describe(h), isolated, successor, dropped)
+}
