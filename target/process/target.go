@@ -13,8 +13,10 @@ func init() { target.Register(Target{}, false) }
 
 // supported are the workloads whose ops the protocol carries: the op is
 // handed to the client program as its history line, whatever its f.
-// register and bank need setup data (keys; accounts), sent in the hello.
-var supported = []string{"register", "set", "bank", "list-append", "rw-register"}
+// register, bank and retry need setup data (keys; accounts), sent in the
+// hello. retry's transactions are transfers here, as on any target but
+// the embedded Raft store.
+var supported = []string{"register", "set", "bank", "retry", "list-append", "rw-register"}
 
 // Target is the process target: a system described by a TOML file
 // (--config) whose nodes chaoscheck starts as processes and whose client
