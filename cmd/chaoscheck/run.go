@@ -14,6 +14,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/nemesis"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
@@ -130,7 +131,7 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
 	f.IntVar(&v.NodeCount, "nodes", d.NodeCount, "cluster size (Raft replicas, etcd members)")
-	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
+	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start the target's nodes with this deliberate bug (repeatable), so the checkers should find the run invalid: "+strings.Join(bugs.IDs(), ", ")+" (the bare name where the target has it)")
 }
 
 // addTargetFlags defines every registered target's own flags (--etcd-bin

@@ -66,7 +66,7 @@ func init() {
 
 func addSelftestFlags(f *pflag.FlagSet, v *selftestConfig) {
 	f.IntVar(&v.seeds, "seeds", 1, "run every bug and the correct system with seeds 1…N")
-	f.StringSliceVar(&v.bugs, "bugs", []string{"all"}, "all, or bugs to run: IDs (raft/no-dedup) or names (no-dedup: every system that has it)")
+	f.StringSliceVar(&v.bugs, "bugs", []string{"all"}, "all, or bugs to run: IDs (raft/no-dedup), or bare names one system has (one-phase)")
 	f.StringVar(&v.store, "store", "./store/selftest", "directory the runs are stored under")
 	f.BoolVar(&v.jsonOut, "json", false, "print the rows as JSON instead of a table")
 	f.DurationVar(&v.timeLimit, "time-limit", 0, "replace every scenario's time limit (0: each scenario's own)")
