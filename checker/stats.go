@@ -109,12 +109,12 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 
 	lat := map[string][]int64{} // f → ok latencies, ns
 	negative := 0
-	for _, p := range pairPositions(h) {
-		if p.done < 0 || !h[p.done].IsOK() {
+	for _, p := range history.PairIndexes(h) {
+		if p.Done < 0 || !h[p.Done].IsOK() {
 			continue
 		}
-		inv := &h[p.inv]
-		dt := h[p.done].Time - inv.Time
+		inv := &h[p.Inv]
+		dt := h[p.Done].Time - inv.Time
 		if dt < 0 {
 			negative++
 			continue
