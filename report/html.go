@@ -322,21 +322,7 @@ func countOps(h history.History) (clients, nemesis map[string]*checker.FStats) {
 		if !op.IsClient() {
 			by = nemesis
 		}
-		s := by[op.F]
-		if s == nil {
-			s = &checker.FStats{}
-			by[op.F] = s
-		}
-		switch op.Type {
-		case history.Invoke:
-			s.Invoke++
-		case history.OK:
-			s.OK++
-		case history.Fail:
-			s.Fail++
-		case history.Info:
-			s.Info++
-		}
+		checker.CountOp(by, op)
 	}
 	return clients, nemesis
 }

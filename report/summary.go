@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/internal/errwriter"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -51,7 +52,7 @@ func ExitCode(v checker.Validity) int {
 // r that are zero are left out, so analyze can pass a Results filled only
 // by SetVerdict (and History).
 func WriteSummary(w io.Writer, r store.Results) error {
-	ew := &errWriter{w: w}
+	ew := &errwriter.Writer{W: w}
 	verdict := strings.ToUpper(r.Valid.String())
 	fmt.Fprintf(ew, "verdict: %s\n", verdict)
 	if r.Interrupted {
@@ -107,7 +108,7 @@ func WriteSummary(w io.Writer, r store.Results) error {
 		fmt.Fprintf(ew, "stored in %s\n", r.Dir)
 	}
 	fmt.Fprintf(ew, "verdict: %s (exit %d)\n", verdict, ExitCode(r.Valid))
-	return ew.err
+	return ew.Err
 }
 
 // writeChecker prints one checker's verdict, anomalies, notes and files.
@@ -217,20 +218,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// errWriter keeps the first write error, so WriteSummary can print
-// without checking each line and still report a closed stdout.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }

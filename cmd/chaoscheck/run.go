@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -230,18 +228,8 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 
 // runRun performs the run and maps its outcome to the exit code.
 func runRun(cmd *cobra.Command, cfg runner.Config) error {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, stopSignals...)
+	ctx, stop := stopOnSignal(cmd)
 	defer stop()
-	go func() {
-		// After the first signal, restore the default handling: a second
-		// Ctrl-C ends chaoscheck at once (the nodes die with it).
-		<-ctx.Done()
-		stop()
-	}()
 
 	cfg.Version = version
 	cfg.Progress = os.Stderr

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os/signal"
 	"strings"
 	"time"
 
@@ -104,18 +103,10 @@ func selftestOptions(v selftestConfig) (selftest.Options, error) {
 
 // runSelftest runs the matrix, prints it and maps it to the exit code.
 func runSelftest(cmd *cobra.Command, opts selftest.Options, jsonOut bool) error {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, stopSignals...)
+	// The first signal cuts the run under way short (it is stored) and
+	// the table is printed; a second one quits at once.
+	ctx, stop := stopOnSignal(cmd)
 	defer stop()
-	go func() {
-		// After the first signal the run under way is cut short and
-		// stored, and the table printed; a second one quits at once.
-		<-ctx.Done()
-		stop()
-	}()
 
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelWarn
