@@ -155,7 +155,7 @@ func TestSoakCommandFailsOnASeededBug(t *testing.T) {
 	}
 	cases := readJUnit(t, junit).Suites[0].Cases
 	fl := cases[len(cases)-1].Failure
-	reproduce := fmt.Sprintf("chaoscheck run --scenario retry-idempotent --seed %d --time-limit 3s --sut-bug no-dedup", last.Seed)
+	reproduce := fmt.Sprintf("chaoscheck run --scenario retry-idempotent --time-limit 3s --seed %d --sut-bug no-dedup", last.Seed)
 	if fl == nil || fl.Type != "invalid" || !strings.Contains(fl.Text, "txid: ") || !strings.Contains(fl.Text, reproduce) {
 		t.Errorf("last testcase's failure lacks the verdict, the txid anomalies or %q: %+v", reproduce, fl)
 	}
@@ -170,10 +170,9 @@ func TestSoakCommandCtrlCStopsAfterTheCurrentRunIsStored(t *testing.T) {
 	// Interrupt once the first run is under way: its history has ops.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if hs, _ := filepath.Glob(filepath.Join(dir, "*", "*", store.HistoryFile)); len(hs) == 1 {
-			if fi, err := os.Stat(hs[0]); err == nil && fi.Size() > 0 {
-				break
-			}
+		// latest leads to the run under way from its start: the first.
+		if fi, err := os.Stat(filepath.Join(dir, store.LatestLink, store.HistoryFile)); err == nil && fi.Size() > 0 {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no ops recorded 60s into the soak\nstderr:\n%s", errb)
