@@ -124,14 +124,3 @@ func interruptedResult(ctx context.Context, r Result) Result {
 	r.Notes = append(r.Notes, fmt.Sprintf("%s checker stopped before it finished: %v", r.Checker, context.Cause(ctx)))
 	return r
 }
-
-// countKind counts the anomalies of one kind.
-func countKind(as []Anomaly, kind string) int {
-	n := 0
-	for _, a := range as {
-		if a.Kind == kind {
-			n++
-		}
-	}
-	return n
-}

@@ -117,7 +117,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	if final < 0 {
 		res.Valid = Unknown
 		res.Notes = append(res.Notes, "no ok read-all: without a final read the set checker cannot judge")
-		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+		res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 		return res
 	}
 
@@ -127,7 +127,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	if !isList {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read,
 			fmt.Sprintf("read-all value %s is not a list", valueForDetail(read.Value))))
-		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+		res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
 		res.Notes = append(res.Notes, "the final read-all is malformed: the set checker cannot judge")
 		return res
@@ -204,7 +204,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		}
 	}
 
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if unjudged {
 		res.Notes = append(res.Notes, "malformed values were skipped: the verdict cannot be valid")
 	}

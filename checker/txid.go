@@ -161,7 +161,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 
 	if final < 0 {
 		res.Notes = append(res.Notes, "no ok final-read: without it the txid checker cannot tell what was applied")
-		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+		res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
 		return res
 	}
@@ -170,7 +170,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	for _, e := range fr.errs {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read, e))
 	}
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if fr.raw == nil {
 		res.Notes = append(res.Notes, "the final-read is malformed: the txid checker cannot tell what was applied")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
@@ -244,7 +244,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 			Detail: fmt.Sprintf("participant %s holds %d effect rows of a tx_id no op invoked", g.participant, g.n)})
 	}
 
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if res.Counts["malformed"] > 0 {
 		res.Notes = append(res.Notes, "malformed values were skipped: the verdict cannot be valid")
 	}

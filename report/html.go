@@ -255,7 +255,7 @@ func pageCheckerOf(c checker.Result, h history.History, anomalous map[int64]bool
 	pc := pageChecker{Name: c.Checker, Verdict: c.Valid.String(), Notes: c.Notes}
 	var kinds []string
 	for _, k := range c.AnomalyKinds() {
-		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, countKind(c.Anomalies, k)))
+		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, checker.CountKind(c.Anomalies, k)))
 	}
 	pc.Kinds = strings.Join(kinds, ", ")
 	for i, a := range c.Anomalies {

@@ -117,7 +117,7 @@ func writeChecker(w io.Writer, c checker.Result, dir string) {
 	if n := len(c.Anomalies); n > 0 {
 		var kinds []string
 		for _, k := range c.AnomalyKinds() {
-			kinds = append(kinds, fmt.Sprintf("%s ×%d", k, countKind(c.Anomalies, k)))
+			kinds = append(kinds, fmt.Sprintf("%s ×%d", k, checker.CountKind(c.Anomalies, k)))
 		}
 		line += fmt.Sprintf("  %d anomalies: %s", n, strings.Join(kinds, ", "))
 	}
@@ -198,16 +198,6 @@ func OpList(ops []int64, max int) string {
 		fmt.Fprint(&b, o)
 	}
 	return b.String()
-}
-
-func countKind(as []checker.Anomaly, kind string) int {
-	n := 0
-	for _, a := range as {
-		if a.Kind == kind {
-			n++
-		}
-	}
-	return n
 }
 
 // clip shortens s to n runes, so one huge detail stays one line.
