@@ -165,6 +165,13 @@ func TestSoakCommandFailsOnASeededBug(t *testing.T) {
 }
 
 func TestSoakCommandCtrlCStopsAfterTheCurrentRunIsStored(t *testing.T) {
+	// SIGTERM (CI runners, systemd, `timeout`) stops a soak as Ctrl-C does.
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { soakUntil(t, sig) })
+	}
+}
+
+func soakUntil(t *testing.T, sig os.Signal) {
 	dir := t.TempDir()
 	cmd, out, errb := startSoak(t, "--duration", "1h", "--time-limit", "3s", "--scenarios", "leader-restart", "--store", dir)
 	// Interrupt once the first run is under way: its history has ops.
@@ -179,7 +186,7 @@ func TestSoakCommandCtrlCStopsAfterTheCurrentRunIsStored(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	if code := waitExit(t, cmd, 60*time.Second, out, errb); code != 0 {
