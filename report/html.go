@@ -255,7 +255,7 @@ func pageCheckerOf(c checker.Result, h history.History, anomalous map[int64]bool
 	pc := pageChecker{Name: c.Checker, Verdict: c.Valid.String(), Notes: c.Notes}
 	var kinds []string
 	for _, k := range c.AnomalyKinds() {
-		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, countKind(c.Anomalies, k)))
+		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, checker.CountKind(c.Anomalies, k)))
 	}
 	pc.Kinds = strings.Join(kinds, ", ")
 	for i, a := range c.Anomalies {
@@ -322,21 +322,7 @@ func countOps(h history.History) (clients, nemesis map[string]*checker.FStats) {
 		if !op.IsClient() {
 			by = nemesis
 		}
-		s := by[op.F]
-		if s == nil {
-			s = &checker.FStats{}
-			by[op.F] = s
-		}
-		switch op.Type {
-		case history.Invoke:
-			s.Invoke++
-		case history.OK:
-			s.OK++
-		case history.Fail:
-			s.Fail++
-		case history.Info:
-			s.Info++
-		}
+		checker.CountOp(by, op)
 	}
 	return clients, nemesis
 }

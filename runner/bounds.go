@@ -11,7 +11,7 @@ import (
 // in one request, every worker is a goroutine with its own client, every
 // node a process with its own ports and data dir.
 const (
-	MaxKeys        = 100_000
+	MaxKeys        = 10_000 // the register setup's one request stays well under raftsql.MaxCommandBytes (4 MiB)
 	MaxConcurrency = 10_000
 	MaxNodes       = 15
 	MaxRate        = 1e6 // ops/s; beyond it the rate limiter is "unlimited" anyway

@@ -111,3 +111,20 @@ func TestConfigBoundsRefuseWhatNoRunCanDo(t *testing.T) {
 
 func nan() float64 { return math.NaN() }
 func inf() float64 { return math.Inf(1) }
+
+// TestRegisterWithMoreKeysThanOneRequestHolds: a register of 2,500 keys
+// needs three setup requests on the Raft store (raftsql takes at most
+// 1,000 statements a request); before, its one setup request was refused
+// and retried until the run was killed.
+func TestRegisterWithMoreKeysThanOneRequestHolds(t *testing.T) {
+	integration(t)
+	cfg := Defaults()
+	cfg.Workload, cfg.Nemesis, cfg.Keys, cfg.TimeLimit, cfg.Seed = "register", "none", 2500, 2*time.Second, 11
+	cfg.Store, cfg.Log = t.TempDir(), testLogger(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := Run(ctx, cfg)
+	if err != nil || out.Results.Valid != checker.Valid {
+		t.Fatalf("verdict %s, err %v, notes %v; want a valid run", out.Results.Valid, err, out.Results.Notes)
+	}
+}

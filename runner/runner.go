@@ -22,9 +22,13 @@ import (
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
-// finalReadTimeout bounds the final reads, which retry until the system
-// answers. (The heal's bound is Config.HealTimeout.)
-const finalReadTimeout = time.Minute
+// finalReadTimeout bounds the final reads and setupTimeout the workload's
+// setup, both retried until the system answers. (The heal's bound is
+// Config.HealTimeout.)
+const (
+	finalReadTimeout = time.Minute
+	setupTimeout     = time.Minute
+)
 
 // Outcome is what a run produced.
 type Outcome struct {
@@ -193,7 +197,12 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}()
 	r.driver = r.sys.Driver()
-	if err := r.driver.Setup(ctx); err != nil {
+	// Drivers retry their setup until the system answers; a system that
+	// refuses it for good must not hold the run forever.
+	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	err = r.driver.Setup(sctx)
+	cancel()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}

@@ -3,10 +3,10 @@ package selftest
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 )
 
 // Scenario is a run configuration that exposes one or more seeded bugs:
@@ -223,26 +223,29 @@ func BugIDs() []string {
 }
 
 // Select returns the matrix rows names asks for: "all" (or none) for
-// every row; otherwise each name is a row ID ("twopc/no-dedup") or a bug
-// name, which selects that bug on every system that has it
-// ("no-dedup").
+// every row; otherwise each name is a bug's ID ("twopc/no-dedup") or its
+// bare name where only one system has it ("one-phase"), resolved by the
+// seeded-bug registry (sut/bugs).
 func Select(names []string) ([]Bug, error) {
 	if len(names) == 0 || len(names) == 1 && names[0] == "all" {
 		return slices.Clone(Matrix), nil
 	}
 	want := map[string]bool{}
 	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if !slices.ContainsFunc(Matrix, func(b Bug) bool { return b.ID == n || b.Name == n }) {
-			return nil, fmt.Errorf("unknown bug %q (want all, or some of %s)", n, strings.Join(BugIDs(), ", "))
+		b, err := bugs.Lookup(n)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or all)", err)
 		}
-		want[n] = true
+		if !slices.ContainsFunc(Matrix, func(r Bug) bool { return r.ID == b.ID() }) {
+			return nil, fmt.Errorf("seeded bug %s has no row in the matrix", b.ID())
+		}
+		want[b.ID()] = true
 	}
-	var bugs []Bug
-	for _, b := range Matrix {
-		if want[b.ID] || want[b.Name] {
-			bugs = append(bugs, b)
+	var rows []Bug
+	for _, r := range Matrix {
+		if want[r.ID] {
+			rows = append(rows, r)
 		}
 	}
-	return bugs, nil
+	return rows, nil
 }

@@ -359,16 +359,8 @@ func summarize(n int, scenario string, seed int64, out runner.Outcome, runErr er
 
 // anomalyLine is "checker: kind ×count, e.g. key ops 1, 2: detail".
 func anomalyLine(c checker.Result, kind string) string {
-	count, first := 0, -1
-	for i, a := range c.Anomalies {
-		if a.Kind == kind {
-			if first < 0 {
-				first = i
-			}
-			count++
-		}
-	}
-	a := c.Anomalies[first]
+	count := checker.CountKind(c.Anomalies, kind)
+	a := c.Anomalies[slices.IndexFunc(c.Anomalies, func(a checker.Anomaly) bool { return a.Kind == kind })]
 	s := fmt.Sprintf("%s: %s ×%d, e.g.", c.Checker, kind, count)
 	if a.Key != "" {
 		s += " " + a.Key

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 )
 
 // checkDataDir refuses a node's --data that can never be a directory:
@@ -31,4 +33,14 @@ func checkDataDir(flag, path string) error {
 			return nil
 		}
 	}
+}
+
+// bugIDs lists system's seeded bugs by ID (raft/stale-read), the spelling
+// help and errors use.
+func bugIDs(system string) []string {
+	var ids []string
+	for _, b := range bugs.Of(system) {
+		ids = append(ids, b.ID())
+	}
+	return ids
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,6 +12,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/nemesis"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
@@ -132,7 +131,7 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
 	f.IntVar(&v.Participants, "participants", 0, "2PC participants for bank and retry (default 2)")
 	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
-	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
+	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start the target's nodes with this deliberate bug (repeatable), so the checkers should find the run invalid: "+strings.Join(bugs.IDs(), ", ")+" (the bare name where the target has it)")
 }
 
 // addTargetFlags defines every registered target's own flags (--etcd-bin
@@ -233,18 +232,8 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 
 // runRun performs the run and maps its outcome to the exit code.
 func runRun(cmd *cobra.Command, cfg runner.Config) error {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, stopSignals...)
+	ctx, stop := stopOnSignal(cmd)
 	defer stop()
-	go func() {
-		// After the first signal, restore the default handling: a second
-		// Ctrl-C ends chaoscheck at once (the nodes die with it).
-		<-ctx.Done()
-		stop()
-	}()
 
 	cfg.Version = version
 	cfg.Progress = os.Stderr
