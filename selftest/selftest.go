@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sort"
 	"time"
@@ -131,6 +132,11 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 	}
 	if opts.Store == "" {
 		return nil, errors.New("selftest: no store directory")
+	}
+	if err := writableDir(opts.Store); err != nil {
+		// Every run would fail the same way: the user's --store, not a
+		// bug the matrix missed.
+		return nil, &runner.ConfigError{Err: fmt.Errorf("selftest: --store %s: %w", opts.Store, err)}
 	}
 	seeds := opts.Seeds
 	if len(seeds) == 0 {
@@ -275,4 +281,17 @@ func anomalyKinds(results []checker.Result) []string {
 		}
 	}
 	return kinds
+}
+
+// writableDir makes dir if needed and checks a directory can be made in
+// it, as each run will.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	probe, err := os.MkdirTemp(dir, ".probe-")
+	if err != nil {
+		return err
+	}
+	return os.Remove(probe)
 }

@@ -38,6 +38,8 @@ func TestUserInputErrorsExit254(t *testing.T) {
 		{"store is a file", []string{"run", "--store", file, "--time-limit", "1s"}, "not a directory", ""},
 		{"store under a file", []string{"run", "--store", filepath.Join(file, "s"), "--time-limit", "1s"}, "not a directory", ""},
 		{"read-only store", []string{"run", "--store", filepath.Join(readOnly, "s"), "--time-limit", "1s"}, "--store", ""},
+		{"soak store is a file", []string{"soak", "--runs", "1", "--store", file}, "not a directory", ""},
+		{"selftest store is a file", []string{"selftest", "--bugs", "twopc/one-phase", "--store", file}, "not a directory", ""},
 		{"node raft --data a file", []string{"node", "raft", "--data", file}, "is a file", ""},
 		{"participant --data under a file", []string{"node", "participant", "--id", "p1", "--api", "127.0.0.1:0", "--data", filepath.Join(file, "p1")}, "is a file", ""},
 		{"serve --addr bad port", []string{"serve", "--store", tmp, "--addr", "127.0.0.1:99999"}, "--addr", ""},

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/chaoscheck/chaoscheck/runner"
 	"github.com/chaoscheck/chaoscheck/selftest"
 )
 
@@ -136,6 +137,9 @@ func runSelftest(cmd *cobra.Command, opts selftest.Options, jsonOut bool) error 
 	}
 
 	rows, err := selftest.Run(ctx, opts)
+	if runner.IsConfigError(err) {
+		return badInput(err)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return &exitError{code: exitInternal, err: err}
 	}
