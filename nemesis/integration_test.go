@@ -3,6 +3,7 @@ package nemesis_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -332,10 +333,10 @@ func TestRetryUnderDuplicateRetry(t *testing.T) {
 				t.Fatalf("nemesis did %v, want start then stop", got)
 			}
 			v, _ := ops[1].Value.(map[string]any)
-			if dup, _ := v["duplicated"].(int64); dup == 0 {
+			if dup := asInt(v["duplicated"]); dup == 0 {
 				t.Errorf("proxy duplicated no request: %+v", ops[1])
 			}
-			if drop, _ := v["dropped"].(int64); drop == 0 {
+			if drop := asInt(v["dropped"]); drop == 0 {
 				t.Errorf("proxy dropped no response: %+v", ops[1])
 			}
 			// Some tx_id was attempted more than once.
@@ -378,4 +379,17 @@ func logErrors(t *testing.T, h history.History) {
 			t.Logf("%4d × %s", c, e)
 		}
 	}
+}
+
+// asInt reads a number from a recorded op's value: the history keeps
+// values as a reader gets them back from the file (json.Number).
+func asInt(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case json.Number:
+		n, _ := x.Int64()
+		return n
+	}
+	return 0
 }
