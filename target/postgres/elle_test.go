@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -117,15 +118,15 @@ func twoCycles(h history.History) (cycles []cycle, incompatible []string) {
 		t := &laTxn{index: op.Index, inv: invTime[op.Process], done: op.Time, appends: map[int64]int64{}, reads: map[int64][]int64{}}
 		for _, m := range op.Value.([]any) {
 			mop := m.([]any)
-			k := mop[1].(int64)
+			k := num(mop[1])
 			switch mop[0] {
 			case "append":
-				t.appends[mop[2].(int64)] = k
+				t.appends[num(mop[2])] = k
 			case "r":
 				if _, seen := t.reads[k]; !seen {
 					var l []int64
 					for _, e := range mop[2].([]any) {
-						l = append(l, e.(int64))
+						l = append(l, num(e))
 					}
 					t.reads[k] = l
 				}
@@ -203,4 +204,17 @@ func countKinds(cs []cycle) map[string]int {
 		m[c.kind]++
 	}
 	return m
+}
+
+// num reads an integer of a recorded value: the history keeps values as a
+// reader gets them back from the file (json.Number).
+func num(v any) int64 {
+	switch x := v.(type) {
+	case int64:
+		return x
+	case json.Number:
+		n, _ := x.Int64()
+		return n
+	}
+	panic(fmt.Sprintf("not an integer: %v (%T)", v, v))
 }

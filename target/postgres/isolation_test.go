@@ -71,7 +71,7 @@ func checkAppends(t *testing.T, h history.History, final history.Op) {
 	for _, m := range final.Value.([]any) {
 		mop := m.([]any)
 		for _, v := range mop[2].([]any) {
-			seen[[2]int64{mop[1].(int64), v.(int64)}]++
+			seen[[2]int64{num(mop[1]), num(v)}]++
 		}
 	}
 	outcome := map[[2]int64]history.Type{}
@@ -81,7 +81,7 @@ func checkAppends(t *testing.T, h history.History, final history.Op) {
 		}
 		for _, m := range op.Value.([]any) {
 			if mop := m.([]any); mop[0] == "append" {
-				outcome[[2]int64{mop[1].(int64), mop[2].(int64)}] = op.Type
+				outcome[[2]int64{num(mop[1]), num(mop[2])}] = op.Type
 			}
 		}
 	}
