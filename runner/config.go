@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/nemesis"
+	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -38,6 +39,9 @@ type Config struct {
 	ConsistencyModels []string      `json:"consistency_models,omitempty"`
 	OpTimeout         time.Duration `json:"op_timeout"`
 	NodeCount         int           `json:"nodes"` // cluster size, where the target has one; 0: the target's default
+	// Participants is the number of 2PC participants (bank, retry on a
+	// 2PC target); 0: two.
+	Participants int `json:"participants,omitempty"`
 
 	// Seed fixes every random choice: the workload generator and the
 	// nemesis schedule get seeds derived from it. 0: pick one at random
@@ -202,10 +206,12 @@ func configErrorf(format string, args ...any) error {
 	return &ConfigError{Err: fmt.Errorf(format, args...)}
 }
 
-// IsConfigError reports whether err is (or wraps) a ConfigError.
+// IsConfigError reports whether err is (or wraps) a ConfigError, or a
+// target's (a bad target flag or config file that only Boot could find).
 func IsConfigError(err error) bool {
 	var ce *ConfigError
-	return errors.As(err, &ce)
+	var tce *target.ConfigError
+	return errors.As(err, &ce) || errors.As(err, &tce)
 }
 
 // Validate checks c without starting anything: names known, numbers in
@@ -245,6 +251,7 @@ func (c Config) Validate() error {
 	if c.Store == "" {
 		bad("no store directory")
 	}
+	errs = append(errs, c.boundErrors()...)
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -287,6 +294,7 @@ func (c Config) workloadOptions() workload.Options {
 	o := workload.Options{
 		Concurrency: c.Concurrency, Rate: c.Rate, TimeLimit: c.TimeLimit, OpTimeout: c.OpTimeout,
 		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, ConsistencyModels: c.ConsistencyModels,
+		Participants: c.Participants,
 	}
 	return o
 }

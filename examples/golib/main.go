@@ -3,7 +3,7 @@
 // nemesis, exactly as `chaoscheck run` runs a built-in target.
 //
 //	go run . -nemesis kill
-//	PYKV_BUG=local-read go run . -nemesis pause
+//	PYKV_BUG=local-read go run . -nemesis partition-one
 package main
 
 import (
@@ -41,7 +41,7 @@ func main() {
 func check(ctx context.Context, nemesis string, d time.Duration, storeDir string) (checker.Validity, error) {
 	cfg := runner.Defaults()
 	cfg.Target, cfg.Workload, cfg.Nemesis = "pykv-go", "register", nemesis
-	cfg.TimeLimit, cfg.NemesisInterval, cfg.Keys, cfg.Store = d, time.Second, 3, storeDir
+	cfg.TimeLimit, cfg.NemesisInterval, cfg.Keys, cfg.Store = d, time.Second, 2, storeDir
 	out, err := runner.Run(ctx, cfg)
 	if err != nil {
 		return checker.Unknown, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -183,8 +184,9 @@ func (c client) Invoke(ctx context.Context, op history.Op) history.Op {
 		}
 		body = map[string]any{"f": "cas", "key": op.Key, "from": ft[0], "to": ft[1]}
 	}
+	first := rand.Intn(len(c.s.names)) // spread ops over the nodes
 	for i := range c.s.names {
-		node := c.s.names[(int(op.Process)+i)%len(c.s.names)]
+		node := c.s.names[(first+i)%len(c.s.names)]
 		if dl, ok := ctx.Deadline(); ok {
 			body["timeout_ms"] = time.Until(dl).Milliseconds() * 6 / 10
 		}

@@ -12,6 +12,9 @@ import (
 // which also asserts that no PostgreSQL process is left.
 func boot(t *testing.T) *Server {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no real servers")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s, err := Boot(ctx, Config{Name: "n1", Dir: t.TempDir()})

@@ -6,6 +6,7 @@ package targettest
 
 import (
 	"context"
+	"errors"
 	"io"
 	"testing"
 	"time"
@@ -43,6 +44,27 @@ func (l *Load) Run(t *testing.T) workload.Stats {
 	defer cancel()
 	st, err := workload.Run(ctx, adapter{l}, l.Drv, l.Rec, l.Opts)
 	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// RunUntil drives the load until stop is closed (or Opts.TimeLimit
+// passes, a bound): the ops in flight then end info, as when a run is
+// interrupted. For loads that must last as long as a nemesis needs them.
+func (l *Load) RunUntil(t *testing.T, stop <-chan struct{}) workload.Stats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), l.Opts.TimeLimit+time.Minute)
+	defer cancel()
+	go func() {
+		select {
+		case <-stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	st, err := workload.Run(ctx, adapter{l}, l.Drv, l.Rec, l.Opts)
+	if err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
 	}
 	return st
@@ -108,10 +130,13 @@ func (a adapter) FinalOps() []history.Op             { return nil }
 func (a adapter) Checkers(string) []checker.Checker  { return nil }
 
 // Boot boots tg with env (Dir: a fresh temporary directory) and stops it
-// on cleanup, failing the test if Stop fails or leftovers, called after
+// on cleanup (skipped under -short, like every integration test), failing the test if Stop fails or leftovers, called after
 // Stop, names any process still running.
 func Boot(t *testing.T, tg target.Target, env target.Env, leftovers func(target.System) []string) target.System {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: no real servers")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	env.Dir = t.TempDir()

@@ -2,6 +2,9 @@ package postgres
 
 import (
 	"context"
+	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/checker/elle"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +48,19 @@ func TestListAppendSerializableUnderKill(t *testing.T) {
 		t.Errorf("incompatible read: %s", s)
 	}
 	checkAppends(t, h, final)
+	if r := elleCheck(t, h, "strict-serializable"); r.Valid != checker.Valid {
+		t.Errorf("elle at strict-serializable: %v %v %v", r.Valid, r.AnomalyKinds(), r.Notes)
+	}
+}
+
+// elleCheck judges a list-append history with checker/elle against model.
+func elleCheck(t *testing.T, h history.History, model string) checker.Result {
+	t.Helper()
+	c, err := elle.NewChecker(elle.Options{Workload: "list-append", Models: []string{model}, Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Check(context.Background(), h)
 }
 
 // checkAppends: every ok append is in the final read once, every failed
@@ -106,12 +122,15 @@ func TestIsolationLevels(t *testing.T) {
 		shape txnShape
 		kind  string // anomaly that must appear, or ""
 		none  []string
+		// elle: the strongest model the history must satisfy, and one it
+		// must violate ("" when none).
+		holds, breaks string
 	}{
-		{"repeatable-read", writeSkewTxn, "G2-item", []string{"G-single", "G1c"}},
-		{"serializable", writeSkewTxn, "", []string{"G2-item", "G-single", "G1c"}},
-		{"read-committed", readSkewTxn, "G-single", []string{"G1c"}},
-		{"repeatable-read", readSkewTxn, "", []string{"G2-item", "G-single", "G1c"}},
-		{"serializable", readSkewTxn, "", []string{"G2-item", "G-single", "G1c"}},
+		{"repeatable-read", writeSkewTxn, "G2-item", []string{"G-single", "G1c"}, "snapshot-isolation", "serializable"},
+		{"serializable", writeSkewTxn, "", []string{"G2-item", "G-single", "G1c"}, "strict-serializable", ""},
+		{"read-committed", readSkewTxn, "G-single", []string{"G1c"}, "read-committed", "snapshot-isolation"},
+		{"repeatable-read", readSkewTxn, "", []string{"G2-item", "G-single", "G1c"}, "snapshot-isolation", ""},
+		{"serializable", readSkewTxn, "", []string{"G2-item", "G-single", "G1c"}, "strict-serializable", ""},
 	} {
 		iso, _ := ParseIsolation(tc.iso)
 		drv, err := NewDriver("list-append", s.dsn, iso, Node, wopts)
@@ -128,6 +147,17 @@ func TestIsolationLevels(t *testing.T) {
 		}
 		if tc.kind != "" && kinds[tc.kind] == 0 {
 			t.Errorf("%s: no %s in %d txns; PostgreSQL documents that it allows it", tc.iso, tc.kind, st.Invoked)
+		}
+		h := l.Rec.History()
+		if r := elleCheck(t, h, tc.holds); r.Valid != checker.Valid {
+			t.Errorf("%s: elle says %s is %v: %v", tc.iso, tc.holds, r.Valid, r.AnomalyKinds())
+		}
+		if tc.breaks != "" {
+			if r := elleCheck(t, h, tc.breaks); r.Valid != checker.Invalid || !slices.Contains(r.AnomalyKinds(), tc.kind) {
+				t.Errorf("%s: elle on %s: %v %v, want invalid with %s", tc.iso, tc.breaks, r.Valid, r.AnomalyKinds(), tc.kind)
+			} else {
+				t.Logf("%s: elle rules out %s: %v", tc.iso, tc.breaks, r.AnomalyKinds())
+			}
 		}
 		for _, k := range tc.none {
 			if kinds[k] > 0 {

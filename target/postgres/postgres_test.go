@@ -136,7 +136,6 @@ func TestBootRejectsBadOptions(t *testing.T) {
 	for name, env := range map[string]target.Env{
 		"isolation": {Workload: "set", Options: target.Options{FlagIsolation: "snapshot"}},
 		"workload":  {Workload: "retry"},
-		"nodes":     {Workload: "set", Nodes: 3},
 		"bug":       {Workload: "set", Bugs: []string{"x"}},
 		"pg-bin":    {Workload: "set", Options: target.Options{FlagPGBin: "/nonexistent"}},
 	} {

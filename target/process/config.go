@@ -27,10 +27,11 @@ type Config struct {
 	Names []string `toml:"names"` // explicit node names instead (then the size is fixed)
 	Ports []string `toml:"ports"` // named ports every node gets, e.g. ["http", "peer"]
 
-	Node   NodeConfig   `toml:"node"`
-	Health Probe        `toml:"health"`
-	Leader *Probe       `toml:"leader"`
-	Client ClientConfig `toml:"client"`
+	Node   NodeConfig    `toml:"node"`
+	Health Probe         `toml:"health"`
+	Leader *Probe        `toml:"leader"`
+	Client ClientConfig  `toml:"client"`
+	Window *WindowConfig `toml:"commit_window"`
 
 	src []byte // the file's text, for line numbers in errors
 }
@@ -168,6 +169,9 @@ func (c *Config) validate() error {
 			return c.errorf("client.workloads", "%q is not a workload the process target carries (%s)", w, strings.Join(supported, ", "))
 		}
 	}
+	if err := c.validateWindow(); err != nil {
+		return err
+	}
 	// Expand every placeholder once with stand-in ports, so a typo is an
 	// error now rather than a node that fails to start.
 	l := c.layout(c.NodeNames(0), nil)
@@ -176,8 +180,10 @@ func (c *Config) validate() error {
 			return err
 		}
 	}
-	_, _, err := c.expandClient(l)
-	return err
+	if _, _, err := c.expandClient(l); err != nil {
+		return err
+	}
+	return c.checkWindowPlaceholders(l)
 }
 
 func (p Probe) count() int {

@@ -38,7 +38,7 @@ func TestConfigErrorsNameFileLineAndKey(t *testing.T) {
 		{"addrs in a node", `{peers:raft}`, `{addrs:raft}`, `node.command: {addrs:raft}: client scope only`},
 		{"two health checks", `[health]`, "[health]\ntcp = \"{addr:http}\"", `health: set exactly one`},
 		{"no workloads", `workloads = ["register"]`, `workloads = []`, `client.workloads: missing`},
-		{"unsupported workload", `workloads = ["register"]`, `workloads = ["retry"]`, `"retry" is not a workload the process target carries`},
+		{"unsupported workload", `workloads = ["register"]`, `workloads = ["register-per-node"]`, `"register-per-node" is not a workload the process target carries`},
 		{"bad duration", "[health]", "start_timeout = \"soon\"\n[health]", `line 9: time: invalid duration "soon"`},
 		{"peer of a missing node", `{peers:raft}`, `{peer:n9:raft}`, `{peer:n9:raft}: no node "n9"`},
 		{"duplicate port", `ports = ["http", "raft"]`, `ports = ["http", "http"]`, `ports: "http" is not a distinct name`},

@@ -32,6 +32,11 @@ import (
 //
 // Client scope (client.command, client.env): {config_dir}, {nodes}, and
 // {addrs:P}, name=host:port for every node (clients are not partitioned).
+//
+// Commit-window scope (commit_window.hold, held, release): {config_dir},
+// {nodes}, {participant}, {hold_ms}, {tx_id}, and {addr:NODE:P} or
+// {port:NODE:P} for any node. commit_window.observe is in each
+// participant's node scope.
 var placeholderRE = regexp.MustCompile(`\{([a-z_]+(?::[A-Za-z0-9_-]+)*)\}`)
 
 // layout is where one boot's nodes live and listen.
@@ -74,12 +79,15 @@ type viaFunc func(from, to, addr string) (string, error)
 
 func identityNet(_, _, addr string) (string, error) { return addr, nil }
 
-// scope expands placeholders for one node (node != "") or for the client.
+// scope expands placeholders for one node (node != ""), for the client,
+// or for the commit window (vars != nil: {participant}, {hold_ms},
+// {tx_id}, and any node's address as {addr:NODE:P}).
 type scope struct {
 	c    *Config
 	l    *layout
 	node string
 	via  viaFunc
+	vars map[string]string
 }
 
 // expand replaces every placeholder in text, the value of config key key.
@@ -134,6 +142,28 @@ func (s scope) value(p []string) (string, error) {
 			parts = append(parts, n+"="+s.l.addr(n, p))
 		}
 		return strings.Join(parts, ","), nil
+	}
+	if s.vars != nil {
+		if v, ok := s.vars[name]; ok {
+			return v, want(0)
+		}
+		if name == "addr" || name == "port" {
+			if err := want(2); err != nil {
+				return "", err
+			}
+			if !slices.Contains(s.l.names, args[0]) {
+				return "", fmt.Errorf("no node %q (nodes: %s)", args[0], strings.Join(s.l.names, ", "))
+			}
+			p, err := port(1)
+			if err != nil {
+				return "", err
+			}
+			if name == "port" {
+				return strconv.Itoa(s.l.ports[args[0]][p]), nil
+			}
+			return s.l.addr(args[0], p), nil
+		}
+		return "", fmt.Errorf("unknown in the commit window's scope ({participant}, {hold_ms}, {tx_id}, {addr:NODE:P}, {port:NODE:P}, {config_dir}, {nodes})")
 	}
 	if s.node == "" {
 		return "", fmt.Errorf("unknown in the client's scope ({config_dir}, {nodes}, {addrs:P})")

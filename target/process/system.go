@@ -119,7 +119,7 @@ func (s *system) newDriver(env target.Env) (*driver, error) {
 		for i := range wo.Keys {
 			h.Keys = append(h.Keys, workload.RegisterKey(i))
 		}
-	case "bank":
+	case "bank", "retry":
 		h.Accounts, h.InitialBalance = workload.BankAccounts(wo), wo.InitialBalance
 	}
 	return &driver{argv: argv, env: cenv, dir: s.cfg.Dir, hello: h, start: s.cfg.clientStartTimeout(),

@@ -13,8 +13,10 @@ func init() { target.Register(Target{}, false) }
 
 // supported are the workloads whose ops the protocol carries: the op is
 // handed to the client program as its history line, whatever its f.
-// register and bank need setup data (keys; accounts), sent in the hello.
-var supported = []string{"register", "set", "bank", "list-append", "rw-register"}
+// register, bank and retry need setup data (keys; accounts), sent in the
+// hello. retry's transactions are transfers here, as on any target but
+// the embedded Raft store.
+var supported = []string{"register", "set", "bank", "retry", "list-append", "rw-register"}
 
 // Target is the process target: a system described by a TOML file
 // (--config) whose nodes chaoscheck starts as processes and whose client
@@ -53,6 +55,9 @@ func (c *Config) Features() []target.Feature {
 	}
 	if c.Leader != nil {
 		fs = append(fs, target.LeaderFeature)
+	}
+	if c.Window != nil {
+		fs = append(fs, target.CommitWindowFeature)
 	}
 	return fs
 }
@@ -97,14 +102,36 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.leader {
-		return leaderSystem{s}, nil
-	}
-	return s, nil
+	return s.withAbilities(), nil
 }
 
-// leaderSystem is a system whose config says how to ask for the leader:
-// only then does it implement target.Leader.
-type leaderSystem struct{ *system }
+// withAbilities returns s as a target.System that implements target.Leader
+// and target.CommitWindow exactly when the config says how: a nemesis
+// tests for them with a type assertion.
+func (s *system) withAbilities() target.System {
+	l, w := leaderPart{s}, window{s}
+	switch {
+	case s.leader && s.cfg.Window != nil:
+		return struct {
+			*system
+			leaderPart
+			window
+		}{s, l, w}
+	case s.leader:
+		return struct {
+			*system
+			leaderPart
+		}{s, l}
+	case s.cfg.Window != nil:
+		return struct {
+			*system
+			window
+		}{s, w}
+	}
+	return s
+}
 
-func (s leaderSystem) Leader(ctx context.Context) (string, error) { return s.system.leaderOf(ctx) }
+// leaderPart is target.Leader for a system whose config has [leader].
+type leaderPart struct{ s *system }
+
+func (l leaderPart) Leader(ctx context.Context) (string, error) { return l.s.leaderOf(ctx) }

@@ -122,7 +122,9 @@ func killInWindow(ctx context.Context, s *system, p string) (round, error) {
 // checkers.
 func scenario(t *testing.T, w string, seed int64, rounds int, bugs ...string) ([]checker.Result, []round, *system) {
 	t.Helper()
-	wopts := workload.Options{Concurrency: 5, TimeLimit: 6 * time.Second, OpTimeout: 3 * time.Second, Seed: seed}
+	// The load lasts until the rounds are done and a second more (at most
+	// TimeLimit): on a loaded machine a round takes several seconds.
+	wopts := workload.Options{Concurrency: 5, TimeLimit: 90 * time.Second, OpTimeout: 3 * time.Second, Seed: seed}
 	s := boot(t, w, wopts, bugs...)
 	wl, err := workload.ByName(w, wopts)
 	if err != nil {
@@ -134,8 +136,15 @@ func scenario(t *testing.T, w string, seed int64, rounds int, bugs ...string) ([
 	var rs []round
 	var nerr error
 	var wg sync.WaitGroup
-	wg.Go(func() { rs, nerr = alternateKill(ctx, s, l.Rec, rounds) })
-	st := l.Run(t)
+	stop := make(chan struct{})
+	wg.Go(func() {
+		defer close(stop)
+		rs, nerr = alternateKill(ctx, s, l.Rec, rounds)
+		if nerr == nil {
+			time.Sleep(time.Second) // load after the last round, not a wait for a condition
+		}
+	})
+	st := l.RunUntil(t, stop)
 	wg.Wait()
 	if nerr != nil {
 		t.Fatal(nerr)
