@@ -59,22 +59,35 @@ func hunt(t *testing.T, bin string, seed int64, d time.Duration) (replicas, set 
 
 // TestIssue13766 runs the scenario on v3.5.2 (buggy) and v3.5.3 (fixed)
 // with the same seeds: chaoscheck must catch the bug on v3.5.2 and raise
-// no alarm on v3.5.3. By default one seed each with a 10 s load (the CI
-// bound; 5 of 5 seeds caught when measured, see docs/etcd.md); with
-// -etcd.bug-seeds N it measures the catch rate over N seeds and requires
-// at least one catch.
+// no alarm on v3.5.3.
+//
+// By default (the CI bound) it runs v3.5.2 on seeds 1, 2, 3 until one is
+// caught, then v3.5.3 on the seeds v3.5.2 used. A seed was caught on 32
+// of 33 tries when measured (docs/etcd.md), so three misses in a row would
+// mean the catch broke, not bad luck. With -etcd.bug-seeds N it runs N
+// seeds on each release to measure the catch rate, and requires at least
+// one catch.
 func TestIssue13766(t *testing.T) {
-	seeds := max(*bugSeeds, 1)
+	measure := *bugSeeds > 0
+	maxSeeds := 3
+	if measure {
+		maxSeeds = *bugSeeds
+	}
+	used := 0
 	for _, v := range []struct {
 		version string
 		buggy   bool
 	}{{"v3.5.2", true}, {"v3.5.3", false}} {
 		bin := etcdBin(t, v.version)
-		caught := 0
-		for seed := int64(1); seed <= int64(seeds); seed++ {
+		caught, ran := 0, 0
+		for seed := int64(1); seed <= int64(maxSeeds); seed++ {
+			if !v.buggy && !measure && seed > int64(used) {
+				break // the fixed release gets the seeds the buggy one used
+			}
 			var res, set checker.Result
 			var n int
 			t.Run(v.version, func(t *testing.T) { res, set, n = hunt(t, bin, seed, *bugTime) })
+			ran++
 			if !v.buggy && set.Valid != checker.Valid {
 				t.Errorf("etcd %s (fixed) seed %d: set checker %s %v: a false alarm", v.version, seed, set.Valid, set.Anomalies)
 			}
@@ -84,13 +97,19 @@ func TestIssue13766(t *testing.T) {
 			} else {
 				t.Logf("etcd %s seed %d (%d ops): replica-hash %s", v.version, seed, n, res.Valid)
 			}
+			if v.buggy && !measure && caught > 0 {
+				break
+			}
 		}
-		t.Logf("etcd %s: caught on %d of %d seeds", v.version, caught, seeds)
+		if v.buggy {
+			used = ran
+		}
+		t.Logf("etcd %s: caught on %d of %d seeds", v.version, caught, ran)
 		switch {
 		case !v.buggy && caught > 0:
-			t.Errorf("etcd %s (fixed) judged diverged on %d of %d seeds: a false alarm", v.version, caught, seeds)
+			t.Errorf("etcd %s (fixed) judged diverged on %d of %d seeds: a false alarm", v.version, caught, ran)
 		case v.buggy && caught == 0:
-			t.Errorf("etcd %s (issue #13766) not caught on any of %d seeds", v.version, seeds)
+			t.Errorf("etcd %s (issue #13766) not caught on any of %d seeds", v.version, ran)
 		}
 	}
 }

@@ -57,6 +57,7 @@ func TestRunEtcdValid(t *testing.T) {
 		{"register", "partition", 3},
 		{"set", "kill-all", 3},
 		{"register", "kill", 1},
+		{"register", "kill", 5},
 		{"list-append", "kill", 3},
 	} {
 		t.Run(tc.workload+"/"+tc.nemesis+"/"+string(rune('0'+tc.nodes)), func(t *testing.T) {
