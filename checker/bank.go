@@ -94,7 +94,7 @@ func (c bankChecker) Check(ctx context.Context, h history.History) Result {
 		}
 	}
 
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if res.Counts["reads"] == 0 {
 		res.Notes = append(res.Notes, "no ok read-balances (or read): the bank checker has nothing to judge")
 		res.Valid = anomalyVerdict(res.Anomalies, true)

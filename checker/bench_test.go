@@ -75,7 +75,8 @@ func list(ns ...int64) []any {
 // interleave runs nProc simulated client processes until the history
 // holds n ops: each step picks a process at random and completes its open
 // op (done decides the completion) or invokes its next one (next). After
-// an info the process continues under a new number, as DESIGN.md says.
+// an info the process continues under a new number (the README's
+// "History format").
 func interleave(b *histBuilder, r *rand.Rand, n, nProc int,
 	next func(p int64) (f, txID string, v any),
 	done func(inv history.Op) (history.Type, any)) {

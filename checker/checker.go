@@ -112,4 +112,16 @@ func (r Result) AnomalyKinds() []string {
 	return kinds
 }
 
+// CountKind counts the anomalies of one kind: the one count that results,
+// the report and soak's summary show.
+func CountKind(as []Anomaly, kind string) int {
+	n := 0
+	for _, a := range as {
+		if a.Kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 var _ json.Marshaler = Validity(0)

@@ -97,36 +97,6 @@ func SubResults(r Result) []Result {
 
 // The helpers below are shared by the txid, set, bank and stats checkers.
 
-// opPair is history.Pair by position in the history: inv and done index
-// h, done is -1 when the history ended first.
-type opPair struct{ inv, done int32 }
-
-// pairPositions matches invocations with completions exactly as
-// history.Pairs does (TestPairPositionsAgreeWithHistoryPairs holds them
-// equal) without copying ops: a Pair copies two 136-byte ops, and at a
-// million ops those copies cost more than the whole txid check. Positions
-// are int32: a history of 2^31 ops would take 290 GB as a History.
-func pairPositions(h history.History) []opPair {
-	pairs := make([]opPair, 0, len(h)/2+16)
-	open := make(map[int64]int32) // process → position in pairs
-	for i := range h {
-		op := &h[i]
-		if !op.IsClient() {
-			continue
-		}
-		if op.Type == history.Invoke {
-			open[op.Process] = int32(len(pairs))
-			pairs = append(pairs, opPair{inv: int32(i), done: -1})
-			continue
-		}
-		if j, ok := open[op.Process]; ok {
-			delete(open, op.Process)
-			pairs[j].done = int32(i)
-		}
-	}
-	return pairs
-}
-
 // anomalyVerdict is the verdict of a checker that found anomalies and may
 // have skipped part of the history (unjudged): any real anomaly makes the
 // history invalid; with none, skipped input or "malformed" anomalies leave
@@ -153,15 +123,4 @@ func interruptedResult(ctx context.Context, r Result) Result {
 	r.Valid = anomalyVerdict(r.Anomalies, true)
 	r.Notes = append(r.Notes, fmt.Sprintf("%s checker stopped before it finished: %v", r.Checker, context.Cause(ctx)))
 	return r
-}
-
-// countKind counts the anomalies of one kind.
-func countKind(as []Anomaly, kind string) int {
-	n := 0
-	for _, a := range as {
-		if a.Kind == kind {
-			n++
-		}
-	}
-	return n
 }

@@ -408,29 +408,48 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, budget *
 	}
 	r.searched, r.nops = true, g.n
 	ops := g.operations(part)
-	var timeout time.Duration
-	if dl, ok := ctx.Deadline(); ok {
-		if timeout = time.Until(dl); timeout <= 0 {
-			return r
-		}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
+		return r
 	}
 	search := &linSearch{stop: stop, nops: len(ops)}
 	budget.begin(search)
-	verdict, info := porcupine.CheckOperationsVerbose(regModel(c.init, search, false, h), ops, timeout)
+	model := regModel(c.init, search, false, h)
+	var verdict porcupine.CheckResult
+	var info *porcupine.LinearizationInfo // partial linearizations, to explain and draw
+	// The deadline reaches the search through the model (search.stop), not
+	// porcupine's own timeout: that one could return before the flag is
+	// set, and the key would be "undecided" instead of "stopped".
+	if len(ops) <= c.opts.MaxVisualizeOps {
+		var li porcupine.LinearizationInfo
+		verdict, li = porcupine.CheckOperationsVerbose(model, ops, 0)
+		info = &li
+	} else {
+		// Too large to draw: the verdict first, without partial
+		// linearizations, whose bookkeeping walks the whole call stack at
+		// every backtrack (a tenth of the check of a 1M-op history).
+		verdict = porcupine.CheckOperationsTimeout(model, ops, 0)
+	}
+	illegal := verdict == porcupine.Illegal && !search.halted()
+	if illegal && info == nil {
+		// Searched again, verbosely, only to explain it. Illegal stands if
+		// this search is cut short: the first one finished.
+		_, li := porcupine.CheckOperationsVerbose(model, ops, 0)
+		info = &li
+	}
 	budget.end(search)
 	r.overBudget = search.over.Load()
 	switch {
 	case verdict == porcupine.Ok:
 		r.verdict, r.undecided = Valid, false
-	case verdict == porcupine.Illegal && !search.halted():
+	case illegal:
 		r.verdict, r.undecided = Invalid, false
-		r.anomalies = append(r.anomalies, linExplain(h, g.key, ops, info, c.init))
+		r.anomalies = append(r.anomalies, linExplain(h, g.key, ops, *info, c.init))
 	}
 	if r.verdict == Valid && len(g.malformed) > 0 {
 		r.verdict = Unknown // a skipped op might have hidden an anomaly
 	}
 	if r.verdict != Valid && len(ops) <= c.opts.MaxVisualizeOps {
-		r.ops, r.info = ops, &info
+		r.ops, r.info = ops, info
 	}
 	return r
 }

@@ -50,6 +50,10 @@ type linBudget struct {
 // budget.
 const linBudgetShare = 0.75
 
+// linSmallSearch is the estimated cache below which a search is not
+// abandoned while the live heap is still within the budget.
+const linSmallSearch = 1 << 20
+
 func newLinBudget(limit int64) *linBudget {
 	return &linBudget{limit: limit, live: map[*linSearch]bool{}}
 }
@@ -103,12 +107,19 @@ func (b *linBudget) watch(done <-chan struct{}) {
 		if sample[0].Value.Kind() != metrics.KindUint64 || sample[0].Value.Uint64() < threshold {
 			continue
 		}
+		live := sample[0].Value.Uint64()
 		b.mu.Lock()
 		var worst *linSearch
 		for s := range b.live {
 			if !s.over.Load() && (worst == nil || s.cached() > worst.cached()) {
 				worst = s
 			}
+		}
+		// A search that has cached little is not what fills the heap (the
+		// history may, on its own): it is spared until the whole budget is
+		// live, so small keys are still decided.
+		if worst != nil && worst.cached() < linSmallSearch && live < uint64(b.limit) {
+			worst = nil
 		}
 		if worst != nil {
 			worst.over.Store(true)

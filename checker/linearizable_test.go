@@ -453,17 +453,25 @@ func TestLinearizableLinearHTMLOnlyWhenNeededAndSmall(t *testing.T) {
 
 func TestLinearizableGeneratedHistories(t *testing.T) {
 	h := kvgen.Linearizable(7, 10, 5, 5000)
-	r := linCheck(t, LinearizableOptions{Model: "kv", Init: linN(0)}, h)
-	if r.Valid != Valid || r.Counts["keys"] != 5 {
-		t.Fatalf("generated linearizable history: got %v, counts %v, anomalies %+v", r.Valid, r.Counts, r.Anomalies)
-	}
-	// Corrupt one ok read to a value nobody writes: now that key is invalid.
-	bad := slices.Clone(h)
-	i := slices.IndexFunc(bad, func(op history.Op) bool { return op.F == "read" && op.IsOK() && op.Index > 4000 })
-	bad[i].Value = linN(99)
-	r = linCheck(t, LinearizableOptions{Model: "kv", Init: linN(0)}, bad)
-	if r.Valid != Invalid || len(r.Anomalies) != 1 || r.Anomalies[0].Key != bad[i].Key || !slices.Contains(r.Anomalies[0].Ops, bad[i].Index) {
-		t.Errorf("read %d on %s corrupted to 99: got %v %+v, want one anomaly naming it", bad[i].Index, bad[i].Key, r.Valid, r.Anomalies)
+	// Keys of about 1000 operations are searched verbosely when they may be
+	// drawn (the default limit), and verdict-first when they are too large
+	// to draw (a limit of 10): both must catch the corrupted read.
+	for _, maxDraw := range []int{0, 10} {
+		t.Run(fmt.Sprintf("max visualize %d", maxDraw), func(t *testing.T) {
+			opts := LinearizableOptions{Model: "kv", Init: linN(0), MaxVisualizeOps: maxDraw}
+			r := linCheck(t, opts, h)
+			if r.Valid != Valid || r.Counts["keys"] != 5 {
+				t.Fatalf("generated linearizable history: got %v, counts %v, anomalies %+v", r.Valid, r.Counts, r.Anomalies)
+			}
+			// Corrupt one ok read to a value nobody writes: now that key is invalid.
+			bad := slices.Clone(h)
+			i := slices.IndexFunc(bad, func(op history.Op) bool { return op.F == "read" && op.IsOK() && op.Index > 4000 })
+			bad[i].Value = linN(99)
+			r = linCheck(t, opts, bad)
+			if r.Valid != Invalid || len(r.Anomalies) != 1 || r.Anomalies[0].Key != bad[i].Key || !slices.Contains(r.Anomalies[0].Ops, bad[i].Index) {
+				t.Errorf("read %d on %s corrupted to 99: got %v %+v, want one anomaly naming it", bad[i].Index, bad[i].Key, r.Valid, r.Anomalies)
+			}
+		})
 	}
 }
 

@@ -53,19 +53,19 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		"duplicated": 0, "recovered": 0, "info-lost": 0, "never-read": 0,
 		"failed": 0, "malformed": 0,
 	}}
-	pairs := pairPositions(h)
+	pairs := history.PairIndexes(h)
 
 	// The final read: the last ok read-all.
 	final := -1
 	for i := len(pairs) - 1; i >= 0; i-- {
-		if p := pairs[i]; (h[p.inv].F == "read-all" || h[p.inv].F == "read") && p.done >= 0 && h[p.done].IsOK() {
+		if p := pairs[i]; (h[p.Inv].F == "read-all" || h[p.Inv].F == "read") && p.Done >= 0 && h[p.Done].IsOK() {
 			final = i
 			break
 		}
 	}
 	var readInv, readDone int64 = math.MaxInt64, math.MaxInt64
 	if final >= 0 {
-		readInv, readDone = h[pairs[final].inv].Index, h[pairs[final].done].Index
+		readInv, readDone = h[pairs[final].Inv].Index, h[pairs[final].Done].Index
 	}
 
 	byKey := make(map[string]int32, len(pairs))
@@ -76,7 +76,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
-		inv := &h[p.inv]
+		inv := &h[p.Inv]
 		if inv.F != "add" {
 			continue
 		}
@@ -100,15 +100,15 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		}
 		e := &elems[j]
 		switch {
-		case p.done < 0 || h[p.done].IsInfo():
+		case p.Done < 0 || h[p.Done].IsInfo():
 			e.info = true
-		case h[p.done].IsOK():
+		case h[p.Done].IsOK():
 			res.Counts["acknowledged"]++
 			e.ok = true
-			if h[p.done].Index < readInv {
+			if h[p.Done].Index < readInv {
 				e.okBefore = true
 			}
-		case h[p.done].IsFail():
+		case h[p.Done].IsFail():
 			res.Counts["failed"]++
 			e.fail = true
 		}
@@ -117,17 +117,17 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	if final < 0 {
 		res.Valid = Unknown
 		res.Notes = append(res.Notes, "no ok read-all: without a final read the set checker cannot judge")
-		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+		res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 		return res
 	}
 
 	// Read the final set. Elements nobody added are collected in read order.
-	read := h[pairs[final].done]
+	read := h[pairs[final].Done]
 	list, isList := read.Value.([]any)
 	if !isList {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read,
 			fmt.Sprintf("read-all value %s is not a list", valueForDetail(read.Value))))
-		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+		res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
 		res.Notes = append(res.Notes, "the final read-all is malformed: the set checker cannot judge")
 		return res
@@ -157,9 +157,9 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	elemOps := func(e *setElem) []int64 {
 		var ops []int64
 		for i := e.first; i >= 0; i = next[i] {
-			ops = append(ops, h[pairs[i].inv].Index)
-			if pairs[i].done >= 0 {
-				ops = append(ops, h[pairs[i].done].Index)
+			ops = append(ops, h[pairs[i].Inv].Index)
+			if pairs[i].Done >= 0 {
+				ops = append(ops, h[pairs[i].Done].Index)
 			}
 		}
 		return append(ops, read.Index)
@@ -204,7 +204,7 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 		}
 	}
 
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if unjudged {
 		res.Notes = append(res.Notes, "malformed values were skipped: the verdict cannot be valid")
 	}

@@ -113,7 +113,7 @@ func (setFullChecker) Check(ctx context.Context, h history.History) Result {
 	sort.SliceStable(stale, func(i, j int) bool { return stale[i].LatencyMS > stale[j].LatencyMS })
 	det.WorstStale = stale[:min(len(stale), 8)]
 	res.Details = det
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	res.Valid = anomalyVerdict(res.Anomalies, unjudged)
 	if res.Valid == Valid && res.Counts["stable"] == 0 {
 		res.Valid = Unknown

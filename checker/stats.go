@@ -46,6 +46,33 @@ type FStats struct {
 	Latency *Latency `json:"latency_ms,omitempty"`
 }
 
+// CountOp adds op to by[op.F]'s count of its type, making the entry when
+// it is the first op of its f. False, and nothing counted, for a type
+// other than the four.
+func CountOp(by map[string]*FStats, op *history.Op) bool {
+	switch op.Type {
+	case history.Invoke, history.OK, history.Fail, history.Info:
+	default:
+		return false
+	}
+	s := by[op.F]
+	if s == nil {
+		s = &FStats{}
+		by[op.F] = s
+	}
+	switch op.Type {
+	case history.Invoke:
+		s.Invoke++
+	case history.OK:
+		s.OK++
+	case history.Fail:
+		s.Fail++
+	default:
+		s.Info++
+	}
+	return true
+}
+
 // Latency holds quantiles of completion time − invocation time, in
 // milliseconds, by the nearest-rank method.
 type Latency struct {
@@ -74,21 +101,7 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 			by = d.Nemesis
 			res.Counts["nemesis-ops"]++
 		}
-		s := by[op.F]
-		if s == nil {
-			s = &FStats{}
-			by[op.F] = s
-		}
-		switch op.Type {
-		case history.Invoke:
-			s.Invoke++
-		case history.OK:
-			s.OK++
-		case history.Fail:
-			s.Fail++
-		case history.Info:
-			s.Info++
-		default:
+		if !CountOp(by, op) {
 			odd++
 			continue
 		}
@@ -109,12 +122,12 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 
 	lat := map[string][]int64{} // f → ok latencies, ns
 	negative := 0
-	for _, p := range pairPositions(h) {
-		if p.done < 0 || !h[p.done].IsOK() {
+	for _, p := range history.PairIndexes(h) {
+		if p.Done < 0 || !h[p.Done].IsOK() {
 			continue
 		}
-		inv := &h[p.inv]
-		dt := h[p.done].Time - inv.Time
+		inv := &h[p.Inv]
+		dt := h[p.Done].Time - inv.Time
 		if dt < 0 {
 			negative++
 			continue

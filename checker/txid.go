@@ -74,7 +74,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	for _, k := range txidKinds {
 		res.Counts[k] = 0
 	}
-	pairs := pairPositions(h)
+	pairs := history.PairIndexes(h)
 
 	// Sized for one tx_id per attempt, the most there can be: growing
 	// them costs more than capacity nobody touches.
@@ -87,8 +87,8 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		if i&0xfff == 0 && ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
-		inv := &h[p.inv]
-		if inv.F == "final-read" && p.done >= 0 && h[p.done].IsOK() {
+		inv := &h[p.Inv]
+		if inv.F == "final-read" && p.Done >= 0 && h[p.Done].IsOK() {
 			final = i
 		}
 		if inv.TxID == "" || inv.F == "final-read" {
@@ -106,13 +106,13 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 		}
 		tx := &txs[t]
 		switch {
-		case p.done < 0 || h[p.done].IsInfo():
+		case p.Done < 0 || h[p.Done].IsInfo():
 			tx.indet++
-		case h[p.done].IsOK():
+		case h[p.Done].IsOK():
 			tx.ok++
-		case h[p.done].IsFail():
+		case h[p.Done].IsFail():
 			tx.fail++
-			if StatesAbort(h[p.done]) {
+			if StatesAbort(h[p.Done]) {
 				tx.aborted++
 			}
 		}
@@ -130,9 +130,9 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 	attemptOps := func(tx *txState, extra ...int64) []int64 {
 		var ops []int64
 		for i := tx.first; i >= 0; i = next[i] {
-			ops = append(ops, h[pairs[i].inv].Index)
-			if pairs[i].done >= 0 {
-				ops = append(ops, h[pairs[i].done].Index)
+			ops = append(ops, h[pairs[i].Inv].Index)
+			if pairs[i].Done >= 0 {
+				ops = append(ops, h[pairs[i].Done].Index)
 			}
 		}
 		return append(ops, extra...)
@@ -161,16 +161,16 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 
 	if final < 0 {
 		res.Notes = append(res.Notes, "no ok final-read: without it the txid checker cannot tell what was applied")
-		res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+		res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
 		return res
 	}
-	read := h[pairs[final].done]
+	read := h[pairs[final].Done]
 	fr := readEffects(read.Value, byID, txs, sets)
 	for _, e := range fr.errs {
 		res.Anomalies = append(res.Anomalies, malformedAnomaly(read, e))
 	}
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if fr.raw == nil {
 		res.Notes = append(res.Notes, "the final-read is malformed: the txid checker cannot tell what was applied")
 		res.Valid = anomalyVerdict(res.Anomalies, true)
@@ -244,7 +244,7 @@ func (txidChecker) Check(ctx context.Context, h history.History) Result {
 			Detail: fmt.Sprintf("participant %s holds %d effect rows of a tx_id no op invoked", g.participant, g.n)})
 	}
 
-	res.Counts["malformed"] = countKind(res.Anomalies, "malformed")
+	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	if res.Counts["malformed"] > 0 {
 		res.Notes = append(res.Notes, "malformed values were skipped: the verdict cannot be valid")
 	}

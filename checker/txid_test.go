@@ -293,37 +293,3 @@ func TestTxIDCheckerIsUnknownWhenCancelled(t *testing.T) {
 		t.Fatalf("cancelled check: %v, want unknown (notes %q)", r.Valid, r.Notes)
 	}
 }
-
-func TestPairPositionsAgreeWithHistoryPairs(t *testing.T) {
-	odd := &histBuilder{}
-	odd.invoke(0, "add", num(1))
-	odd.complete(5, history.OK, nil) // completion with no open invocation: ignored
-	odd.invoke(0, "add", num(2))     // re-invoke before completing: the first stays unfinished
-	odd.append(history.Op{Type: history.Invoke, Process: history.NemesisProcess, F: "kill"})
-	odd.complete(0, history.OK, nil)
-	odd.invoke(1, "add", num(3)) // unfinished
-	cases := map[string]history.History{
-		"odd":       odd.h,
-		"generated": genTxIDHistory(5000, 9),
-		"empty":     nil,
-	}
-	for name, h := range cases {
-		t.Run(name, func(t *testing.T) {
-			want := history.Pairs(h)
-			got := pairPositions(h)
-			if len(got) != len(want) {
-				t.Fatalf("%d pairs, history.Pairs has %d", len(got), len(want))
-			}
-			for i, w := range want {
-				g := got[i]
-				done := int64(-1)
-				if g.done >= 0 {
-					done = h[g.done].Index
-				}
-				if h[g.inv].Index != w.Invoke.Index || (done >= 0) != w.Completed || (w.Completed && done != w.Completion.Index) {
-					t.Fatalf("pair %d: invoke %d, completion %d; history.Pairs: %+v", i, h[g.inv].Index, done, w)
-				}
-			}
-		})
-	}
-}

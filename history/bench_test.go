@@ -76,3 +76,21 @@ func BenchmarkRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkRecordRetainedTransfer measures what a run's Recorder does per
+// bank op: a map value, kept for the run's own check (as NormalValue's
+// shapes, the same the file reads back as).
+func BenchmarkRecordRetainedTransfer(b *testing.B) {
+	r, err := CreateRecorder(filepath.Join(b.TempDir(), "history.jsonl"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	v := map[string]any{"from": "p1/a3", "to": "p2/a1", "amount": int64(5), "participants": []string{"p1", "p2"}}
+	for i := 0; b.Loop(); i++ {
+		r.Invoke(int64(i%50), "transfer", "", v, "t1")
+	}
+	if err := r.Err(); err != nil {
+		b.Fatal(err)
+	}
+}

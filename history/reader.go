@@ -238,10 +238,10 @@ func jsonObject(b []byte, i int, atEOF bool) (isJSON, ok bool) {
 }
 
 // binaryStart finds, on the first line of head that is not blank, a byte
-// no text history holds: NUL or another control character than tab, CR, LF
-// and form feed, or invalid UTF-8 (a rune cut by the end of head is not).
-// Every format's first line is text, so this tells binary input from a
-// history at once.
+// no text history holds: a control character other than tab, CR, LF and
+// the form feed and vertical tab EDN counts as space, or invalid UTF-8 (a
+// rune cut by the end of head is not). Every format's first line is text,
+// so this tells binary input from a history at once.
 func binaryStart(head []byte, atEOF bool) (int, bool) {
 	start := bytes.LastIndexByte(head[:skipJSONSpace(head, 0)], '\n') + 1
 	end := len(head)
@@ -250,7 +250,7 @@ func binaryStart(head []byte, atEOF bool) (int, bool) {
 	}
 	for i := start; i < end; {
 		c := head[i]
-		if c < 0x20 && c != '\t' && c != '\r' && c != '\f' {
+		if c < 0x20 && c != '\t' && c != '\r' && c != '\f' && c != '\v' {
 			return i, true
 		}
 		if c < utf8.RuneSelf {
@@ -313,6 +313,24 @@ func (b *builder) add(op Op, has opFields, line int) error {
 	switch {
 	case !has.typ:
 		return b.errorAt(line, "op has no type")
+	case !has.f && isTxnValue(op.Value):
+		// Elle's own histories leave :f out of transactions: a value that
+		// is a list of micro-ops can only be one.
+		op.F, has.f = "txn", true
+		b.warnOnce(line, "ops without f whose value is a list of micro-ops are taken as f txn (Elle's histories)")
+	}
+	switch {
+	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index:
+		// So do Elle's test histories with :process, when they hold
+		// completions only: each op is then its own process, which
+		// claims no session order the history does not state, invoked
+		// just before it completes.
+		op.Process, has.process = anonymousProcess+int64(len(b.h)), true
+		b.warnOnce(line, "transactions without process or invocation are taken as one process each, invoked just before they complete")
+		inv := Op{Type: Invoke, Process: op.Process, F: op.F, Value: unreadTxn(op.Value), Time: op.Time}
+		if err := b.add(inv, opFields{typ: true, process: true, f: true}, line); err != nil {
+			return err
+		}
 	case !has.process:
 		return b.errorAt(line, "op has no process")
 	case !has.f:
@@ -351,6 +369,56 @@ const opFootprint = int64(unsafe.Sizeof(Op{})) + 8 + 16
 
 func (b *builder) tooLarge(need int64, what string) error {
 	return fmt.Errorf("%s: %w: %s would take about %d MiB, the limit is %d MiB", b.file, ErrTooLarge, what, need>>20, b.limit>>20)
+}
+
+// anonymousProcess numbers the processes given to transactions that named
+// none: far above any process a recorder or Jepsen uses.
+const anonymousProcess = 1 << 40
+
+// isTxnValue reports whether v is a list of micro-ops: each a list whose
+// first element is append, r or w (Elle's list-append and rw-register).
+func isTxnValue(v any) bool {
+	l, ok := v.([]any)
+	if !ok || len(l) == 0 {
+		return false
+	}
+	for _, m := range l {
+		mop, ok := m.([]any)
+		if !ok || len(mop) != 3 {
+			return false
+		}
+		switch mop[0] {
+		case "append", "r", "w":
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// unreadTxn is a transaction's micro-ops as invoked: reads without their
+// values.
+func unreadTxn(v any) any {
+	l := v.([]any)
+	out := make([]any, len(l))
+	for i, m := range l {
+		mop := m.([]any)
+		if mop[0] == "r" {
+			mop = []any{mop[0], mop[1], nil}
+		}
+		out[i] = mop
+	}
+	return out
+}
+
+// warnOnce adds msg as a warning the first time it is given.
+func (b *builder) warnOnce(line int, msg string) {
+	for _, w := range b.warnings {
+		if w.Msg == msg {
+			return
+		}
+	}
+	b.warnings = append(b.warnings, Warning{File: b.file, Line: line, Msg: msg})
 }
 
 func (b *builder) errorAt(line int, format string, args ...any) *ParseError {

@@ -119,6 +119,11 @@ func TestReadNormalizesEveryFormat(t *testing.T) {
 			},
 		},
 		{
+			name:  "edn with a form feed and a vertical tab as space on its first line",
+			input: "{:type :invoke,\f:process 0,\v:f :read}",
+			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},
+		},
+		{
 			name:  "edn after a byte order mark",
 			input: "\uFEFF{:type :invoke, :process 0, :f :read}",
 			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},
@@ -374,5 +379,22 @@ func TestReadFileWithinRefusesAHistoryBeyondTheLimit(t *testing.T) {
 		if got, _, err := ReadFileWithin(path, 1<<30); err != nil || !reflect.DeepEqual(got, h) {
 			t.Errorf("%s within 1 GiB: %d ops, error %v; want the %d ops", name, len(got), err, len(h))
 		}
+	}
+}
+
+// TestReadKeepsTextThatLooksOdd: the checks that refuse binary input and
+// invalid UTF-8 accept what real histories hold: a byte order mark, tabs
+// between fields, keys in any script, and two keys that
+// differ only in Unicode normalization, which stay two keys.
+func TestReadKeepsTextThatLooksOdd(t *testing.T) {
+	input := "\uFEFF{\"type\":\"invoke\",\t\"process\":0,\"f\":\"write\",\"key\":\"é\",\"value\":\"日本\"}\n" +
+		`{"type":"ok","process":0,"f":"write","key":"é","value":"日本"}` + "\n" +
+		`{"type":"invoke","process":1,"f":"read","key":"e\u0301"}` + "\n"
+	h, _, err := readString(t, input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 || h[0].Key != "é" || h[0].Value != "日本" || h[2].Key != "e\u0301" || h[0].Key == h[2].Key {
+		t.Fatalf("read %#v", h)
 	}
 }

@@ -97,6 +97,12 @@ func (r *Recorder) Record(op Op) Op {
 	if _, ferr := parseType(string(op.Type)); ferr != nil {
 		encErr = errors.New(ferr.msg) // Read would reject the whole file
 	}
+	// What History keeps is what a reader gets back from the file, so the
+	// run's checkers and analyze judge the same values (NormalValue).
+	kept := op
+	if r.retain && encErr == nil {
+		kept.Value, encErr = NormalValue(op.Value)
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -128,7 +134,8 @@ func (r *Recorder) Record(op Op) Op {
 	}
 	r.next++
 	if r.retain {
-		r.ops = append(r.ops, op)
+		kept.Index, kept.Time = op.Index, op.Time
+		r.ops = append(r.ops, kept)
 	}
 	return op
 }
@@ -159,7 +166,9 @@ func (r *Recorder) Complete(inv Op, typ Type, value any, node, errText string) O
 }
 
 // History returns a copy of the ops recorded so far, or nil when the
-// Recorder does not retain them.
+// Recorder does not retain them. Each op is as a reader gets it back from
+// the file: values in NormalValue's shapes (Record returns the op with
+// its value as given).
 func (r *Recorder) History() History {
 	r.mu.Lock()
 	defer r.mu.Unlock()

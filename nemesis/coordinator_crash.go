@@ -25,7 +25,7 @@ import (
 func init() {
 	Register("restart-coordinator", []target.Feature{target.Coordinator, target.Kill},
 		func(Options) Nemesis { return &restartCoordinator{} })
-	Register("coordinator-crash", []target.Feature{target.Coordinator, target.Kill},
+	Register("coordinator-crash", []target.Feature{target.CoordinatorFailpoints, target.Kill},
 		func(o Options) Nemesis { return &coordinatorCrash{opts: o} })
 }
 

@@ -75,7 +75,7 @@ func TestBankUnderCoordinatorCrash(t *testing.T) {
 	}
 	// The decision was durable before the crash: the held tx commits on
 	// both participants, once.
-	if effects["p1"] != int64(1) || effects["p2"] != int64(1) {
+	if asInt(effects["p1"]) != 1 || asInt(effects["p2"]) != 1 {
 		t.Errorf("held tx %v effect rows %v, want 1 on p1 and on p2", v["held_tx"], effects)
 	}
 }

@@ -49,6 +49,10 @@ type Options struct {
 	// Net is the network layer every node-to-node link of the target goes
 	// through (the partition nemeses cut it); nil when the run has none.
 	Net *faultnet.Net `json:"-"`
+	// Stop, when closed, ends RunSchedule once the action in progress
+	// has completed (the load is over); ctx ending cancels that action
+	// too (the run is interrupted). nil: only ctx ends the schedule.
+	Stop <-chan struct{} `json:"-"`
 }
 
 // WithDefaults fills the zero fields of o with their defaults.
@@ -138,10 +142,12 @@ func Parse(spec string, opts Options) (Nemesis, error) {
 }
 
 // RunSchedule performs n's actions every opts.Interval, the first one
-// Interval after the start, until opts.Rounds actions are done or ctx
-// ends. Every action is recorded as process -1: its invocation, then its
-// completion. An action in progress when ctx ends completes with what it
-// managed. RunSchedule returns nil when it stopped normally.
+// Interval after the start, until opts.Rounds actions are done, opts.Stop
+// is closed or ctx ends. Every action is recorded as process -1: its
+// invocation, then its completion. An action in progress when Stop closes
+// runs to its end (a fault left half-done would be the heal's to guess
+// at); one in progress when ctx ends completes with what it managed.
+// RunSchedule returns nil when it stopped normally.
 func RunSchedule(ctx context.Context, n Nemesis, sys target.System, rec workload.Recorder, opts Options) error {
 	opts = opts.WithDefaults()
 	if _, ok := n.(none); ok {
@@ -153,6 +159,8 @@ func RunSchedule(ctx context.Context, n Nemesis, sys target.System, rec workload
 	for round := 0; opts.Rounds <= 0 || round < opts.Rounds; round++ {
 		select {
 		case <-ctx.Done():
+			return nil
+		case <-opts.Stop:
 			return nil
 		case <-tick.C:
 		}

@@ -147,7 +147,7 @@ func TestParse(t *testing.T) {
 		{spec: "restart-leader, pause", name: "restart-leader,pause"},
 		{spec: "none,duplicate-retry", name: "duplicate-retry"},
 		{spec: "alternate-kill", name: "alternate-kill"},
-		{spec: "partition", err: `unknown nemesis "partition"`},
+		{spec: "partition-everything", err: `unknown nemesis "partition-everything"`},
 		{spec: "kill,kill", err: "named twice"},
 		{spec: "", err: "unknown nemesis"},
 	} {
@@ -180,3 +180,28 @@ func (noSystem) Resume(string) error                              { return targe
 func (noSystem) WaitHealthy(context.Context, time.Duration) error { return nil }
 func (noSystem) Driver() workload.Driver                          { return nil }
 func (noSystem) Stop(bool) error                                  { return nil }
+
+// slowNemesis takes 300ms per action unless its ctx ends first.
+type slowNemesis struct{ fakeNemesis }
+
+func (s *slowNemesis) Invoke(ctx context.Context, _ target.System, op history.Op) history.Op {
+	select {
+	case <-time.After(300 * time.Millisecond):
+	case <-ctx.Done():
+		op.Error = ctx.Err().Error()
+	}
+	return op
+}
+
+func TestRunScheduleStopLetsTheActionUnderWayFinish(t *testing.T) {
+	s := &slowNemesis{fakeNemesis{name: "slow"}}
+	rec := &memRecorder{}
+	stop := make(chan struct{})
+	time.AfterFunc(100*time.Millisecond, func() { close(stop) }) // during the first action
+	if err := RunSchedule(context.Background(), s, noSystem{}, rec, Options{Interval: 10 * time.Millisecond, Stop: stop}); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.h) != 2 || rec.h[1].Error != "" {
+		t.Fatalf("recorded %+v: want one action, completed without a cancellation", rec.h)
+	}
+}

@@ -52,7 +52,7 @@ func TestBankUnderPartitionCoordinator(t *testing.T) {
 		t.Fatalf("round %+v: want p1 cut off while a tx spanning it was held, then released", ops[0])
 	}
 	// The participant blocked until the link healed, then committed.
-	if effects["p1"] != int64(1) {
+	if asInt(effects["p1"]) != 1 {
 		t.Errorf("held tx %v effect rows %v, want 1 on p1 (the participant that was cut off)", v["held_tx"], effects)
 	}
 }

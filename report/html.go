@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"html/template"
 	"io"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
+	"github.com/chaoscheck/chaoscheck/internal/atomicfile"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -61,8 +61,8 @@ func WriteHTML(w io.Writer, r store.Results, h history.History) error {
 	return writeHTML(w, r, h, files)
 }
 
-// WriteHTMLFile writes runDir/report.html (through a temporary file and a
-// rename, so a reader never sees half a report), linking the files that
+// WriteHTMLFile writes runDir/report.html (with atomicfile's rule, so a
+// reader never sees half a report), linking the files that
 // runDir holds.
 func WriteHTMLFile(runDir string, r store.Results, h history.History) error {
 	ents, err := os.ReadDir(runDir)
@@ -78,25 +78,9 @@ func WriteHTMLFile(runDir string, r store.Results, h history.History) error {
 			files = append(files, n)
 		}
 	}
-	var buf bytes.Buffer
-	if err := writeHTML(&buf, r, h, files); err != nil {
-		return err
-	}
 	path := filepath.Join(runDir, HTMLFile)
-	f, err := os.CreateTemp(runDir, "."+HTMLFile+"-*")
-	if err != nil {
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return writeHTML(w, r, h, files) }); err != nil {
 		return fmt.Errorf("report: %w", err)
-	}
-	merr := f.Chmod(0o644)
-	_, werr := f.Write(buf.Bytes())
-	cerr := f.Close()
-	if err := errors.Join(merr, werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("report: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("report: write %s: %w", path, err)
 	}
 	return nil
 }
@@ -271,7 +255,7 @@ func pageCheckerOf(c checker.Result, h history.History, anomalous map[int64]bool
 	pc := pageChecker{Name: c.Checker, Verdict: c.Valid.String(), Notes: c.Notes}
 	var kinds []string
 	for _, k := range c.AnomalyKinds() {
-		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, countKind(c.Anomalies, k)))
+		kinds = append(kinds, fmt.Sprintf("%s ×%d", k, checker.CountKind(c.Anomalies, k)))
 	}
 	pc.Kinds = strings.Join(kinds, ", ")
 	for i, a := range c.Anomalies {
@@ -338,21 +322,7 @@ func countOps(h history.History) (clients, nemesis map[string]*checker.FStats) {
 		if !op.IsClient() {
 			by = nemesis
 		}
-		s := by[op.F]
-		if s == nil {
-			s = &checker.FStats{}
-			by[op.F] = s
-		}
-		switch op.Type {
-		case history.Invoke:
-			s.Invoke++
-		case history.OK:
-			s.OK++
-		case history.Fail:
-			s.Fail++
-		case history.Info:
-			s.Info++
-		}
+		checker.CountOp(by, op)
 	}
 	return clients, nemesis
 }
@@ -375,49 +345,16 @@ func countRows(counts map[string]*checker.FStats) []countRow {
 	return rows
 }
 
-// RerunCommand is the `chaoscheck run` command that replays r's run: its
-// scenario (or workload and nemesis), seed, time limit, rounds and seeded
-// bugs, read from the recorded config. Flags a run was given beyond these
-// (concurrency, rate …) are in config.json. "" when r is not a run.
+// RerunCommand is the `chaoscheck run` command that replays r's run, as
+// the runner recorded it in config.json (store.Record.Reproduce). "" when
+// r is not a run.
 func RerunCommand(r store.Results) string {
-	var c struct {
-		Workload  string   `json:"workload"`
-		Nemesis   string   `json:"nemesis"`
-		Scenario  string   `json:"scenario"`
-		Target    string   `json:"target"`
-		Seed      int64    `json:"seed"`
-		TimeLimit string   `json:"time_limit"`
-		Rounds    int      `json:"rounds"`
-		SUTBugs   []string `json:"sut_bugs"`
-	}
-	if len(r.Config) > 0 {
-		_ = json.Unmarshal(r.Config, &c)
-	}
-	c.Workload = cmp.Or(c.Workload, r.Workload)
-	c.Nemesis = cmp.Or(c.Nemesis, r.Nemesis)
-	c.Scenario = cmp.Or(c.Scenario, r.Scenario)
-	c.Seed = cmp.Or(c.Seed, r.Seed)
-	if c.Workload == "" || c.Seed == 0 {
+	if len(r.Config) == 0 {
 		return ""
 	}
-	args := []string{"chaoscheck", "run"}
-	if c.Scenario != "" {
-		args = append(args, "--scenario", c.Scenario)
-	} else {
-		args = append(args, "--workload", c.Workload, "--nemesis", cmp.Or(c.Nemesis, "none"))
-		if c.Target != "" {
-			args = append(args, "--target", c.Target)
-		}
+	rec, err := store.ParseRecord(r.Config)
+	if err != nil {
+		return ""
 	}
-	args = append(args, "--seed", strconv.FormatInt(c.Seed, 10))
-	if c.TimeLimit != "" {
-		args = append(args, "--time-limit", c.TimeLimit)
-	}
-	if c.Rounds > 0 {
-		args = append(args, "--rounds", strconv.Itoa(c.Rounds))
-	}
-	for _, b := range c.SUTBugs {
-		args = append(args, "--sut-bug", b)
-	}
-	return strings.Join(args, " ")
+	return rec.Reproduce
 }

@@ -8,36 +8,14 @@ import (
 )
 
 // span is one bar of the timeline: a client invocation and its
-// completion, or one nemesis action. inv and done are positions in the
-// history; done is -1 when the history ended first (the op stays
-// indeterminate, as Jepsen treats it). Positions are int32, as in the
-// checkers: a span costs 16 bytes, not two copied ops.
-type span struct {
-	inv, done int32
-}
+// completion, or one nemesis action, as positions in the history
+// (history.IndexPair); Done is -1 when the history ended first (the op
+// stays indeterminate, as Jepsen treats it).
+type span = history.IndexPair
 
-// clientSpans pairs every client invocation with its completion, in
-// invocation order, as history.Pairs does.
-func clientSpans(h history.History) []span {
-	spans := make([]span, 0, len(h)/2+1)
-	open := make(map[int64]int32) // process → position in spans
-	for i := range h {
-		op := &h[i]
-		if !op.IsClient() {
-			continue
-		}
-		if op.Type == history.Invoke {
-			open[op.Process] = int32(len(spans))
-			spans = append(spans, span{inv: int32(i), done: -1})
-			continue
-		}
-		if j, ok := open[op.Process]; ok {
-			delete(open, op.Process)
-			spans[j].done = int32(i)
-		}
-	}
-	return spans
-}
+// clientSpans pairs every client invocation with its completion, by
+// history.PairIndexes (the one pairing rule).
+func clientSpans(h history.History) []span { return history.PairIndexes(h) }
 
 // nemesisSpans pairs each nemesis invoke with the next nemesis completion
 // of the same f. A completion with no invoke before it (Jepsen records
@@ -52,22 +30,22 @@ func nemesisSpans(h history.History) []span {
 		}
 		if op.Type == history.Invoke {
 			if pending >= 0 {
-				spans = append(spans, span{inv: pending, done: -1})
+				spans = append(spans, span{Inv: pending, Done: -1})
 			}
 			pending = int32(i)
 			continue
 		}
 		if pending >= 0 && h[pending].F == op.F {
-			spans = append(spans, span{inv: pending, done: int32(i)})
+			spans = append(spans, span{Inv: pending, Done: int32(i)})
 			pending = -1
 			continue
 		}
-		spans = append(spans, span{inv: int32(i), done: int32(i)})
+		spans = append(spans, span{Inv: int32(i), Done: int32(i)})
 	}
 	if pending >= 0 {
-		spans = append(spans, span{inv: pending, done: -1})
+		spans = append(spans, span{Inv: pending, Done: -1})
 	}
-	slices.SortStableFunc(spans, func(a, b span) int { return int(a.inv - b.inv) })
+	slices.SortStableFunc(spans, func(a, b span) int { return int(a.Inv - b.Inv) })
 	return spans
 }
 
@@ -94,10 +72,10 @@ func faultWindows(h history.History, actions []span) []window {
 	var wins []window
 	var open []int // positions in wins of lasting faults not yet undone
 	for _, a := range actions {
-		inv := &h[a.inv]
+		inv := &h[a.Inv]
 		t1 := end
-		if a.done >= 0 {
-			t1 = h[a.done].Time
+		if a.Done >= 0 {
+			t1 = h[a.Done].Time
 		}
 		label := actionLabel(h, a)
 		f := inv.F
@@ -169,7 +147,8 @@ func heals(heal, fault string) bool {
 }
 
 // finalObservationFs are the fs of reads a workload makes only after the
-// heal (DESIGN.md: final observations are ops too). read-balances is not
+// heal (the README's "History format": final observations are ops
+// too). read-balances is not
 // one: the bank workload also reads balances under faults.
 var finalObservationFs = []string{"read-all", "final-read"}
 
@@ -187,9 +166,9 @@ func finalObservation(h history.History, t int64) int64 {
 
 // actionLabel describes a nemesis action: f, value, and its error.
 func actionLabel(h history.History, a span) string {
-	op := h[a.inv]
-	if a.done >= 0 {
-		op = h[a.done] // the completion says what was done
+	op := h[a.Inv]
+	if a.Done >= 0 {
+		op = h[a.Done] // the completion says what was done
 	}
 	s := op.F
 	if op.Value != nil {

@@ -15,7 +15,7 @@ import (
 
 // The plots are inline SVG written here, not by a plotting library: the
 // report must open from a file with no network, and a few hundred lines
-// of SVG need no dependency (DESIGN.md allows inline SVG).
+// of SVG need no dependency.
 
 // Caps that keep a report small enough for a browser to open quickly;
 // results.json and history.jsonl hold everything.
@@ -101,7 +101,7 @@ func drawTimeline(h history.History, clients, nems []span, wins []window, anomal
 
 	var shown []span
 	for _, s := range slices.Concat(nems, clients) {
-		if s.inv < limit {
+		if s.Inv < limit {
 			shown = append(shown, s)
 		}
 	}
@@ -158,14 +158,14 @@ func drawTimeline(h history.History, clients, nems []span, wins []window, anomal
 	writeTimeAxis(&b, float64(viewEnd)/1e9, func(sec float64) float64 { return timelinePad + sec*1e3*pxPerMs }, axisHeight, axisHeight+lanesH)
 	b.WriteString(`</g>`)
 
-	slices.SortFunc(shown, func(a, b span) int { return int(a.inv - b.inv) })
+	slices.SortFunc(shown, func(a, b span) int { return int(a.Inv - b.Inv) })
 	tl.Entries = make([]timelineEntry, 0, len(shown))
 	for _, s := range shown {
-		inv := &h[s.inv]
+		inv := &h[s.Inv]
 		t1, class := viewEnd, "info open"
 		var done *history.Op
-		if s.done >= 0 {
-			done = &h[s.done]
+		if s.Done >= 0 {
+			done = &h[s.Done]
 			t1 = min(done.Time, viewEnd)
 			class = string(done.Type)
 		}
@@ -200,10 +200,10 @@ func assignLanes(h history.History, shown []span, viewEnd int64) (lane map[int64
 	}
 	lives := map[int64]*life{}
 	for _, s := range shown {
-		inv := &h[s.inv]
+		inv := &h[s.Inv]
 		end := viewEnd
-		if s.done >= 0 {
-			end = h[s.done].Time
+		if s.Done >= 0 {
+			end = h[s.Done].Time
 		}
 		l := lives[inv.Process]
 		if l == nil {
@@ -286,7 +286,7 @@ func secLabel(t, step float64) string {
 func drawLatency(h history.History, clients []span, wins []window) (svg string, note string) {
 	var done []span
 	for _, s := range clients {
-		if s.done >= 0 {
+		if s.Done >= 0 {
 			done = append(done, s)
 		}
 	}
@@ -327,7 +327,7 @@ func drawLatency(h history.History, clients []span, wins []window) (svg string, 
 	for i := 0; i < len(done); i += stride {
 		s := done[i]
 		fmt.Fprintf(&b, `<circle class="pt %s" cx="%s" cy="%s" r="2"/>`,
-			h[s.done].Type, f1(p.x(float64(h[s.inv].Time)/1e9)), f1(yOf(latencyMs(h, s))))
+			h[s.Done].Type, f1(p.x(float64(h[s.Inv].Time)/1e9)), f1(yOf(latencyMs(h, s))))
 	}
 	p.legend(&b, []string{"ok", "fail", "info"})
 	b.WriteString(`</svg>`)
@@ -335,7 +335,7 @@ func drawLatency(h history.History, clients []span, wins []window) (svg string, 
 }
 
 func latencyMs(h history.History, s span) float64 {
-	return max(float64(h[s.done].Time-h[s.inv].Time)/1e6, 0)
+	return max(float64(h[s.Done].Time-h[s.Inv].Time)/1e6, 0)
 }
 
 func ordinalSuffix(n int) string {

@@ -91,7 +91,7 @@ func genHistory(n, concurrency int, seed int64) history.History {
 func invalidResults(h history.History) store.Results {
 	r := store.Results{Workload: "register", Nemesis: "kill,pause", Seed: 42, Ops: len(h),
 		Start: time.Date(2026, 11, 25, 18, 4, 5, 0, time.UTC), DurationSec: 12.5, Dir: "/store/register-kill+pause/x",
-		Config: json.RawMessage(`{"workload":"register","nemesis":"kill,pause","seed":42,"time_limit":"10s","sut_bugs":["stale-read"]}`)}
+		Config: json.RawMessage(`{"workload":"register","nemesis":"kill,pause","seed":42,"time_limit":"10s","sut_bugs":["stale-read"],"reproduce":"chaoscheck run --workload register --nemesis kill,pause --seed 42 --time-limit 10s --sut-bug stale-read"}`)}
 	stats := checker.NewStats().Check(t0ctx, h)
 	lin := checker.Result{Checker: "linearizable", Valid: checker.Invalid, Files: []string{checker.LinearFile},
 		Anomalies: []checker.Anomaly{{Kind: "nonlinearizable", Key: "k1", Ops: []int64{3, 5, 999999}, Detail: "read 7 after write 3"}}}

@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/internal/errwriter"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -22,7 +24,7 @@ const (
 	maxDetailRunes = 160
 )
 
-// Exit codes, Jepsen's, as DESIGN.md fixes them.
+// Exit codes, Jepsen's (docs/promises.md says what each means).
 const (
 	ExitValid    = 0
 	ExitInvalid  = 1
@@ -51,7 +53,7 @@ func ExitCode(v checker.Validity) int {
 // r that are zero are left out, so analyze can pass a Results filled only
 // by SetVerdict (and History).
 func WriteSummary(w io.Writer, r store.Results) error {
-	ew := &errWriter{w: w}
+	ew := &errwriter.Writer{W: w}
 	verdict := strings.ToUpper(r.Valid.String())
 	fmt.Fprintf(ew, "verdict: %s\n", verdict)
 	if r.Interrupted {
@@ -74,6 +76,13 @@ func WriteSummary(w io.Writer, r store.Results) error {
 	if len(r.NemesisCounts) > 0 {
 		fmt.Fprintln(ew, "\nnemesis ops:")
 		writeCounts(ew, r.NemesisCounts, false)
+	}
+	if len(r.Partitions) > 0 {
+		fmt.Fprintln(ew, "\npartitions (grudge: each node → the nodes it dropped traffic from):")
+		for _, p := range r.Partitions {
+			g, _ := json.Marshal(p.Grudge)
+			fmt.Fprintf(ew, "  %7.1fs  %s\n", p.AtSec, g)
+		}
 	}
 
 	fmt.Fprintln(ew)
@@ -107,7 +116,7 @@ func WriteSummary(w io.Writer, r store.Results) error {
 		fmt.Fprintf(ew, "stored in %s\n", r.Dir)
 	}
 	fmt.Fprintf(ew, "verdict: %s (exit %d)\n", verdict, ExitCode(r.Valid))
-	return ew.err
+	return ew.Err
 }
 
 // writeChecker prints one checker's verdict, anomalies, notes and files.
@@ -116,7 +125,7 @@ func writeChecker(w io.Writer, c checker.Result, dir string) {
 	if n := len(c.Anomalies); n > 0 {
 		var kinds []string
 		for _, k := range c.AnomalyKinds() {
-			kinds = append(kinds, fmt.Sprintf("%s ×%d", k, countKind(c.Anomalies, k)))
+			kinds = append(kinds, fmt.Sprintf("%s ×%d", k, checker.CountKind(c.Anomalies, k)))
 		}
 		line += fmt.Sprintf("  %d anomalies: %s", n, strings.Join(kinds, ", "))
 	}
@@ -199,16 +208,6 @@ func OpList(ops []int64, max int) string {
 	return b.String()
 }
 
-func countKind(as []checker.Anomaly, kind string) int {
-	n := 0
-	for _, a := range as {
-		if a.Kind == kind {
-			n++
-		}
-	}
-	return n
-}
-
 // clip shortens s to n runes, so one huge detail stays one line.
 func clip(s string, n int) string {
 	s = strings.ReplaceAll(s, "\n", " ")
@@ -217,20 +216,4 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
-}
-
-// errWriter keeps the first write error, so WriteSummary can print
-// without checking each line and still report a closed stdout.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }

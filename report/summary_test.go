@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -88,5 +89,22 @@ func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("closed")
 func TestWriteSummaryReportsWriteErrors(t *testing.T) {
 	if err := WriteSummary(failingWriter{}, store.Results{}); err == nil {
 		t.Error("WriteSummary to a failing writer returned nil")
+	}
+}
+
+func TestSummaryListsEveryPartitionWithItsGrudge(t *testing.T) {
+	h := history.History{
+		{Index: 0, Time: 1e9, Type: history.Invoke, Process: history.NemesisProcess, F: "start-partition"},
+		{Index: 1, Time: 2e9, Type: history.Info, Process: history.NemesisProcess, F: "start-partition",
+			Value: map[string]any{"n1": []any{"n2", "n3"}, "n2": []any{"n1"}, "n3": []any{"n1"}}},
+		{Index: 2, Time: 3e9, Type: history.Invoke, Process: history.NemesisProcess, F: "stop-partition"},
+		{Index: 3, Time: 3e9, Type: history.Info, Process: history.NemesisProcess, F: "stop-partition"},
+	}
+	var b strings.Builder
+	if err := WriteSummary(&b, store.Results{Valid: checker.Valid, Partitions: store.PartitionsOf(h)}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), `2.0s  {"n1":["n2","n3"],"n2":["n1"],"n3":["n1"]}`) {
+		t.Fatalf("summary does not list the partition's grudge:\n%s", b.String())
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/nemesis"
+	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -33,15 +34,21 @@ type Config struct {
 	Rate        float64       `json:"rate"`       // ops/s over all workers; 0: unlimited
 	TimeLimit   time.Duration `json:"time_limit"` // load duration; 0 with Rounds: until the rounds are done
 	Keys        int           `json:"keys"`
-	OpTimeout   time.Duration `json:"op_timeout"`
-	NodeCount   int           `json:"nodes"` // cluster size, where the target has one
+	// ConsistencyModels are what list-append and rw-register histories
+	// must satisfy (Elle's names); empty: strict-serializable.
+	ConsistencyModels []string      `json:"consistency_models,omitempty"`
+	OpTimeout         time.Duration `json:"op_timeout"`
+	NodeCount         int           `json:"nodes"` // cluster size, where the target has one; 0: the target's default
+	// Participants is the number of 2PC participants (bank, retry on a
+	// 2PC target); 0: two.
+	Participants int `json:"participants,omitempty"`
 
 	// Seed fixes every random choice: the workload generator and the
 	// nemesis schedule get seeds derived from it. 0: pick one at random
 	// (and record it).
 	Seed int64 `json:"seed"`
 
-	NemesisInterval   time.Duration `json:"nemesis_interval"` // 0: the nemesis's own (DefaultNemesisInterval, PartitionNemesisInterval)
+	NemesisInterval   time.Duration `json:"nemesis_interval"`    // 0: the nemesis's own (DefaultNemesisInterval, PartitionNemesisInterval)
 	Rounds            int           `json:"rounds"`              // nemesis actions; 0: until the load ends
 	PauseBeforeCommit time.Duration `json:"pause_before_commit"` // alternate-kill's commit window hold
 
@@ -69,15 +76,14 @@ type Config struct {
 // (linearizability, the strongest check) with the Raft leader restarted
 // every few seconds, for 20 seconds.
 const (
-	DefaultWorkload          = "register"
-	DefaultNemesis           = "restart-leader"
-	DefaultConcurrency       = 5
-	DefaultRate              = 50
-	DefaultTimeLimit         = 20 * time.Second
-	DefaultKeys              = 5
-	DefaultOpTimeout         = 2 * time.Second
-	DefaultNodeCount         = 3
-	DefaultNemesisInterval   = 5 * time.Second
+	DefaultWorkload        = "register"
+	DefaultNemesis         = "restart-leader"
+	DefaultConcurrency     = 5
+	DefaultRate            = 50
+	DefaultTimeLimit       = 20 * time.Second
+	DefaultKeys            = 5
+	DefaultOpTimeout       = 2 * time.Second
+	DefaultNemesisInterval = 5 * time.Second
 	// PartitionNemesisInterval is the interval when the nemesis cuts the
 	// network: partitions alternate start and stop, so 3s gives a 30s run
 	// five partitions.
@@ -105,9 +111,9 @@ func Defaults() Config {
 	return Config{
 		Workload: DefaultWorkload, Nemesis: DefaultNemesis,
 		Concurrency: DefaultConcurrency, Rate: DefaultRate, TimeLimit: DefaultTimeLimit,
-		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout, NodeCount: DefaultNodeCount,
+		Keys: DefaultKeys, OpTimeout: DefaultOpTimeout,
 		PauseBeforeCommit: DefaultPauseBeforeCommit,
-		Store: DefaultStore, CheckTimeout: DefaultCheckTimeout, HealTimeout: DefaultHealTimeout,
+		Store:             DefaultStore, CheckTimeout: DefaultCheckTimeout, HealTimeout: DefaultHealTimeout,
 	}
 }
 
@@ -200,10 +206,12 @@ func configErrorf(format string, args ...any) error {
 	return &ConfigError{Err: fmt.Errorf(format, args...)}
 }
 
-// IsConfigError reports whether err is (or wraps) a ConfigError.
+// IsConfigError reports whether err is (or wraps) a ConfigError, or a
+// target's (a bad target flag or config file that only Boot could find).
 func IsConfigError(err error) bool {
 	var ce *ConfigError
-	return errors.As(err, &ce)
+	var tce *target.ConfigError
+	return errors.As(err, &ce) || errors.As(err, &tce)
 }
 
 // Validate checks c without starting anything: names known, numbers in
@@ -237,12 +245,13 @@ func (c Config) Validate() error {
 	if c.OpTimeout <= 0 || c.CheckTimeout <= 0 || c.HealTimeout <= 0 || c.NemesisInterval < 0 || c.PauseBeforeCommit < 0 {
 		bad("op, check and heal timeouts must be positive, nemesis interval and pause before commit not negative")
 	}
-	if c.NodeCount < 1 {
-		bad("nodes %d: want at least 1", c.NodeCount)
+	if c.NodeCount < 0 {
+		bad("nodes %d: want at least 1 (or 0, the target's default)", c.NodeCount)
 	}
 	if c.Store == "" {
 		bad("no store directory")
 	}
+	errs = append(errs, c.boundErrors()...)
 	if err := errors.Join(errs...); err != nil {
 		return &ConfigError{Err: err}
 	}
@@ -284,7 +293,8 @@ func DeriveSeed(seed int64, purpose string) int64 {
 func (c Config) workloadOptions() workload.Options {
 	o := workload.Options{
 		Concurrency: c.Concurrency, Rate: c.Rate, TimeLimit: c.TimeLimit, OpTimeout: c.OpTimeout,
-		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target,
+		Seed: DeriveSeed(c.Seed, "workload"), Keys: c.Keys, Target: c.Target, ConsistencyModels: c.ConsistencyModels,
+		Participants: c.Participants,
 	}
 	return o
 }

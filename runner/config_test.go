@@ -69,7 +69,7 @@ func TestValidateRejectsRunsThatCannotStartOrEnd(t *testing.T) {
 		{"no workers", func(c *Config) { c.Concurrency = 0 }, "concurrency"},
 		{"negative rate", func(c *Config) { c.Rate = -1 }, "rate"},
 		{"bad target", func(c *Config) { c.Target = "mongo" }, "target"},
-		{"no nodes", func(c *Config) { c.NodeCount = 0 }, "nodes"},
+		{"negative nodes", func(c *Config) { c.NodeCount = -1 }, "nodes"},
 	} {
 		c := Defaults()
 		tc.mod(&c)

@@ -22,6 +22,10 @@ import (
 // the history and works when the Recorder retains no ops.
 type countingRecorder struct {
 	rec workload.Recorder
+	// failed is called once when an op could not be recorded (Index -1):
+	// the recorder records nothing more after that.
+	failed     func()
+	failedOnce sync.Once
 
 	ok, fail, info atomic.Int64
 	faults         atomic.Int64 // nemesis actions completed
@@ -33,6 +37,9 @@ type countingRecorder struct {
 
 func (c *countingRecorder) Record(op history.Op) history.Op {
 	op = c.rec.Record(op)
+	if op.Index < 0 && c.failed != nil {
+		c.failedOnce.Do(c.failed)
+	}
 	if !op.IsClient() {
 		c.mu.Lock()
 		c.fault, c.faultAt = describeFault(op), time.Now()

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
@@ -20,9 +22,13 @@ import (
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
-// finalReadTimeout bounds the final reads, which retry until the system
-// answers. (The heal's bound is Config.HealTimeout.)
-const finalReadTimeout = time.Minute
+// finalReadTimeout bounds the final reads and setupTimeout the workload's
+// setup, both retried until the system answers. (The heal's bound is
+// Config.HealTimeout.)
+const (
+	finalReadTimeout = time.Minute
+	setupTimeout     = time.Minute
+)
 
 // Outcome is what a run produced.
 type Outcome struct {
@@ -84,16 +90,47 @@ func runWith(ctx context.Context, cfg Config, w workload.Workload, nem nemesis.N
 		log = slog.Default()
 	}
 	start := time.Now()
-	dir, err := store.Create(cfg.Store, store.TestName(cfg.Workload, cfg.Nemesis), start)
+	dir, err := store.Create(cfg.Store, store.TestName(cfg.Workload, cfg.Nemesis, cfg.SUTBugs...), start)
 	if err != nil {
-		return Outcome{Config: cfg}, err
+		return Outcome{Config: cfg}, storeError(cfg.Store, err)
 	}
-	r := &run{cfg: cfg, log: log, w: w, nem: nem, dir: dir, start: start, boot: boot}
+	// latest points at the run from its first moment, so a runner killed
+	// with SIGKILL leaves `analyze store/latest` reading this run's
+	// history, not the previous one's.
+	if err := store.MarkLatest(dir); err != nil {
+		return Outcome{Config: cfg, Dir: dir.Dir}, storeError(cfg.Store, err)
+	}
+	// A history that cannot be written ends the run at once (a full disk
+	// would otherwise let the heal wait out its timeout on dead nodes).
+	ctx, abort := context.WithCancelCause(ctx)
+	defer abort(nil)
+	r := &run{cfg: cfg, log: log, w: w, nem: nem, dir: dir, start: start, boot: boot, abort: abort}
 	r.res = store.Results{Workload: cfg.Workload, Nemesis: cfg.Nemesis, Scenario: cfg.Scenario,
 		Seed: cfg.Seed, Version: cfg.Version, Start: start, Dir: dir.Dir, History: dir.Path(store.HistoryFile)}
 	runErr := r.execute(ctx)
 	out, finErr := r.finish(ctx, runErr)
 	return out, errors.Join(runErr, finErr)
+}
+
+// errRecordFailed is the cause a run ends with when its history cannot be
+// written: every op after it would be lost, so going on is pointless.
+var errRecordFailed = errors.New("the history cannot be written")
+
+// createRecorder opens the run's history; tests put a failing device
+// behind it.
+var createRecorder = func(path string) (*history.Recorder, error) { return history.CreateRecorder(path) }
+
+// storeError classifies a failure to make the run directory or its
+// latest link: a store path that is a file, or one chaoscheck may not
+// write, is the user's --store (a *ConfigError, exit 254); a full disk or
+// an I/O error is not.
+func storeError(storeDir string, err error) error {
+	for _, user := range []error{syscall.ENOTDIR, syscall.EEXIST, syscall.EACCES, syscall.EPERM, syscall.EROFS, syscall.ENAMETOOLONG, syscall.ELOOP} {
+		if errors.Is(err, user) {
+			return &ConfigError{Err: fmt.Errorf("--store %s: %w", storeDir, err)}
+		}
+	}
+	return err
 }
 
 // run is the state of one Run between its phases.
@@ -105,6 +142,7 @@ type run struct {
 	dir   *store.Run
 	start time.Time
 	boot  bootFunc
+	abort context.CancelCauseFunc // ends the run early with a cause (errRecordFailed)
 
 	rec         *history.Recorder
 	crec        *countingRecorder
@@ -128,20 +166,22 @@ func (r *run) note(format string, args ...any) {
 func (r *run) execute(ctx context.Context) error {
 	cfg := r.cfg
 	r.log.Info("run", "dir", r.dir.Dir, "workload", cfg.Workload, "nemesis", cfg.Nemesis, "scenario", cfg.Scenario, "seed", cfg.Seed)
-	raw, err := json.Marshal(cfg)
+	raw, err := r.record()
 	if err != nil {
-		return fmt.Errorf("runner: encode config: %w", err)
+		return err
 	}
 	r.res.Config = raw
-	if err := store.WriteJSON(r.dir.Path(store.ConfigFile), cfg); err != nil {
+	if err := store.WriteJSON(r.dir.Path(store.ConfigFile), raw); err != nil {
 		return err
 	}
 	// The history file exists from the start, so a run that fails to
 	// boot still has the complete set of files.
-	if r.rec, err = history.CreateRecorder(r.dir.Path(store.HistoryFile)); err != nil {
+	if r.rec, err = createRecorder(r.dir.Path(store.HistoryFile)); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
-	r.crec = &countingRecorder{rec: r.rec}
+	r.crec = &countingRecorder{rec: r.rec, failed: func() {
+		r.abort(fmt.Errorf("%w: %v", errRecordFailed, r.rec.Err()))
+	}}
 
 	r.log.Info("booting the system under test", "target", cfg.Target, "nodes", cfg.NodeCount)
 	r.sys, err = r.boot(ctx, r.dir, cfg)
@@ -157,7 +197,12 @@ func (r *run) execute(ctx context.Context) error {
 		}
 	}()
 	r.driver = r.sys.Driver()
-	if err := r.driver.Setup(ctx); err != nil {
+	// Drivers retry their setup until the system answers; a system that
+	// refuses it for good must not hold the run forever.
+	sctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	err = r.driver.Setup(sctx)
+	cancel()
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -198,7 +243,13 @@ func (r *run) execute(ctx context.Context) error {
 
 	r.log.Info("final reads")
 	fctx, cancel := context.WithTimeout(ctx, finalReadTimeout)
-	err = workload.FinalReads(fctx, r.w, r.driver, r.crec, r.nextProcess, r.cfg.workloadOptions().WithDefaults().OpTimeout)
+	// The workload's final reads, then the target's own observations
+	// (etcd: every member's revision and KV hash), if it has any.
+	ops := r.w.FinalOps()
+	if o, ok := r.sys.(target.Observer); ok {
+		ops = append(ops, o.FinalOps()...)
+	}
+	_, err = workload.FinalReads(fctx, ops, r.driver, r.crec, r.nextProcess, r.cfg.workloadOptions().WithDefaults().OpTimeout)
 	cancel()
 	switch {
 	case err == nil:
@@ -209,6 +260,29 @@ func (r *run) execute(ctx context.Context) error {
 	return nil
 }
 
+// record is config.json: the run's store.Record over its whole Config.
+func (r *run) record() (json.RawMessage, error) {
+	cfg := r.cfg
+	rec := store.Record{Workload: cfg.Workload, Nemesis: cfg.Nemesis, Scenario: cfg.Scenario, Target: cfg.Target,
+		Seed: cfg.Seed, SUTBugs: cfg.SUTBugs, Reproduce: cfg.Command()}
+	if j, ok := r.w.(workload.Judged); ok {
+		jd := j.Judgement()
+		names := jd.Checkers
+		if !slices.Contains(names, "stats") {
+			names = append(slices.Clone(names), "stats")
+		}
+		if err := rec.SetJudgement(names, jd.Options); err != nil {
+			return nil, fmt.Errorf("runner: %w", err)
+		}
+		rec.InitialBalance = jd.InitialBalance
+	}
+	raw, err := store.EncodeRecord(rec, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	return raw, nil
+}
+
 // load runs the workload and the nemesis schedule together. The load
 // lasts TimeLimit; with TimeLimit 0 it lasts until the nemesis has done
 // its Rounds, and one more interval so the system's recovery from the
@@ -217,7 +291,10 @@ func (r *run) load(ctx context.Context) {
 	cfg := r.cfg
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
-	nemCtx, stopNemesis := context.WithCancel(ctx)
+	// The schedule stops when the load does, but an action under way
+	// finishes (only an interrupted run cancels it).
+	stop := make(chan struct{})
+	stopNemesis := sync.OnceFunc(func() { close(stop) })
 	defer stopNemesis()
 	progCtx, stopProgress := context.WithCancel(ctx)
 	prog := newProgress(cfg, r.log, r.crec)
@@ -227,10 +304,13 @@ func (r *run) load(ctx context.Context) {
 	r.log.Info("load", "time_limit", cfg.TimeLimit, "rounds", cfg.Rounds, "concurrency", cfg.Concurrency, "rate", cfg.Rate)
 	nemDone := make(chan error, 1)
 	go func() {
-		err := nemesis.RunSchedule(nemCtx, r.nem, r.sys, r.crec, cfg.nemesisOptions())
-		if cfg.TimeLimit == 0 && nemCtx.Err() == nil {
+		nopts := cfg.nemesisOptions()
+		nopts.Stop = stop
+		err := nemesis.RunSchedule(ctx, r.nem, r.sys, r.crec, nopts)
+		if cfg.TimeLimit == 0 && ctx.Err() == nil {
 			select {
-			case <-nemCtx.Done():
+			case <-ctx.Done():
+			case <-stop:
 			case <-time.After(cfg.NemesisInterval):
 			}
 			stopLoad()
@@ -262,9 +342,13 @@ func (r *run) load(ctx context.Context) {
 // whatever execute returned, so every run directory gets a results.json.
 func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 	var errs []error
-	if ctx.Err() != nil {
+	switch cause := context.Cause(ctx); {
+	case ctx.Err() == nil:
+	case errors.Is(cause, errRecordFailed):
+		r.note("stopped: %v", cause)
+	default:
 		r.res.Interrupted = true
-		r.note("interrupted: %v", context.Cause(ctx))
+		r.note("interrupted: %v", cause)
 	}
 	var h history.History
 	if r.rec != nil {
@@ -277,8 +361,12 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 		h = r.rec.History()
 	}
 	r.res.Ops = len(h)
+	r.res.Partitions = store.PartitionsOf(h)
 
 	checkers := r.w.Checkers(r.dir.Dir)
+	if o, ok := r.sys.(target.Observer); ok {
+		checkers = append(checkers, o.Checkers()...)
+	}
 	if !slices.ContainsFunc(checkers, func(c checker.Checker) bool { return c.Name() == "stats" }) {
 		checkers = append(checkers, checker.NewStats())
 	}
@@ -293,6 +381,7 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 	// Never valid on observations not made: the checkers that need a
 	// final read say unknown without one, and so does the run.
 	if !r.finalReadOK {
+		r.res.NoFinalRead = true // store.CutShort: analyze applies the same rule
 		if runErr == nil && !r.res.Interrupted {
 			r.note("no final read: the verdict cannot be valid")
 		}
@@ -317,9 +406,6 @@ func (r *run) finish(ctx context.Context, runErr error) (Outcome, error) {
 		if err := store.WriteJSON(r.dir.Path(store.ResultsFile), r.res); err != nil {
 			errs = append(errs, err)
 		}
-	}
-	if err := store.MarkLatest(r.dir); err != nil {
-		errs = append(errs, err)
 	}
 	if r.res.Valid == checker.Valid {
 		if err := r.dir.RemoveNodeData(); err != nil {

@@ -14,9 +14,10 @@
 // correct system stayed valid on the same seeds. Row.OK is the bar the
 // selftest command holds every row to.
 //
-// Runs are stored as `chaoscheck run` stores them, under
-// Store/<system>-<bug>/ and Store/correct/<scenario>/, node data kept
-// where the verdict is not valid.
+// Runs are stored as `chaoscheck run` stores them, in the store's one
+// layout (Store/<workload>-<nemesis>[-sut-bug-<system>_<bug>]/<start>/,
+// store.TestName), so `chaoscheck serve --store` lists them; node data is
+// kept where the verdict is not valid.
 //
 // selftest imports runner, checker, history and store; cmd/chaoscheck
 // imports it. Nothing the runner uses may import it.

@@ -3,10 +3,10 @@ package selftest
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 )
 
 // Scenario is a run configuration that exposes one or more seeded bugs:
@@ -109,7 +109,7 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name: "register-partition-leader",
-		Why:  "register with clients bound to replicas; the Raft leader cut off from the majority every 2s, healed 2s later",
+		Why:  "register with clients bound to replicas; the Raft leader cut off from the majority for 3s, six times",
 		set: func(c *runner.Config) {
 			// A deposed leader serves stale reads only while it still
 			// believes it leads: from the majority's first commit until
@@ -117,9 +117,13 @@ var Scenarios = []Scenario{
 			// bound to it must keep reading through that window, so ops
 			// time out fast (a write it cannot commit holds its client
 			// 500ms, not 2s), 15 workers keep 5 on each replica, and 8
-			// keys spread the info'd writes the checker must place.
+			// keys spread the info'd writes the checker must place. Each
+			// cut shows the window about half the time (a new leader
+			// elected 1–3s after the cut, the old one stepping down after
+			// 1–2s), so six cuts; the check is bounded because a key with
+			// many info'd writes can take the search minutes.
 			c.Workload, c.Nemesis, c.Target = "register-per-node", "partition-leader", "raft"
-			c.NemesisInterval, c.TimeLimit = 2*time.Second, 12*time.Second
+			c.NemesisInterval, c.TimeLimit, c.CheckTimeout = 3*time.Second, 36*time.Second, 20*time.Second
 			c.Rate, c.Concurrency, c.OpTimeout, c.Keys = 0, 15, 500*time.Millisecond, 8
 		},
 	},
@@ -234,54 +238,29 @@ func BugIDs() []string {
 }
 
 // Select returns the matrix rows names asks for: "all" (or none) for
-// every row; otherwise each name is a row ID ("twopc/no-dedup") or a bug
-// name, which selects that bug on every system that has it
-// ("no-dedup").
+// every row; otherwise each name is a bug's ID ("twopc/no-dedup") or its
+// bare name where only one system has it ("one-phase"), resolved by the
+// seeded-bug registry (sut/bugs).
 func Select(names []string) ([]Bug, error) {
 	if len(names) == 0 || len(names) == 1 && names[0] == "all" {
 		return slices.Clone(Matrix), nil
 	}
 	want := map[string]bool{}
 	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if !slices.ContainsFunc(Matrix, func(b Bug) bool { return b.ID == n || b.Name == n }) {
-			return nil, fmt.Errorf("unknown bug %q (want all, or some of %s)", n, strings.Join(BugIDs(), ", "))
+		b, err := bugs.Lookup(n)
+		if err != nil {
+			return nil, fmt.Errorf("%w (or all)", err)
 		}
-		want[n] = true
-	}
-	var bugs []Bug
-	for _, b := range Matrix {
-		if want[b.ID] || want[b.Name] {
-			bugs = append(bugs, b)
+		if !slices.ContainsFunc(Matrix, func(r Bug) bool { return r.ID == b.ID() }) {
+			return nil, fmt.Errorf("seeded bug %s has no row in the matrix", b.ID())
 		}
+		want[b.ID()] = true
 	}
-	return bugs, nil
-}
-
-// Command is the `chaoscheck run` command line that reproduces a run of
-// cfg: every setting that differs from run's defaults, and the seed.
-func Command(cfg runner.Config) string {
-	d := runner.Defaults()
-	args := []string{"chaoscheck", "run", "--workload", cfg.Workload, "--nemesis", cfg.Nemesis}
-	flag := func(differs bool, name string, v any) {
-		if differs {
-			args = append(args, "--"+name, fmt.Sprint(v))
+	var rows []Bug
+	for _, r := range Matrix {
+		if want[r.ID] {
+			rows = append(rows, r)
 		}
 	}
-	flag(cfg.Target != "", "target", cfg.Target)
-	flag(true, "time-limit", cfg.TimeLimit)
-	flag(cfg.Rounds != d.Rounds, "rounds", cfg.Rounds)
-	flag(cfg.NemesisInterval != d.NemesisInterval, "nemesis-interval", cfg.NemesisInterval)
-	flag(cfg.PauseBeforeCommit != d.PauseBeforeCommit, "pause-before-commit", cfg.PauseBeforeCommit)
-	flag(cfg.Concurrency != d.Concurrency, "concurrency", cfg.Concurrency)
-	flag(cfg.Rate != d.Rate, "rate", cfg.Rate)
-	flag(cfg.Keys != d.Keys, "keys", cfg.Keys)
-	flag(cfg.OpTimeout != d.OpTimeout, "op-timeout", cfg.OpTimeout)
-	flag(cfg.HealTimeout != d.HealTimeout, "heal-timeout", cfg.HealTimeout)
-	flag(cfg.NodeCount != d.NodeCount, "nodes", cfg.NodeCount)
-	flag(cfg.Seed != 0, "seed", cfg.Seed)
-	for _, b := range cfg.SUTBugs {
-		args = append(args, "--sut-bug", b)
-	}
-	return strings.Join(args, " ")
+	return rows, nil
 }

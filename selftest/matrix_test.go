@@ -11,24 +11,18 @@ import (
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/runner"
 	"github.com/chaoscheck/chaoscheck/store"
-	"github.com/chaoscheck/chaoscheck/sut/raftsql"
-	"github.com/chaoscheck/chaoscheck/sut/twopc"
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 )
 
 func TestMatrixCoversEverySeededBug(t *testing.T) {
-	want := map[string][]string{"raft": raftsql.BugNames(), "twopc": twopc.BugNames()}
-	for system, names := range want {
-		for _, name := range names {
-			id := system + "/" + name
-			if !slices.ContainsFunc(Matrix, func(b Bug) bool { return b.ID == id }) {
-				t.Errorf("seeded bug %s (--sut-bug %s) has no row in the matrix", id, name)
-			}
+	for _, b := range bugs.All() {
+		if !slices.ContainsFunc(Matrix, func(r Bug) bool { return r.ID == b.ID() && r.Name == b.Name }) {
+			t.Errorf("seeded bug %s has no row in the matrix", b.ID())
 		}
 	}
-	for _, b := range Matrix {
-		system, name, _ := strings.Cut(b.ID, "/")
-		if name != b.Name || !slices.Contains(want[system], name) {
-			t.Errorf("row %s: no such bug on %s (name %q)", b.ID, system, b.Name)
+	for _, r := range Matrix {
+		if b, err := bugs.Lookup(r.ID); err != nil || b.Name != r.Name {
+			t.Errorf("row %s (name %q): %v", r.ID, r.Name, err)
 		}
 	}
 }
@@ -53,11 +47,13 @@ func TestMatrixScenariosAreRunnable(t *testing.T) {
 		cfg := Options{}.config(sc, b, 1, t.TempDir())
 		if err := cfg.Validate(); err != nil {
 			t.Errorf("row %s: scenario %s does not validate: %v", b.ID, sc.Name, err)
+		} else if _, err := cfg.Resolve(); err != nil {
+			t.Errorf("row %s: scenario %s does not resolve with its qualified bug: %v", b.ID, sc.Name, err)
 		}
 		if cfg.TimeLimit > 60*time.Second {
 			t.Errorf("row %s: time limit %s; the matrix keeps every run to a minute", b.ID, cfg.TimeLimit)
 		}
-		if !slices.Equal(cfg.SUTBugs, []string{b.Name}) {
+		if !slices.Equal(cfg.SUTBugs, []string{b.ID}) {
 			t.Errorf("row %s: SUT bugs %v", b.ID, cfg.SUTBugs)
 		}
 	}
@@ -75,7 +71,7 @@ func TestSelectTakesIDsAndNames(t *testing.T) {
 	}{
 		{nil, BugIDs()},
 		{[]string{"all"}, BugIDs()},
-		{[]string{"no-dedup"}, []string{"raft/no-dedup", "twopc/no-dedup"}},
+		{[]string{"one-phase"}, []string{"twopc/one-phase"}},
 		{[]string{"twopc/one-phase", "raft/stale-read"}, []string{"raft/stale-read", "twopc/one-phase"}},
 	} {
 		bugs, err := Select(tc.names)
@@ -90,6 +86,9 @@ func TestSelectTakesIDsAndNames(t *testing.T) {
 			t.Errorf("Select(%v) = %v, want %v", tc.names, got, tc.want)
 		}
 	}
+	if _, err := Select([]string{"no-dedup"}); err == nil || !strings.Contains(err.Error(), "raft/no-dedup or twopc/no-dedup") {
+		t.Errorf("Select(no-dedup): err %v, want ambiguous, naming both", err)
+	}
 	if _, err := Select([]string{"no-such-bug"}); err == nil || !strings.Contains(err.Error(), "raft/no-dedup") {
 		t.Errorf("Select(no-such-bug): err %v, want one listing the bugs", err)
 	}
@@ -98,15 +97,15 @@ func TestSelectTakesIDsAndNames(t *testing.T) {
 func TestCommandReproducesTheRun(t *testing.T) {
 	sc, _ := ScenarioNamed("retry-raft-kill-all")
 	cfg := Options{}.config(sc, Bug{ID: "raft/no-dedup", Name: "no-dedup"}, 3, "")
-	got := Command(cfg)
-	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug no-dedup"
+	got := cfg.Command()
+	want := "chaoscheck run --workload retry --nemesis kill-all --target raft --time-limit 8s --nemesis-interval 2s --op-timeout 8s --seed 3 --sut-bug raft/no-dedup"
 	if got != want {
-		t.Errorf("Command = %q\nwant      %q", got, want)
+		t.Errorf("Config.Command = %q\nwant      %q", got, want)
 	}
 	d := runner.Defaults()
 	d.Seed = 0
-	if got := Command(d); strings.Contains(got, "--seed") || strings.Contains(got, "--concurrency") {
-		t.Errorf("Command(defaults) = %q: names settings that are run's defaults", got)
+	if got := d.Command(); strings.Contains(got, "--seed") || strings.Contains(got, "--concurrency") {
+		t.Errorf("Config.Command(defaults) = %q: names settings that are run's defaults", got)
 	}
 }
 

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
+	"os"
 	"slices"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
@@ -24,8 +23,8 @@ type Options struct {
 	Bugs []string
 	// Seeds are run for every bug and for the correct system; default 1.
 	Seeds []int64
-	// Store is the directory runs are stored under: Store/<bug>/… and
-	// Store/correct/<scenario>/…. Required.
+	// Store is the store runs go in, laid out as every store is
+	// (store.TestName names a seeded bug's runs apart). Required.
 	Store string
 	// TimeLimit, when not zero, replaces every scenario's time limit.
 	TimeLimit time.Duration
@@ -134,6 +133,11 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 	if opts.Store == "" {
 		return nil, errors.New("selftest: no store directory")
 	}
+	if err := writableDir(opts.Store); err != nil {
+		// Every run would fail the same way: the user's --store, not a
+		// bug the matrix missed.
+		return nil, &runner.ConfigError{Err: fmt.Errorf("selftest: --store %s: %w", opts.Store, err)}
+	}
 	seeds := opts.Seeds
 	if len(seeds) == 0 {
 		seeds = []int64{1}
@@ -150,7 +154,7 @@ func Run(ctx context.Context, opts Options) ([]Row, error) {
 		if !ok {
 			return nil, fmt.Errorf("selftest: bug %s names unknown scenario %q", b.ID, b.Scenario)
 		}
-		rows[i] = Row{Bug: b, Why: sc.Why, Command: Command(opts.config(sc, b, seeds[0], ""))}
+		rows[i] = Row{Bug: b, Why: sc.Why, Command: opts.config(sc, b, seeds[0], "").Command()}
 		if !slices.Contains(scenarios, b.Scenario) {
 			scenarios = append(scenarios, b.Scenario)
 		}
@@ -191,8 +195,8 @@ func (o Options) config(sc Scenario, bug Bug, seed int64, dir string) runner.Con
 	if o.TimeLimit > 0 {
 		c.TimeLimit = o.TimeLimit
 	}
-	if bug.Name != "" {
-		c.SUTBugs = []string{bug.Name}
+	if bug.ID != "" {
+		c.SUTBugs = []string{bug.ID}
 	}
 	c.Log = o.Log
 	if c.Log == nil {
@@ -203,12 +207,11 @@ func (o Options) config(sc Scenario, bug Bug, seed int64, dir string) runner.Con
 
 // run performs one run and judges it against bug's expectations.
 func (o Options) run(ctx context.Context, sc Scenario, bug Bug, seed int64) RunResult {
-	dir := filepath.Join(o.Store, "correct", sc.Name)
-	if bug.ID != "" {
-		dir = filepath.Join(o.Store, strings.ReplaceAll(bug.ID, "/", "-"))
-	}
-	cfg := o.config(sc, bug, seed, dir)
-	r := RunResult{Bug: bug.ID, Scenario: sc.Name, Seed: seed, Command: Command(cfg)}
+	// The store's one layout (store.TestName): a run with a seeded bug
+	// goes under <workload>-<nemesis>-sut-bug-<system>_<bug>, so serve,
+	// analyze and latest read a selftest store as any other.
+	cfg := o.config(sc, bug, seed, o.Store)
+	r := RunResult{Bug: bug.ID, Scenario: sc.Name, Seed: seed, Command: cfg.Command()}
 	start := time.Now()
 	out, err := runner.Run(ctx, cfg)
 	r.Duration = time.Since(start)
@@ -278,4 +281,17 @@ func anomalyKinds(results []checker.Result) []string {
 		}
 	}
 	return kinds
+}
+
+// writableDir makes dir if needed and checks a directory can be made in
+// it, as each run will.
+func writableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	probe, err := os.MkdirTemp(dir, ".probe-")
+	if err != nil {
+		return err
+	}
+	return os.Remove(probe)
 }

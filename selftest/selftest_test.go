@@ -25,7 +25,15 @@ func TestMain(m *testing.M) { testbin.Main(m, &haveBinary) }
 // each run waits out the runner's one-minute heal timeout. They run in
 // the full matrix (chaoscheck selftest) and here only with
 // CHAOSCHECK_SELFTEST_ALL=1, to keep this test within its CI budget.
-var neverHeal = []string{"raft/unsynced-log", "twopc/forget-prepared"}
+var neverHeal = []string{"raft/unsynced-log", "twopc/forget-prepared", "twopc/unilateral-abort"}
+
+// statistical are the rows whose scenario catches the bug on most seeds
+// but not on every one (raft/local-leader-read needs a cut whose new
+// leader commits before the old one steps down: about half of them): one
+// seed here would make a flaky test. The full matrix measures their rate;
+// sut/cluster's TestLocalLeaderReadServesStaleReadFromDeposedLeader
+// retries cuts until it sees the window, and fails if the bug hides.
+var statistical = []string{"raft/local-leader-read"}
 
 // TestSeededBugsAreCaught is the fast part of the bug matrix: every seeded
 // bug with seed 1 must be caught (verdict invalid, with an anomaly the
@@ -37,7 +45,7 @@ func TestSeededBugsAreCaught(t *testing.T) {
 	}
 	var bugs []string
 	for _, id := range BugIDs() {
-		if os.Getenv("CHAOSCHECK_SELFTEST_ALL") != "" || !slices.Contains(neverHeal, id) {
+		if os.Getenv("CHAOSCHECK_SELFTEST_ALL") != "" || !slices.Contains(neverHeal, id) && !slices.Contains(statistical, id) {
 			bugs = append(bugs, id)
 		}
 	}

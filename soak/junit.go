@@ -2,7 +2,6 @@ package soak
 
 import (
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/internal/atomicfile"
 )
 
 // The JUnit XML schema CI systems read (Jenkins, GitLab, the GitHub
@@ -162,28 +162,14 @@ func WriteJUnit(w io.Writer, s Summary) error {
 	return err
 }
 
-// WriteJUnitFile writes the JUnit XML of s to path through a temporary
-// file and a rename, so a CI job that collects it mid-soak never reads
-// half a file.
+// WriteJUnitFile writes the JUnit XML of s to path with atomicfile's
+// rule, so a CI job that collects it mid-soak never reads half a file.
 func WriteJUnitFile(path string, s Summary) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("soak: junit: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+"-*")
-	if err != nil {
-		return fmt.Errorf("soak: junit: %w", err)
-	}
-	merr := f.Chmod(0o644)
-	werr := WriteJUnit(f, s)
-	cerr := f.Close()
-	if err := errors.Join(merr, werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("soak: write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("soak: write %s: %w", path, err)
+	if err := atomicfile.Write(path, 0o644, func(w io.Writer) error { return WriteJUnit(w, s) }); err != nil {
+		return fmt.Errorf("soak: %w", err)
 	}
 	return nil
 }

@@ -199,21 +199,6 @@ func RunSeed(soakSeed int64, n int) int64 {
 	return s
 }
 
-// Reproduce is the command that reruns one soak run by itself.
-func (c Config) Reproduce(scenario string, seed int64) string {
-	args := []string{"chaoscheck", "run", "--scenario", scenario, "--seed", strconv.FormatInt(seed, 10)}
-	if c.TimeLimit > 0 {
-		args = append(args, "--time-limit", c.TimeLimit.String())
-	}
-	if c.CheckTimeout > 0 {
-		args = append(args, "--check-timeout", c.CheckTimeout.String())
-	}
-	for _, b := range c.SUTBugs {
-		args = append(args, "--sut-bug", b)
-	}
-	return strings.Join(args, " ")
-}
-
 // Run soaks as cfg says and returns the summary it wrote. The error is a
 // *runner.ConfigError for a config no run can start from, or a failure
 // to write soak.json or the JUnit file; run verdicts are in the summary.
@@ -260,7 +245,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		// Only rs outlives this iteration: the run's history went with
 		// the runner, and its results (maybe large) go with out.
-		rs := summarize(n, scenario, seed, out, runErr, cfg)
+		rs := summarize(n, scenario, seed, out, runErr, rcfg.Command())
 		s.Runs = append(s.Runs, rs)
 		s.Counts[rs.Valid.String()]++
 		s.Valid = checker.Merge(s.Valid, rs.Valid)
@@ -328,10 +313,10 @@ func closed(c <-chan struct{}) bool {
 // summarize keeps what the soak needs of one run, with every list capped
 // and every string its own copy, so nothing of the run's results stays
 // reachable.
-func summarize(n int, scenario string, seed int64, out runner.Outcome, runErr error, cfg Config) RunSummary {
+func summarize(n int, scenario string, seed int64, out runner.Outcome, runErr error, reproduce string) RunSummary {
 	r := out.Results
 	rs := RunSummary{N: n, Scenario: scenario, Seed: seed, Valid: r.Valid, Start: r.Start, DurationSec: r.DurationSec,
-		Ops: r.Ops, Dir: out.Dir, Interrupted: r.Interrupted, Reproduce: cfg.Reproduce(scenario, seed)}
+		Ops: r.Ops, Dir: out.Dir, Interrupted: r.Interrupted, Reproduce: reproduce}
 	if out.Config.Seed != 0 && out.Config.Seed != seed {
 		rs.Seed = out.Config.Seed // never happens with runner.Run; a recorded seed is the truth
 	}
@@ -374,16 +359,8 @@ func summarize(n int, scenario string, seed int64, out runner.Outcome, runErr er
 
 // anomalyLine is "checker: kind ×count, e.g. key ops 1, 2: detail".
 func anomalyLine(c checker.Result, kind string) string {
-	count, first := 0, -1
-	for i, a := range c.Anomalies {
-		if a.Kind == kind {
-			if first < 0 {
-				first = i
-			}
-			count++
-		}
-	}
-	a := c.Anomalies[first]
+	count := checker.CountKind(c.Anomalies, kind)
+	a := c.Anomalies[slices.IndexFunc(c.Anomalies, func(a checker.Anomaly) bool { return a.Kind == kind })]
 	s := fmt.Sprintf("%s: %s ×%d, e.g.", c.Checker, kind, count)
 	if a.Key != "" {
 		s += " " + a.Key

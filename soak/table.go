@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/internal/errwriter"
 )
 
 // maxTableRows caps the summary table: past it the table shows every run
@@ -20,7 +21,7 @@ const (
 // seed, verdict, duration, ops, run dir), the totals and why the soak
 // stopped, and the command reproducing each run that did not pass.
 func WriteTable(w io.Writer, s Summary, files ...string) error {
-	ew := &errWriter{w: w}
+	ew := &errwriter.Writer{W: w}
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "#\tSCENARIO\tSEED\tVERDICT\tDURATION\tOPS\tRUN DIR")
 	hidden := 0
@@ -64,20 +65,5 @@ func WriteTable(w io.Writer, s Summary, files ...string) error {
 		fmt.Fprintf(ew, "\nwrote %s\n", strings.Join(files, ", "))
 	}
 	fmt.Fprintf(ew, "soak verdict: %s (exit %d)\n", strings.ToUpper(s.Valid.String()), s.ExitCode())
-	return ew.err
-}
-
-// errWriter keeps the first write error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
+	return ew.Err
 }

@@ -36,8 +36,11 @@ type Run struct {
 // TestName is the directory a run of workload under nemesis goes in.
 // Commas of a nemesis combination become "+", so "kill,pause" is
 // "register-kill+pause"; anything but letters, digits, '-', '_' and '+'
-// becomes '_' so a name cannot climb out of the store.
-func TestName(workload, nemesis string) string {
+// becomes '_' so a name cannot climb out of the store. Seeded bugs (a
+// self-test run) are part of the test: "set-kill-all-sut-bug-raft_no-dedup",
+// so a selftest or soak store has the layout of any other and its runs
+// with and without a bug are told apart.
+func TestName(workload, nemesis string, sutBugs ...string) string {
 	if nemesis == "" {
 		nemesis = "none"
 	}
@@ -52,7 +55,11 @@ func TestName(workload, nemesis string) string {
 			return '_'
 		}, s)
 	}
-	return clean(workload) + "-" + clean(nemesis)
+	name := clean(workload) + "-" + clean(nemesis)
+	for _, b := range sutBugs {
+		name += "-sut-bug-" + clean(b)
+	}
+	return name
 }
 
 // Create makes a fresh run directory for test, named after start. If a

@@ -21,7 +21,9 @@
 // Optional abilities are interfaces a System may also implement (Leader,
 // CommitWindow, ClientRouter); a Target announces them ahead of boot as
 // Features, so a nemesis that needs one is refused before anything starts.
+// Observer is a System with final observations and checkers of its own
+// (etcd compares its members).
 //
-// target imports workload and history only; workload, checker and history
-// never import target.
+// target imports workload, checker and history only; workload, checker
+// and history never import target.
 package target

@@ -26,6 +26,9 @@ const (
 	// Coordinator: a 2PC coordinator node that can be killed on its own
 	// (restart-coordinator, coordinator-crash).
 	Coordinator Feature = "coordinator"
+	// CoordinatorFailpoints: chaoscheck's embedded 2PC coordinator, whose
+	// decision and commit failpoints a nemesis holds (coordinator-crash).
+	CoordinatorFailpoints Feature = "coordinator-failpoints"
 )
 
 // Has says whether fs holds every feature of need, and returns the first

@@ -8,6 +8,9 @@
 //     content hash read in one SQLite snapshot). Replicas behind the most
 //     advanced one are lagging, not divergent, unless Strict.
 //   - in-doubt: no participant holds a transaction PREPARED and undecided.
+//     One that does is pending, not wrong: 2PC finishes it by itself, so
+//     a cluster stopped mid-commit is unknown here (and in atomicity and
+//     conservation, which it also affects) until it has settled.
 //   - applied-once: no participant has more than one effect row for a
 //     tx_id (effect rows are counted, not the dedup records).
 //   - conservation: the balances of all participants sum to the expected

@@ -170,7 +170,6 @@ func TestExpectedTotalSources(t *testing.T) {
 		want    string // "none" or "<total> <source substring>"
 	}{
 		{"config total", `{"total": 800}`, "", "800 config.json"},
-		{"config accounts count", `{"accounts": 8, "initial_balance": 100}`, "", "800 config.json"},
 		{"config accounts list", `{"accounts": ["p1/a1", "p2/a1"], "initial_balance": 50}`, "", "100 config.json"},
 		{"history first ok read", `{"workload": "bank"}`,
 			`{"index":0,"type":"invoke","process":0,"f":"read-balances"}

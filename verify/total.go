@@ -12,15 +12,15 @@ import (
 )
 
 // expectedTotal finds the sum a run's balances must have, in order:
-//   - config.json's "total", or "accounts" (a count or a list) times
-//     "initial_balance", when the run recorded them;
+//   - the run's record (config.json, store.Record): its total, or its
+//     accounts times their initial balance, as the runner wrote them;
 //   - the first ok client read-balances in history.jsonl: the bank
 //     checker's own inference, so a first read that is already wrong
 //     makes this wrong too (the note says so; --total avoids it).
 //
 // Nil when neither is there; notes gains why.
 func expectedTotal(run string, notes []string) (*int64, string, []string) {
-	if t, ok := configTotal(filepath.Join(run, store.ConfigFile)); ok {
+	if t, ok := recordTotal(run); ok {
 		return &t, store.ConfigFile, notes
 	}
 	t, index, err := historyTotal(filepath.Join(run, store.HistoryFile))
@@ -30,36 +30,18 @@ func expectedTotal(run string, notes []string) (*int64, string, []string) {
 	return &t, fmt.Sprintf("the first ok read-balances of %s (op %d)", store.HistoryFile, index), notes
 }
 
-// configTotal reads the total from a config.json that records it.
-func configTotal(path string) (int64, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return 0, false
-	}
-	var c struct {
-		Total          *int64          `json:"total"`
-		Accounts       json.RawMessage `json:"accounts"`
-		InitialBalance *int64          `json:"initial_balance"`
-	}
-	if json.Unmarshal(b, &c) != nil {
-		return 0, false
-	}
-	if c.Total != nil {
-		return *c.Total, true
-	}
-	if c.InitialBalance == nil || len(c.Accounts) == 0 {
-		return 0, false
-	}
-	var n int64
-	var list []string
+// recordTotal reads the total from the run's record, when it holds one.
+func recordTotal(run string) (int64, bool) {
+	rec, err := store.ReadRecord(run)
 	switch {
-	case json.Unmarshal(c.Accounts, &n) == nil:
-	case json.Unmarshal(c.Accounts, &list) == nil:
-		n = int64(len(list))
-	default:
+	case err != nil:
 		return 0, false
+	case rec.Total != nil:
+		return *rec.Total, true
+	case rec.InitialBalance > 0 && len(rec.Accounts) > 0:
+		return int64(len(rec.Accounts)) * rec.InitialBalance, true
 	}
-	return n * *c.InitialBalance, n > 0
+	return 0, false
 }
 
 // historyTotal sums the first ok read-balances a client recorded. Only

@@ -36,7 +36,9 @@ func TestAtomicityVerdicts(t *testing.T) {
 			coord, committed, nil, checker.Valid, ""},
 		{"prepared everywhere: in doubt, not partial", []participant{part("p1", nil, map[string]string{"t1": "prepared"}, nil), part("p2", nil, map[string]string{"t1": "prepared"}, nil)},
 			coord, committed, nil, checker.Valid, ""},
-		{"applied on one, prepared on the other", []participant{part("p1", applied, map[string]string{"t1": "committed"}, nil), part("p2", nil, map[string]string{"t1": "prepared"}, nil)},
+		{"applied on one, prepared on the other: stopped mid-commit, pending", []participant{part("p1", applied, map[string]string{"t1": "committed"}, nil), part("p2", nil, map[string]string{"t1": "prepared"}, nil)},
+			coord, committed, nil, checker.Unknown, ""},
+		{"applied on one, aborted on the other", []participant{part("p1", applied, map[string]string{"t1": "committed"}, nil), part("p2", nil, map[string]string{"t1": "aborted"}, nil)},
 			coord, committed, nil, checker.Invalid, "partial-commit"},
 		{"aborted by a participant after a commit decision", []participant{part("p1", nil, map[string]string{"t1": "prepared"}, nil), part("p2", nil, map[string]string{"t1": "aborted"}, nil)},
 			coord, committed, nil, checker.Invalid, "lost-commit"},
@@ -76,5 +78,33 @@ func TestConservationVerdicts(t *testing.T) {
 	unread := append(ok[:1:1], participant{Node: Node{Name: "p2"}, err: errors.New("disk gone")})
 	if res := checkConservation(unread, &total, "--total"); res.Valid != checker.Unknown {
 		t.Errorf("a participant unread: want unknown, got %+v", res)
+	}
+}
+
+// TestStoppedMidCommitIsPendingNotInvalid is a 2PC cluster stopped after
+// the commit reached p1 and before it reached p2: the protocol will still
+// finish t1 (the coordinator re-drives the commit), so each check that
+// sees it says unknown, naming the pending tx, and none says invalid.
+func TestStoppedMidCommitIsPendingNotInvalid(t *testing.T) {
+	coord := &Node{Name: "coordinator", Dir: "/c"}
+	recs := []twopc.DecisionRecord{{TxID: "t1", XID: "t1", State: twopc.Committed, Participants: []string{"p1", "p2"}}}
+	// t1 moves 10 from p1/a1 to p2/a1; p1 applied it, p2 holds it prepared.
+	ps := []participant{
+		part("p1", map[string]int{"t1": 1}, map[string]string{"t1": "committed"}, map[string]int64{"a1": 90}),
+		part("p2", nil, map[string]string{"t1": "prepared"}, map[string]int64{"a1": 100}),
+	}
+	total := int64(200)
+	for _, res := range []checker.Result{
+		checkInDoubt(ps, decisionsByTx(recs)),
+		checkAtomicity(ps, coord, recs, nil),
+		checkConservation(ps, &total, "config.json"),
+	} {
+		notes := strings.Join(res.Notes, "\n")
+		if res.Valid != checker.Unknown || len(res.Anomalies) > 0 || !strings.Contains(notes, "pending") {
+			t.Errorf("%s: verdict %s, anomalies %+v, notes %q; want unknown, none, and the pending reason", res.Checker, res.Valid, res.Anomalies, notes)
+		}
+	}
+	if notes := strings.Join(checkInDoubt(ps, decisionsByTx(recs)).Notes, "\n"); !strings.Contains(notes, "p2 holds t1") || !strings.Contains(notes, "decision: committed") {
+		t.Errorf("in-doubt notes %q do not name p2, t1 and the decision", notes)
 	}
 }

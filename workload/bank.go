@@ -40,22 +40,12 @@ func (w *bank) Generator(seed int64) Generator {
 
 func (*bank) FinalOps() []history.Op { return transferFinalOps() }
 
-func (w *bank) Checkers(string) []checker.Checker { return transferCheckers(w.accounts, w.opts) }
+func (w *bank) Judgement() Judgement { return transferJudgement(w.accounts, w.opts) }
+
+func (w *bank) Checkers(outDir string) []checker.Checker { return w.Judgement().build(outDir) }
 
 // transferFinalOps: the balances once healed, then per participant how
 // many effect rows each tx_id left.
 func transferFinalOps() []history.Op {
 	return []history.Op{{F: "read-balances"}, {F: "final-read"}}
-}
-
-// transferCheckers: money conserved over exactly the accounts, no balance
-// below zero (participants vote no on an overdraft), each tx_id applied
-// once, and stats.
-func transferCheckers(accounts []string, opts Options) []checker.Checker {
-	total := int64(len(accounts)) * opts.InitialBalance
-	return []checker.Checker{
-		checker.NewBank(checker.BankOptions{Total: &total, Accounts: accounts, AllowNegative: false}),
-		checker.NewTxID(),
-		checker.NewStats(),
-	}
 }

@@ -5,10 +5,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
-	"github.com/chaoscheck/chaoscheck/checker/elle"
+	_ "github.com/chaoscheck/chaoscheck/checker/elle" // registers the list-append and rw-register checkers
 	"github.com/chaoscheck/chaoscheck/history"
 )
 
@@ -57,13 +56,12 @@ func (w *elleWorkload) writeF() string {
 // FinalOps is empty: Elle judges the transactions made during the run.
 func (*elleWorkload) FinalOps() []history.Op { return nil }
 
-func (w *elleWorkload) Checkers(string) []checker.Checker {
-	c, err := elle.NewChecker(elle.Options{Workload: w.name, Models: w.opts.ConsistencyModels, Timeout: 2 * time.Minute})
-	if err != nil {
-		c = errChecker{"elle", err}
-	}
-	return []checker.Checker{c, checker.NewStats()}
+func (w *elleWorkload) Judgement() Judgement {
+	return Judgement{Checkers: []string{w.name, "stats"},
+		Options: checker.Options{ConsistencyModels: w.opts.ConsistencyModels, Timeout: checkTimeout}}
 }
+
+func (w *elleWorkload) Checkers(outDir string) []checker.Checker { return w.Judgement().build(outDir) }
 
 // maxWritesPerKey retires a key after this many writes (Elle's default
 // max-writes-per-key is 32; shorter lists keep reads cheap for SQL

@@ -83,7 +83,8 @@ func newTransfer(rng *rand.Rand, accounts []string, n int64) history.Op {
 	return history.Op{F: "transfer", TxID: fmt.Sprintf("t%d", n), Value: transferValue(accounts[i], accounts[j], int64(1+rng.Intn(5)))}
 }
 
-// transferValue is the op value DESIGN.md gives for a transfer:
+// transferValue is a transfer's op value, as the README's "History
+// format" gives it:
 // {from, to, amount, participants}.
 func transferValue(from, to string, amount int64) map[string]any {
 	pf, _ := SplitAccount(from)

@@ -8,20 +8,21 @@ import (
 	"github.com/chaoscheck/chaoscheck/history"
 )
 
-// FinalReads performs w's final ops in order through clients of d. Each
-// runs as a fresh process, from firstProcess up (above every process the
-// load used: a process that ended info never invokes again), and is
-// repeated until an attempt completes ok or ctx ends, under a new process
-// after each info. Each attempt gets timeout.
-func FinalReads(ctx context.Context, w Workload, d Driver, rec Recorder, firstProcess int64, timeout time.Duration) error {
+// FinalReads performs ops (a workload's FinalOps, a target's own final
+// observations) in order through clients of d. Each runs as a fresh
+// process, from firstProcess up (above every process the load used: a
+// process that ended info never invokes again), and is repeated until an
+// attempt completes ok or ctx ends, under a new process after each info.
+// Each attempt gets timeout. It returns the first process it did not use.
+func FinalReads(ctx context.Context, ops []history.Op, d Driver, rec Recorder, firstProcess int64, timeout time.Duration) (int64, error) {
 	next := firstProcess
 	fresh := func() int64 { next++; return next - 1 }
-	for _, op := range w.FinalOps() {
+	for _, op := range ops {
 		if err := observe(ctx, rec, d, op, fresh, timeout); err != nil {
-			return err
+			return next, err
 		}
 	}
-	return nil
+	return next, nil
 }
 
 // observe records one final observation: the invocation inv, then the

@@ -1,10 +1,6 @@
 package workload
 
 import (
-	"context"
-	"encoding/json"
-	"time"
-
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
 )
@@ -40,27 +36,9 @@ func (w *register) Generator(seed int64) Generator { return newRegisterGen(seed,
 // during the run.
 func (*register) FinalOps() []history.Op { return nil }
 
-func (w *register) Checkers(outDir string) []checker.Checker {
-	lin, err := checker.NewLinearizable(checker.LinearizableOptions{
-		Model: "kv", Init: json.Number("0"), Timeout: 2 * time.Minute, OutDir: outDir,
-	})
-	if err != nil {
-		lin = errChecker{"linearizable", err}
-	}
-	return []checker.Checker{lin, checker.NewStats()}
-}
+func (*register) Judgement() Judgement { return registerJudgement() }
+
+func (w *register) Checkers(outDir string) []checker.Checker { return w.Judgement().build(outDir) }
 
 // RegisterKey is the name of register key i.
 func RegisterKey(i int) string { return registerKey(i) }
-
-// errChecker stands in for a checker that could not be built: it judges
-// nothing, so its verdict is unknown.
-type errChecker struct {
-	name string
-	err  error
-}
-
-func (e errChecker) Name() string { return e.name }
-func (e errChecker) Check(_ context.Context, _ history.History) checker.Result {
-	return checker.Result{Checker: e.name, Valid: checker.Unknown, Notes: []string{e.err.Error()}}
-}

@@ -3,6 +3,7 @@ package workload
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/history"
@@ -15,13 +16,23 @@ func init() { Register("retry", newRetry) }
 // attempt ended info and, for a share of ops, sent again while the first
 // attempt may still be in flight. The system must apply each tx_id once.
 //
-// On a transactional target a transaction is a transfer and the bank
-// checker also sees the money conserved; on the Raft store (Options.Target
-// "raft") it is a txn inserting one row holding the tx_id
-// (value {"insert": n}), and the final-read counts rows per tx_id.
+// What a transaction is depends on the target, and is decided once, here:
+// on a transactional target it is a transfer (retryTxns transfers: the
+// bank checker also sees the money conserved); on the Raft store
+// (Options.Target "raft") it is a txn inserting one row holding the tx_id
+// (value {"insert": n}, retryTxns inserts), and the final-read counts rows
+// per tx_id. The methods below never branch on the target.
 type retry struct {
-	opts     Options
-	accounts []string
+	opts Options
+	txns retryTxns
+}
+
+// retryTxns is one kind of retried transaction: how transaction n is
+// drawn, which final observations follow, and how they are judged.
+type retryTxns struct {
+	next      func(rng *rand.Rand, n int64) history.Op
+	finalOps  []history.Op
+	judgement Judgement
 }
 
 // RaftRetryParticipant is the final-read's one "participant" of the retry
@@ -29,26 +40,25 @@ type retry struct {
 const RaftRetryParticipant = "raft"
 
 func newRetry(opts Options) (Workload, error) {
-	w := &retry{opts: opts}
-	if !w.inserts() {
-		w.accounts = BankAccounts(opts)
+	if opts.Target == "raft" {
+		return &retry{opts: opts, txns: retryTxns{
+			next:      raftRetryTxn,
+			finalOps:  []history.Op{{F: "final-read"}},
+			judgement: Judgement{Checkers: []string{"txid", "stats"}},
+		}}, nil
 	}
-	return w, nil
+	accounts := BankAccounts(opts)
+	return &retry{opts: opts, txns: retryTxns{
+		next:      func(rng *rand.Rand, n int64) history.Op { return newTransfer(rng, accounts, n) },
+		finalOps:  transferFinalOps(),
+		judgement: transferJudgement(accounts, opts),
+	}}, nil
 }
-
-// inserts says the target is the Raft store, whose transactions are
-// inserts rather than transfers.
-func (w *retry) inserts() bool { return w.opts.Target == "raft" }
 
 func (*retry) Name() string { return "retry" }
 
 func (w *retry) Generator(seed int64) Generator {
-	if w.inserts() {
-		return newRetryGen(seed, w.opts.DuplicateFraction, raftRetryTxn)
-	}
-	return newRetryGen(seed, w.opts.DuplicateFraction, func(rng *rand.Rand, n int64) history.Op {
-		return newTransfer(rng, w.accounts, n)
-	})
+	return newRetryGen(seed, w.opts.DuplicateFraction, w.txns.next)
 }
 
 // raftRetryTxn is transaction n on raft: insert the row (tx_id, n).
@@ -56,16 +66,8 @@ func raftRetryTxn(_ *rand.Rand, n int64) history.Op {
 	return history.Op{F: "txn", TxID: fmt.Sprintf("t%d", n), Value: map[string]any{"insert": n}}
 }
 
-func (w *retry) FinalOps() []history.Op {
-	if w.inserts() {
-		return []history.Op{{F: "final-read"}}
-	}
-	return transferFinalOps()
-}
+func (w *retry) FinalOps() []history.Op { return slices.Clone(w.txns.finalOps) }
 
-func (w *retry) Checkers(string) []checker.Checker {
-	if w.inserts() {
-		return []checker.Checker{checker.NewTxID(), checker.NewStats()}
-	}
-	return transferCheckers(w.accounts, w.opts)
-}
+func (w *retry) Judgement() Judgement { return w.txns.judgement }
+
+func (w *retry) Checkers(outDir string) []checker.Checker { return w.Judgement().build(outDir) }

@@ -17,6 +17,7 @@ func newSet(Options) (Workload, error) { return set{}, nil }
 func (set) Name() string              { return "set" }
 func (set) Generator(int64) Generator { return &setGen{} }
 func (set) FinalOps() []history.Op    { return []history.Op{{F: "read-all"}} }
-func (set) Checkers(string) []checker.Checker {
-	return []checker.Checker{checker.NewSet(), checker.NewStats()}
+func (set) Judgement() Judgement      { return Judgement{Checkers: []string{"set", "stats"}} }
+func (s set) Checkers(outDir string) []checker.Checker {
+	return s.Judgement().build(outDir)
 }

@@ -85,7 +85,7 @@ func TestFinalReadsRetryUntilOKAsFreshProcesses(t *testing.T) {
 		return op
 	}}
 	rec := newMemRecorder()
-	if err := FinalReads(context.Background(), w, w, rec, 7, time.Second); err != nil {
+	if _, err := FinalReads(context.Background(), w.FinalOps(), w, rec, 7, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	h := rec.History()
@@ -109,7 +109,7 @@ func TestFinalReadsGiveUpWhenCtxEnds(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	err := FinalReads(ctx, w, w, newMemRecorder(), 0, time.Second)
+	_, err := FinalReads(ctx, w.FinalOps(), w, newMemRecorder(), 0, time.Second)
 	if err == nil || !strings.Contains(err.Error(), "unavailable") {
 		t.Fatalf("FinalReads = %v, want an error naming the last attempt", err)
 	}

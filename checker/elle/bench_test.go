@@ -28,8 +28,14 @@ func benchOpts(txns int) genOpts {
 // (with an 800 MiB history live, GOGC=100 lets a whole check's garbage
 // pile up).
 func benchmarkListAppend(b *testing.B, txns int, models []string, liveHeap bool) {
-	h := genListAppend(benchOpts(txns))
-	c, err := NewChecker(Options{Workload: "list-append", Models: models})
+	benchmarkWorkload(b, "list-append", txns, models, liveHeap)
+}
+
+func benchmarkWorkload(b *testing.B, workload string, txns int, models []string, liveHeap bool) {
+	o := benchOpts(txns)
+	o.register = workload == "rw-register"
+	h := genListAppend(o)
+	c, err := NewChecker(Options{Workload: workload, Models: models})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -108,4 +114,8 @@ func BenchmarkListAppend1M(b *testing.B) {
 
 func BenchmarkListAppend1MLiveHeap(b *testing.B) {
 	benchmarkListAppend(b, 1_000_000, []string{"strict-serializable"}, true)
+}
+
+func BenchmarkRWRegister100k(b *testing.B) {
+	benchmarkWorkload(b, "rw-register", 100_000, []string{"strict-serializable"}, false)
 }

@@ -104,8 +104,8 @@ func (c *elleChecker) Check(ctx context.Context, h history.History) checker.Resu
 
 	var e edges
 	// About five data edges per txn (two ops): sized up front, the edge
-	// list is not copied as it grows; realtime edges are added to it at
-	// their exact count (searchCycles).
+	// list is not copied as it grows. Realtime edges have their own list
+	// (searchCycles).
 	if n := 5 * len(h) / 2; n > 0 {
 		e.from = make([]int32, 0, n)
 		e.pack = make([]uint64, 0, n)
@@ -156,24 +156,28 @@ func (c *elleChecker) searchCycles(ctx context.Context, a *analysis, e *edges, f
 	n := int32(len(a.txns))
 	nodes := n
 	var tickAt []int32
+	var order edges // sized exactly: at most three realtime edges per txn
 	switch {
 	case needRT:
 		// Realtime subsumes process order: a process runs one txn at a time.
-		e.from = slices.Grow(e.from, 3*len(a.txns))
-		e.pack = slices.Grow(e.pack, 3*len(a.txns))
+		order.from, order.pack = make([]int32, 0, 3*n), make([]uint64, 0, 3*n)
 		var ticks int32
-		ticks, tickAt = a.addRealtime(e)
+		ticks, tickAt = a.addRealtime(&order)
 		nodes += ticks
 	case needProc:
-		a.addProcess(e)
+		order.from, order.pack = make([]int32, 0, n), make([]uint64, 0, n)
+		a.addProcess(&order)
 	}
-	if len(e.from) == 0 {
-		a.notes = append(a.notes, "no dependencies between transactions: the history shows nothing to judge")
+	g := build(n, nodes, tickAt, e, &order)
+	a.counts["edges"] = len(g.to)
+	// Elle's empty-transaction-graph: no transaction depends on another
+	// (every edge into a transaction is a dependency; edges into ticks
+	// are not), so there is nothing to judge.
+	if !slices.ContainsFunc(g.to, func(v int32) bool { return v < n }) {
+		a.notes = append(a.notes, "no transaction depends on another (Elle's empty-transaction-graph): the history shows nothing to judge")
 		a.unjudged = true
 		return nil, nil
 	}
-	g := build(e, n, nodes, tickAt)
-	a.counts["edges"] = len(g.to)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}

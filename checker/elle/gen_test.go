@@ -21,6 +21,7 @@ type genOpts struct {
 	failRate   float64 // txns that fail without effect
 	infoRate   float64 // txns that end info (half of them take effect)
 	seed       uint64
+	register   bool // rw-register: ["w" k v] and reads of one value
 }
 
 var numCache []any
@@ -34,7 +35,8 @@ func num(n int) any {
 	return numCache[n]
 }
 
-// genListAppend returns a strict serializable list-append history.
+// genListAppend returns a strict serializable list-append history, or
+// rw-register with o.register.
 func genListAppend(o genOpts) history.History {
 	r := rand.New(rand.NewPCG(o.seed, 7))
 	state := map[int][]any{} // key → its list
@@ -78,6 +80,10 @@ func genListAppend(o genOpts) history.History {
 					active[slot] = nextKey
 					nextKey++
 				}
+				if o.register {
+					mops[i] = []any{"w", num(k), num(v)}
+					continue
+				}
 				mops[i] = []any{"append", num(k), num(v)}
 			}
 			open[slot] = &pending{inv: mops}
@@ -93,13 +99,13 @@ func genListAppend(o genOpts) history.History {
 			continue
 		case x < o.failRate+o.infoRate:
 			if r.IntN(2) == 0 {
-				apply(state, p.inv)
+				apply(state, p.inv, o.register)
 			}
 			emit(history.Op{Type: history.Info, Process: procs[slot], F: "txn", Value: p.inv})
 			procs[slot] += int64(o.procs)
 			continue
 		}
-		emit(history.Op{Type: history.OK, Process: procs[slot], F: "txn", Value: apply(state, p.inv)})
+		emit(history.Op{Type: history.OK, Process: procs[slot], F: "txn", Value: apply(state, p.inv, o.register)})
 	}
 	return h
 }
@@ -115,19 +121,27 @@ func anyOpen(open []*pending) bool {
 
 type pending struct{ inv []any }
 
-// apply runs a txn atomically and returns its completed mops.
-func apply(state map[int][]any, inv []any) []any {
+// apply runs a txn atomically and returns its completed mops. A register
+// is kept as the list of its values; a read returns the last.
+func apply(state map[int][]any, inv []any, register bool) []any {
 	out := make([]any, len(inv))
 	for i, m := range inv {
 		mop := m.([]any)
 		k, _ := strconv.Atoi(string(mop[1].(json.Number)))
-		if mop[0] == "append" {
+		if mop[0] != "r" {
 			state[k] = append(state[k], mop[2])
 			out[i] = mop
 			continue
 		}
 		l := state[k]
-		out[i] = []any{"r", mop[1], l[:len(l):len(l)]}
+		switch {
+		case !register:
+			out[i] = []any{"r", mop[1], l[:len(l):len(l)]}
+		case len(l) == 0:
+			out[i] = []any{"r", mop[1], nil}
+		default:
+			out[i] = []any{"r", mop[1], l[len(l)-1]}
+		}
 	}
 	return out
 }

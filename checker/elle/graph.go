@@ -74,22 +74,31 @@ type graph struct {
 	tickAt []int32
 }
 
-// build turns e into a graph over nodes nodes, merging parallel edges.
-func build(e *edges, txns, nodes int32, tickAt []int32) *graph {
+// build turns the edge lists into a graph over nodes nodes, merging
+// parallel edges. It empties the lists as it goes, so their memory is
+// free before the graph's adjacency is allocated.
+func build(txns, nodes int32, tickAt []int32, lists ...*edges) *graph {
 	g := &graph{txns: txns, nodes: nodes, off: make([]int32, nodes+1), tickAt: tickAt}
-	for _, f := range e.from {
-		g.off[f+1]++
+	total := 0
+	for _, e := range lists {
+		for _, f := range e.from {
+			g.off[f+1]++
+		}
+		total += len(e.from)
 	}
 	for v := int32(0); v < nodes; v++ {
 		g.off[v+1] += g.off[v]
 	}
-	sorted := make([]uint64, len(e.pack))
+	sorted := make([]uint64, total)
 	next := slices.Clone(g.off[:nodes])
-	for i, f := range e.from {
-		sorted[next[f]] = e.pack[i]
-		next[f]++
+	for _, e := range lists {
+		for i, f := range e.from {
+			sorted[next[f]] = e.pack[i]
+			next[f]++
+		}
+		e.from, e.pack = nil, nil
 	}
-	e.from, e.pack = nil, nil
+	next = nil
 	g.to = make([]int32, 0, len(sorted))
 	g.kinds = make([]kind, 0, len(sorted))
 	out := int32(0)

@@ -126,12 +126,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	case len(cfg.checkers) > 0:
 		checkers, err = checker.Build(cfg.checkers, opts)
 	case cfg.workload == "" && run != nil && len(run.checkers) > 0:
-		// Judge a stored run as the run did: run's register workload is a
-		// register per key, each starting at 0.
-		opts.Model = "kv"
-		if run.workload == "register" && !cfg.initSet {
-			opts.Init = json.Number("0")
-		}
+		// Judge a stored run as the run did, with the options it recorded;
+		// flags the user gave win.
+		opts = run.options(opts, cfg)
 		checkers, err = checker.Build(run.checkers, opts)
 	default:
 		w := cfg.workload
@@ -150,6 +147,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 	}
 
 	h, warnings, err := history.ReadFileWithin(file, budget)
+	if errors.Is(err, history.ErrNoOps) && run != nil && store.CutShort(filepath.Dir(file)) != "" {
+		err = nil // a run cut short before its first op: unknown below, as the run said
+	}
 	if errors.Is(err, history.ErrTooLarge) {
 		return badInput(fmt.Errorf("%w; give analyze more with --memory", err))
 	}
@@ -165,6 +165,14 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		res.Notes = append(res.Notes, "warning: "+w.String())
 	}
 	res.SetVerdict(checker.Compose(checkers...).Check(ctx, h))
+	if run != nil {
+		// A run cut short is at best unknown, as the run itself said
+		// (store.CutShort): one verdict for one history.
+		if why := store.CutShort(filepath.Dir(file)); why != "" {
+			res.Valid = checker.Merge(res.Valid, checker.Unknown)
+			res.Notes = append(res.Notes, why+": the verdict cannot be valid")
+		}
+	}
 
 	if cfg.out != "" {
 		name := "results.json"
@@ -240,13 +248,41 @@ func bareWord(s string) bool {
 
 // runInfo is what a run directory says about how its history was judged.
 type runInfo struct {
-	workload string
-	checkers []string // the checkers named in its results.json
+	checkers []string // the checkers its config.json (or results.json) names
+	record   store.Record
+	recordOK bool
+}
+
+// options are the checker options the run recorded, under what the user
+// set explicitly.
+func (r *runInfo) options(flags checker.Options, cfg analyzeConfig) checker.Options {
+	if !r.recordOK {
+		return flags
+	}
+	o, err := r.record.CheckerOptions()
+	if err != nil {
+		return flags
+	}
+	o.Timeout, o.OutDir, o.Memory, o.AllowNegative = flags.Timeout, flags.OutDir, flags.Memory, flags.AllowNegative
+	if cfg.initSet {
+		o.Init = flags.Init
+	}
+	if cfg.totalSet {
+		o.Total = flags.Total
+	}
+	if len(flags.Accounts) > 0 {
+		o.Accounts = flags.Accounts
+	}
+	if len(flags.ConsistencyModels) > 0 {
+		o.ConsistencyModels = flags.ConsistencyModels
+	}
+	return o
 }
 
 // resolveHistory turns a file, a run directory or a store (its latest
 // run) into the history file to read, and, for a run, how the run judged
-// it.
+// it: the checkers and options its config.json records (store.Record),
+// else the checkers its results.json names.
 func resolveHistory(path string) (string, *runInfo, error) {
 	file, err := store.HistoryPath(path)
 	if err != nil {
@@ -256,42 +292,19 @@ func resolveHistory(path string) (string, *runInfo, error) {
 		return file, nil, nil
 	}
 	dir := filepath.Dir(file)
-	var cfg struct {
-		Workload string `json:"workload"`
-		Target   string `json:"target"`
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil {
-		_ = json.Unmarshal(b, &cfg)
-	}
-	run := &runInfo{workload: cfg.Workload}
-	if res, err := store.Load(dir); err == nil {
-		for _, c := range res.Checkers {
-			run.checkers = append(run.checkers, c.Checker)
-		}
+	run := &runInfo{}
+	if rec, err := store.ReadRecord(dir); err == nil {
+		run.record, run.recordOK = rec, true
+		run.checkers = rec.Checkers
 	}
 	if len(run.checkers) == 0 {
-		run.checkers = runCheckers(cfg.Workload, cfg.Target)
+		if res, err := store.Load(dir); err == nil {
+			for _, c := range res.Checkers {
+				run.checkers = append(run.checkers, c.Checker)
+			}
+		}
 	}
 	return file, run, nil
-}
-
-// runCheckers names the checkers a `run` workload uses, for a run that
-// stopped before it wrote results.json.
-func runCheckers(workload, target string) []string {
-	switch workload {
-	case "register":
-		return []string{"linearizable", "stats"}
-	case "set":
-		return []string{"set", "stats"}
-	case "bank":
-		return []string{"bank", "txid", "stats"}
-	case "retry":
-		if target == "raft" {
-			return []string{"txid", "stats"}
-		}
-		return []string{"bank", "txid", "stats"}
-	}
-	return nil
 }
 
 // writeAnalysisHTML writes the report a person looks at beside the

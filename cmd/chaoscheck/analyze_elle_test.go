@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -71,5 +72,27 @@ func TestAnalyzeElleTestdataNamesTheExactAnomaly(t *testing.T) {
 	}
 	if seen < 40 {
 		t.Fatalf("only %d list-append/rw-register histories in testdata", seen)
+	}
+}
+
+func TestAnalyzeUnknownConsistencyModelExits254(t *testing.T) {
+	file := filepath.Join("..", "..", "testdata", "good", "list-append-G0-writes-agree.edn")
+	_, stderr, code := chaoscheck(t, "analyze", "--workload", "list-append", "--consistency-models", "serialisable", file)
+	if code != exitBadInput || !strings.Contains(stderr, `unknown consistency model "serialisable"`) {
+		t.Fatalf("exit %d, stderr %s", code, stderr)
+	}
+}
+
+// Elle's own histories leave out :f and, holding completions only,
+// :process: analyze reads them as transactions and judges them.
+func TestAnalyzeReadsElleHistoriesWithoutFOrProcess(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "elle.edn")
+	in := "[{:type :ok, :value [[:append 1 1] [:r 2 [1]]]}\n{:type :ok, :value [[:append 2 1] [:r 1 [1]]]}]\n"
+	if err := os.WriteFile(file, []byte(in), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := chaoscheck(t, "analyze", "--workload", "list-append", file)
+	if code != 1 || !strings.Contains(stdout, "G1c") {
+		t.Fatalf("exit %d, want 1 naming G1c (each txn read the other's append)\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
-// Exit codes, as DESIGN.md and Jepsen define them.
+// Exit codes, Jepsen's (docs/promises.md says what each means).
 const (
 	exitValid    = 0
 	exitInvalid  = 1
@@ -72,6 +73,23 @@ var nodeCmd = &cobra.Command{
 	Long: `Run one node of the embedded system under test in the foreground.
 chaoscheck run starts these as child processes; run them by hand to poke
 at the SUT with curl. Nodes listen on 127.0.0.1 only.`,
+	// Without a Run, cobra prints help and exits 0 for `node bogus`; with
+	// NoArgs an unknown node kind is an "unknown command" error: 254.
+	Args: cobra.NoArgs,
+	RunE: func(cmd *cobra.Command, args []string) error {
+		return badInput(fmt.Errorf("node: name a node kind: %s", nodeKinds(cmd)))
+	},
+}
+
+// nodeKinds lists node's subcommands.
+func nodeKinds(cmd *cobra.Command) string {
+	var names []string
+	for _, c := range cmd.Commands() {
+		if c.IsAvailableCommand() {
+			names = append(names, c.Name())
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func init() {

@@ -8,11 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/sut/raftsql"
 )
 
@@ -72,7 +72,7 @@ SIGTERM or Ctrl-C stops the replica gracefully.`,
 		if err != nil {
 			return badInput(err)
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+		ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 		defer stop()
 		if err := raftsql.Run(ctx, cfg); err != nil && !errors.Is(err, context.Canceled) {
 			return &exitError{code: exitInternal, err: fmt.Errorf("node raft %d: %w", cfg.ID, err)}
@@ -93,7 +93,7 @@ func init() {
 	f.DurationVar(&raftFlags.tick, "tick", 100*time.Millisecond, "raft tick; heartbeats every tick, elections after --election-ticks")
 	f.IntVar(&raftFlags.electionTicks, "election-ticks", 10, "ticks without a leader before an election")
 	f.DurationVar(&raftFlags.requestTimeout, "request-timeout", 5*time.Second, "how long /exec waits for its entry to apply (then 504, indeterminate) and /query for its read index")
-	f.StringArrayVar(&raftFlags.bugs, "sut-bug", nil, "seed a bug, repeatable: "+strings.Join(raftsql.BugNames(), ", "))
+	f.StringArrayVar(&raftFlags.bugs, "sut-bug", nil, "seed a bug (self-test only), repeatable: "+strings.Join(bugIDs(bugs.Raft), ", "))
 	nodeCmd.AddCommand(nodeRaftCmd)
 }
 
@@ -114,7 +114,11 @@ func raftConfig() (raftsql.Config, error) {
 	if err := raftsql.CheckLoopback(f.api); err != nil {
 		return raftsql.Config{}, fmt.Errorf("--api: %w", err)
 	}
-	bugs, err := raftsql.ParseBugs(f.bugs)
+	names, err := bugs.ResolveNames(bugs.Raft, f.bugs)
+	if err != nil {
+		return raftsql.Config{}, fmt.Errorf("--sut-bug: %w", err)
+	}
+	seeded, err := raftsql.ParseBugs(names)
 	if err != nil {
 		return raftsql.Config{}, fmt.Errorf("--sut-bug: %w", err)
 	}
@@ -124,6 +128,9 @@ func raftConfig() (raftsql.Config, error) {
 	data := f.data
 	if data == "" {
 		data = fmt.Sprintf("raftsql-n%d", f.id)
+	}
+	if err := checkDataDir("--data", data); err != nil {
+		return raftsql.Config{}, err
 	}
 	return raftsql.Config{
 		ID:             f.id,
@@ -136,7 +143,7 @@ func raftConfig() (raftsql.Config, error) {
 		Tick:           f.tick,
 		ElectionTicks:  f.electionTicks,
 		RequestTimeout: f.requestTimeout,
-		Bugs:           bugs,
+		Bugs:           seeded,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", f.id),
 	}, nil
 }

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -41,23 +40,14 @@ Seeded bugs (--sut-bug, repeatable):
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := participantFlags
-		bugs, err := twopc.ParseBugs(f.bugs)
-		if err != nil {
-			return badInput(err)
-		}
-		if f.id == "" || f.api == "" || f.data == "" {
-			return badInput(fmt.Errorf("participant: --id, --api and --data are required"))
-		}
-		if err := twopc.CheckAPIAddr(f.api); err != nil {
-			return badInput(err)
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		return twopc.RunParticipant(ctx, twopc.ParticipantConfig{
-			ID: f.id, Addr: f.api, DataDir: f.data, Accounts: f.accounts,
-			Coordinator: f.coordinator, ResolveAfter: f.resolveAfter,
-			Bugs: bugs, Logger: nodeLogger(),
-		})
+		return runTwoPCNode("participant", f.id != "" && f.api != "" && f.data != "", "--id, --api and --data", f.api, f.data, f.bugs,
+			func(ctx context.Context, bugs twopc.Bugs) error {
+				return twopc.RunParticipant(ctx, twopc.ParticipantConfig{
+					ID: f.id, Addr: f.api, DataDir: f.data, Accounts: f.accounts,
+					Coordinator: f.coordinator, ResolveAfter: f.resolveAfter,
+					Bugs: bugs, Logger: nodeLogger(),
+				})
+			})
 	},
 }
 
@@ -92,24 +82,38 @@ Seeded bugs (--sut-bug, repeatable):
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, args []string) error {
 		f := coordinatorFlags
-		bugs, err := twopc.ParseBugs(f.bugs)
-		if err != nil {
-			return badInput(err)
-		}
-		if f.api == "" || f.data == "" || len(f.participants) == 0 {
-			return badInput(fmt.Errorf("coordinator: --api, --data and --participants are required"))
-		}
-		if err := twopc.CheckAPIAddr(f.api); err != nil {
-			return badInput(err)
-		}
-		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-		defer stop()
-		return twopc.RunCoordinator(ctx, twopc.CoordinatorConfig{
-			Addr: f.api, DataDir: f.data, Participants: f.participants,
-			PrepareTimeout: f.prepareTimeout, CommitTimeout: f.commitTimeout,
-			Bugs: bugs, Logger: nodeLogger(),
-		})
+		return runTwoPCNode("coordinator", f.api != "" && f.data != "" && len(f.participants) > 0, "--api, --data and --participants", f.api, f.data, f.bugs,
+			func(ctx context.Context, bugs twopc.Bugs) error {
+				return twopc.RunCoordinator(ctx, twopc.CoordinatorConfig{
+					Addr: f.api, DataDir: f.data, Participants: f.participants,
+					PrepareTimeout: f.prepareTimeout, CommitTimeout: f.commitTimeout,
+					Bugs: bugs, Logger: nodeLogger(),
+				})
+			})
 	},
+}
+
+// runTwoPCNode checks what both 2PC node kinds take (the required flags,
+// named by required; --data; --api; --sut-bug), each a 254 when wrong,
+// then runs the node until SIGINT or SIGTERM.
+func runTwoPCNode(kind string, haveRequired bool, required, api, data string, bugNames []string,
+	run func(ctx context.Context, bugs twopc.Bugs) error) error {
+	bugs, err := twopc.ParseBugs(bugNames)
+	if err != nil {
+		return badInput(err)
+	}
+	if !haveRequired {
+		return badInput(fmt.Errorf("%s: %s are required", kind, required))
+	}
+	if err := checkDataDir("--data", data); err != nil {
+		return badInput(fmt.Errorf("%s: %w", kind, err))
+	}
+	if err := twopc.CheckAPIAddr(api); err != nil {
+		return badInput(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
+	defer stop()
+	return run(ctx, bugs)
 }
 
 // nodeLogger logs text lines to stderr, which the cluster sends to node.log.

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -15,6 +12,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/nemesis"
 	"github.com/chaoscheck/chaoscheck/report"
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
@@ -120,7 +118,8 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
 	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
 	f.DurationVarP(&v.TimeLimit, "time-limit", "t", d.TimeLimit, "how long the load runs; 0 with --rounds: until the rounds are done")
-	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys")
+	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys; list-append, rw-register: keys active at a time")
+	f.StringSliceVar(&v.ConsistencyModels, "consistency-models", nil, "list-append, rw-register: the models the history must satisfy (Elle's names; default strict-serializable)")
 	f.Int64Var(&v.Seed, "seed", 0, "seed for every random choice; 0 picks one (printed and recorded)")
 	f.DurationVar(&v.NemesisInterval, "nemesis-interval", 0, "time between nemesis actions (default 5s; 3s for the partition nemeses)")
 	f.IntVar(&v.Rounds, "rounds", 0, "nemesis actions to perform; 0 for as many as fit in --time-limit")
@@ -130,8 +129,9 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.OpTimeout, "op-timeout", d.OpTimeout, "per-op timeout; an op that times out completes as info")
 	f.DurationVar(&v.CheckTimeout, "check-timeout", d.CheckTimeout, "time limit for the checkers; over it the verdict is unknown")
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
-	f.IntVar(&v.NodeCount, "nodes", d.NodeCount, "cluster size (Raft replicas, etcd members)")
-	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start every node with this deliberate bug (repeatable), so the checkers should find the run invalid; see the node commands' --help for the names")
+	f.IntVar(&v.Participants, "participants", 0, "2PC participants for bank and retry (default 2)")
+	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
+	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start the target's nodes with this deliberate bug (repeatable), so the checkers should find the run invalid: "+strings.Join(bugs.IDs(), ", ")+" (the bare name where the target has it)")
 }
 
 // addTargetFlags defines every registered target's own flags (--etcd-bin
@@ -210,6 +210,7 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	set("rate", func() { cfg.Rate = v.Rate })
 	set("time-limit", func() { cfg.TimeLimit = v.TimeLimit })
 	set("keys", func() { cfg.Keys = v.Keys })
+	set("consistency-models", func() { cfg.ConsistencyModels = v.ConsistencyModels })
 	set("seed", func() { cfg.Seed = v.Seed })
 	set("nemesis-interval", func() { cfg.NemesisInterval = v.NemesisInterval })
 	set("rounds", func() { cfg.Rounds = v.Rounds })
@@ -220,6 +221,7 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	set("check-timeout", func() { cfg.CheckTimeout = v.CheckTimeout })
 	set("heal-timeout", func() { cfg.HealTimeout = v.HealTimeout })
 	set("nodes", func() { cfg.NodeCount = v.NodeCount })
+	set("participants", func() { cfg.Participants = v.Participants })
 	set("sut-bug", func() { cfg.SUTBugs = v.SUTBugs })
 	cfg.TargetOptions = targetOptions(f)
 	if err := cfg.Validate(); err != nil {
@@ -230,18 +232,8 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 
 // runRun performs the run and maps its outcome to the exit code.
 func runRun(cmd *cobra.Command, cfg runner.Config) error {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := stopOnSignal(cmd)
 	defer stop()
-	go func() {
-		// After the first signal, restore the default handling: a second
-		// Ctrl-C ends chaoscheck at once (the nodes die with it).
-		<-ctx.Done()
-		stop()
-	}()
 
 	cfg.Version = version
 	cfg.Progress = os.Stderr

@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/chaoscheck/chaoscheck/runner"
 	"github.com/chaoscheck/chaoscheck/selftest"
 )
 
@@ -68,7 +66,7 @@ func init() {
 
 func addSelftestFlags(f *pflag.FlagSet, v *selftestConfig) {
 	f.IntVar(&v.seeds, "seeds", 1, "run every bug and the correct system with seeds 1…N")
-	f.StringSliceVar(&v.bugs, "bugs", []string{"all"}, "all, or bugs to run: IDs (raft/no-dedup) or names (no-dedup: every system that has it)")
+	f.StringSliceVar(&v.bugs, "bugs", []string{"all"}, "all, or bugs to run: IDs (raft/no-dedup), or bare names one system has (one-phase)")
 	f.StringVar(&v.store, "store", "./store/selftest", "directory the runs are stored under")
 	f.BoolVar(&v.jsonOut, "json", false, "print the rows as JSON instead of a table")
 	f.DurationVar(&v.timeLimit, "time-limit", 0, "replace every scenario's time limit (0: each scenario's own)")
@@ -106,18 +104,10 @@ func selftestOptions(v selftestConfig) (selftest.Options, error) {
 
 // runSelftest runs the matrix, prints it and maps it to the exit code.
 func runSelftest(cmd *cobra.Command, opts selftest.Options, jsonOut bool) error {
-	ctx := cmd.Context()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// The first signal cuts the run under way short (it is stored) and
+	// the table is printed; a second one quits at once.
+	ctx, stop := stopOnSignal(cmd)
 	defer stop()
-	go func() {
-		// After the first signal the run under way is cut short and
-		// stored, and the table printed; a second one quits at once.
-		<-ctx.Done()
-		stop()
-	}()
 
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelWarn
@@ -147,6 +137,9 @@ func runSelftest(cmd *cobra.Command, opts selftest.Options, jsonOut bool) error 
 	}
 
 	rows, err := selftest.Run(ctx, opts)
+	if runner.IsConfigError(err) {
+		return badInput(err)
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return &exitError{code: exitInternal, err: err}
 	}

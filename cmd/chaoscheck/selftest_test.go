@@ -3,11 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/selftest"
+	"github.com/chaoscheck/chaoscheck/store"
 )
 
 func TestSelftestBadFlagsExit254(t *testing.T) {
@@ -55,7 +57,8 @@ func TestSelftestCommandCatchesABug(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots 2PC clusters")
 	}
-	out, errText, code := chaoscheck(t, "selftest", "--bugs", "twopc/no-dedup", "--time-limit", "3s", "--json", "--store", t.TempDir())
+	storeDir := t.TempDir()
+	out, errText, code := chaoscheck(t, "selftest", "--bugs", "twopc/no-dedup", "--time-limit", "3s", "--json", "--store", storeDir)
 	if code != exitValid {
 		t.Fatalf("exit %d, want 0\n%s\n%s", code, out, errText)
 	}
@@ -70,10 +73,26 @@ func TestSelftestCommandCatchesABug(t *testing.T) {
 		t.Fatalf("--json output: %v\n%s", err, out)
 	}
 	if len(rows) != 1 || rows[0].Bug != "twopc/no-dedup" || rows[0].Detected != 1 || rows[0].CorrectValid != 1 || !rows[0].OK ||
-		!strings.Contains(rows[0].Reproduce, "--sut-bug no-dedup") {
+		!strings.Contains(rows[0].Reproduce, "--sut-bug twopc/no-dedup") {
 		t.Errorf("rows %+v: want twopc/no-dedup caught on 1 seed, the correct system valid, and its reproduce command", rows)
 	}
 	if !strings.Contains(errText, "selftest 2/2") {
 		t.Errorf("stderr shows no progress per run:\n%s", errText)
+	}
+	// The selftest's store has the one layout: what serve lists (store.List)
+	// is both runs, each with its results.
+	entries, err := store.List(storeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tests []string
+	for _, e := range entries {
+		tests = append(tests, e.Test)
+		if e.Results == nil {
+			t.Errorf("run %s listed without results: %v", e.Dir, e.Err)
+		}
+	}
+	if len(entries) != 2 || !slices.ContainsFunc(tests, func(s string) bool { return strings.Contains(s, "sut-bug-twopc_no-dedup") }) {
+		t.Errorf("store.List of the selftest store: tests %v; want the correct run and the twopc/no-dedup run", tests)
 	}
 }

@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,15 +63,17 @@ func runServe(cmd *cobra.Command) error {
 		return badInput(err)
 	}
 	defer srv.Close()
+	// A port out of range, a host that does not resolve, an address in
+	// use: each is what the user gave in --addr, so 254.
 	ln, err := net.Listen("tcp", serveFlags.addr)
 	if err != nil {
-		return &exitError{code: exitInternal, err: err}
+		return badInput(fmt.Errorf("--addr: %w", err))
 	}
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, stopSignals...)
 	defer stop()
 
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}

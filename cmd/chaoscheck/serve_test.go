@@ -14,6 +14,14 @@ import (
 )
 
 func TestServeCommandServesTheStoreUntilCtrlC(t *testing.T) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { serveUntil(t, sig) })
+	}
+}
+
+// serveUntil starts serve, fetches its front page and stops it with sig:
+// SIGINT and SIGTERM alike end it with exit 0.
+func serveUntil(t *testing.T, sig os.Signal) {
 	cmd := exec.Command(binPath, "serve", "--store", t.TempDir(), "--addr", "127.0.0.1:0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := cmd.StdoutPipe()
@@ -52,7 +60,7 @@ func TestServeCommandServesTheStoreUntilCtrlC(t *testing.T) {
 		t.Errorf("GET %s = %d %.200q", url, resp.StatusCode, body)
 	}
 
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
@@ -60,10 +68,10 @@ func TestServeCommandServesTheStoreUntilCtrlC(t *testing.T) {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Errorf("serve after Ctrl-C: %v, want exit 0", err)
+			t.Errorf("serve after %s: %v, want exit 0", sig, err)
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatal("serve still running 30s after Ctrl-C")
+		t.Fatalf("serve still running 30s after %s", sig)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -89,7 +88,7 @@ func runSoak(cmd *cobra.Command, cfg soak.Config) error {
 	done := make(chan struct{})
 	defer close(done)
 	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(sigs, stopSignals...)
 	defer signal.Stop(sigs)
 	stderr := cmd.ErrOrStderr()
 	go func() {

@@ -155,7 +155,7 @@ func TestSoakCommandFailsOnASeededBug(t *testing.T) {
 	}
 	cases := readJUnit(t, junit).Suites[0].Cases
 	fl := cases[len(cases)-1].Failure
-	reproduce := fmt.Sprintf("chaoscheck run --scenario retry-idempotent --seed %d --time-limit 3s --sut-bug no-dedup", last.Seed)
+	reproduce := fmt.Sprintf("chaoscheck run --scenario retry-idempotent --time-limit 3s --seed %d --sut-bug no-dedup", last.Seed)
 	if fl == nil || fl.Type != "invalid" || !strings.Contains(fl.Text, "txid: ") || !strings.Contains(fl.Text, reproduce) {
 		t.Errorf("last testcase's failure lacks the verdict, the txid anomalies or %q: %+v", reproduce, fl)
 	}
@@ -165,22 +165,28 @@ func TestSoakCommandFailsOnASeededBug(t *testing.T) {
 }
 
 func TestSoakCommandCtrlCStopsAfterTheCurrentRunIsStored(t *testing.T) {
+	// SIGTERM (CI runners, systemd, `timeout`) stops a soak as Ctrl-C does.
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { soakUntil(t, sig) })
+	}
+}
+
+func soakUntil(t *testing.T, sig os.Signal) {
 	dir := t.TempDir()
 	cmd, out, errb := startSoak(t, "--duration", "1h", "--time-limit", "3s", "--scenarios", "leader-restart", "--store", dir)
 	// Interrupt once the first run is under way: its history has ops.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if hs, _ := filepath.Glob(filepath.Join(dir, "*", "*", store.HistoryFile)); len(hs) == 1 {
-			if fi, err := os.Stat(hs[0]); err == nil && fi.Size() > 0 {
-				break
-			}
+		// latest leads to the run under way from its start: the first.
+		if fi, err := os.Stat(filepath.Join(dir, store.LatestLink, store.HistoryFile)); err == nil && fi.Size() > 0 {
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no ops recorded 60s into the soak\nstderr:\n%s", errb)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	if code := waitExit(t, cmd, 60*time.Second, out, errb); code != 0 {

@@ -31,7 +31,10 @@ Checks (each valid, invalid or unknown, as analyze reports its checkers):
   replicas      Raft replicas at the same applied index hold the same
                 content (hash of every user table); replicas behind are
                 "lagging", a failure only with --strict
-  in-doubt      no participant holds a transaction prepared and undecided
+  in-doubt      no participant holds a transaction prepared and undecided;
+                one that does is pending (the protocol still finishes it):
+                unknown, as are atomicity and conservation while it lasts.
+                Restart the nodes, let them settle, and verify again
   applied-once  no participant has two effect rows for one tx_id
   conservation  the balances of all participants sum to the total
                 (--total, else the run's config.json, else the run's first

@@ -21,6 +21,9 @@ type ProcSpec struct {
 	Dir     string   // working directory; node.log goes here unless LogPath is set
 	LogPath string   // stdout and stderr are appended here
 	Env     []string // extra environment (KEY=VALUE), e.g. GOFAIL_FAILPOINTS
+	// Credential, when set, runs the process as another user (PostgreSQL
+	// refuses to run as root). Dir must be usable by that user.
+	Credential *syscall.Credential
 }
 
 // Proc is one node process that can be killed and started again with the
@@ -84,7 +87,7 @@ func (p *Proc) Start() error {
 	// Own process group so a kill reaches anything the node forks; the
 	// parent-death signal so a crashed or interrupted runner leaves no
 	// node behind.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, Credential: p.spec.Credential}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("node %s: start %s: %w", p.spec.Name, p.spec.Bin, err)

@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -332,10 +334,16 @@ func (c *Client) do(ctx context.Context, op string, id uint64, method, path stri
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	// Whether any byte of the request may have left: a deadline that
+	// ends a slow dial (a loaded machine) proves it went nowhere just as
+	// a refused connection does.
+	var wrote atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteHeaderField: func(string, []string) { wrote.Store(true) },
+	}))
 	resp, err := c.http.Do(req)
 	if err != nil {
-		// Only a failed dial proves the request went nowhere.
-		return id, &Error{Op: op, Node: id, Msg: err.Error(), Indeterminate: once && !notSent(err), Err: err}
+		return id, &Error{Op: op, Node: id, Msg: err.Error(), Indeterminate: once && wrote.Load() && !notSent(err), Err: err}
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

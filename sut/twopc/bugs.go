@@ -1,9 +1,9 @@
 package twopc
 
 import (
-	"fmt"
 	"sort"
-	"strings"
+
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 )
 
 // Seeded bugs: deliberate protocol errors that a run can switch on
@@ -33,47 +33,27 @@ const (
 	BugUnilateralAbort = "unilateral-abort"
 )
 
-var bugDoc = map[string]string{
-	BugNoDedup:              "coordinator forgets tx_ids: a retry runs again",
-	BugMemoryDedup:          "coordinator keeps tx_id dedup in memory only: a retry after a restart runs again",
-	BugForgetPrepared:       "participant drops prepared txs on restart and aborts them on its own",
-	BugCommitBeforeDecision: "coordinator sends commits before forcing its decision and forgets it on a crash",
-	BugOnePhase:             "coordinator commits participants one by one without prepare",
-	BugUnilateralAbort:      "participant that cannot reach the coordinator aborts an in-doubt tx on its own",
-}
-
-// BugNames lists every seeded bug, sorted.
-func BugNames() []string {
-	names := make([]string, 0, len(bugDoc))
-	for n := range bugDoc {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
+// BugNames lists every seeded bug, sorted: the registry's (sut/bugs),
+// which holds each one's doc.
+func BugNames() []string { return bugs.Names(bugs.TwoPC) }
 
 // BugHelp is one line per seeded bug, for --help.
-func BugHelp() string {
-	var b strings.Builder
-	for _, n := range BugNames() {
-		fmt.Fprintf(&b, "  %-24s %s\n", n, bugDoc[n])
-	}
-	return b.String()
-}
+func BugHelp() string { return bugs.Help(bugs.TwoPC) }
 
 // Bugs is the set of seeded bugs a node runs with. Both node kinds accept
 // every name, so a runner can pass the same --sut-bug list to all nodes;
 // each kind acts on its own.
 type Bugs map[string]bool
 
-// ParseBugs checks names against the known seeded bugs.
+// ParseBugs checks names against the known seeded bugs; each may be
+// qualified ("twopc/no-dedup") or bare.
 func ParseBugs(names []string) (Bugs, error) {
+	resolved, err := bugs.ResolveNames(bugs.TwoPC, names)
+	if err != nil {
+		return nil, err
+	}
 	b := Bugs{}
-	for _, n := range names {
-		n = strings.TrimSpace(n)
-		if _, ok := bugDoc[n]; !ok {
-			return nil, fmt.Errorf("unknown seeded bug %q (known: %s)", n, strings.Join(BugNames(), ", "))
-		}
+	for _, n := range resolved {
 		b[n] = true
 	}
 	return b, nil

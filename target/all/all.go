@@ -4,6 +4,9 @@ package all
 
 import (
 	_ "github.com/chaoscheck/chaoscheck/target/etcd"
+	_ "github.com/chaoscheck/chaoscheck/target/postgres"
+	_ "github.com/chaoscheck/chaoscheck/target/process"
 	_ "github.com/chaoscheck/chaoscheck/target/raft"
 	_ "github.com/chaoscheck/chaoscheck/target/twopc"
+	_ "github.com/chaoscheck/chaoscheck/target/twopcpostgres"
 )

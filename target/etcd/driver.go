@@ -22,8 +22,8 @@ func keyPrefix(w string) string { return prefix + w + "/" }
 
 // driver is the workload's setup and clients on one etcd cluster. Process
 // p's client sends everything to member p mod N (Jepsen binds each client
-// to one node the same way); after an info, the next process moves on to
-// the next member.
+// to one node the same way); after an info the worker continues as a new
+// process, bound by the same rule.
 type driver struct {
 	s    *system
 	w    string

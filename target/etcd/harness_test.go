@@ -70,20 +70,11 @@ type testRun struct {
 	rec  *history.Recorder
 	path string
 
-	// newClient, when set, replaces the driver's clients during load (a
-	// bug hunt's own load); final ops always use the driver's.
-	newClient func(process int64) (workload.Client, error)
-
 	mu       sync.Mutex
 	nextProc int64
 }
 
-func (r *testRun) client(p int64) (workload.Client, error) {
-	if r.newClient != nil {
-		return r.newClient(p)
-	}
-	return r.sys.Driver().NewClient(p)
-}
+func (r *testRun) client(p int64) (workload.Client, error) { return r.sys.Driver().NewClient(p) }
 
 func newTestRun(t testing.TB, sys target.System) *testRun {
 	path := filepath.Join(t.TempDir(), "history.jsonl")

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/internal/etcdbin"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
@@ -97,4 +98,48 @@ func TestRegisterPartition(t *testing.T) {
 		t.Error("faultnet dropped nothing: peer traffic does not go through it")
 	}
 	t.Logf("%s; isolated %s, %s took over; %d chunks dropped", describe(h), isolated, successor, dropped)
+}
+
+// TestSerializableReadsCaughtStale is the other side of the partition
+// test: with --serializable-reads (etcd's documented non-linearizable
+// mode) a member answers reads from its own state, which lags the leader
+// (and, cut off from the others for 5 s, falls far behind while the
+// majority accepts writes); the linearizable checker must say so.
+func TestSerializableReadsCaughtStale(t *testing.T) {
+	t.Parallel()
+	nw := faultnet.New(nil)
+	t.Cleanup(func() { nw.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sys, err := etcdTarget{}.Boot(ctx, target.Env{
+		Dir: t.TempDir(), Nodes: 3, Workload: Register, Net: nw,
+		Options:         target.Options{FlagBin: etcdBin(t, etcdbin.Default), FlagSerializable: "true"},
+		WorkloadOptions: workload.Options{Keys: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := sys.(*system)
+	t.Cleanup(func() { s.Stop(true) })
+	r := newTestRun(t, s)
+	if err := s.Driver().Setup(setupCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	r.load(generator(t, Register, 10), 6, 8*time.Second, func(ctx context.Context) {
+		sleepCtx(ctx, time.Second)
+		g := faultnet.Isolate(s.Nodes(), "n1")
+		r.nemesisOp("partition", g.String(), func() error { nw.Partition(g); return nil })
+		sleepCtx(ctx, 5*time.Second)
+		r.nemesisOp("heal", "", func() error { nw.Heal(); return nil })
+	})
+	nw.Heal()
+	r.heal()
+	h, rs := r.check(linearizable(t))
+	if rs[0].Valid != checker.Invalid {
+		t.Fatalf("serializable reads from an isolated member: linearizable %s, want invalid (%s)", rs[0].Valid, describe(h))
+	}
+	if rs[1].Valid != checker.Valid {
+		t.Errorf("replica-hash %s after heal: the members must still agree", rs[1].Valid)
+	}
+	t.Logf("%s; %s", describe(h), rs[0].Anomalies[0].Detail)
 }

@@ -106,6 +106,11 @@ func bootOnce(ctx context.Context, env target.Env, set settings, n int) (*system
 	token := fmt.Sprintf("chaoscheck-%d", time.Now().UnixNano())
 	for _, m := range s.members {
 		dir := filepath.Join(env.Dir, m.name)
+		// A data dir left by a boot attempt that failed belongs to a
+		// cluster that never formed; this attempt starts a new one.
+		if err := os.RemoveAll(filepath.Join(dir, "data")); err != nil {
+			return nil, err
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			s.Stop(true)
 			return nil, err
@@ -168,7 +173,8 @@ func attach(ctx context.Context, env target.Env, set settings) (target.System, e
 	for _, m := range s.members {
 		if err := s.waitServing(actx, m, false); err != nil {
 			s.closeClients()
-			return nil, fmt.Errorf("etcd target: attach to %s: %w", m.clientURL, err)
+			// The user named endpoints that do not answer: bad input.
+			return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: --endpoints: %s does not answer: %w", m.clientURL, err)}
 		}
 	}
 	var err error
@@ -311,25 +317,42 @@ func (s *system) quorumRunning() bool {
 }
 
 // waitServing waits until m answers Status. With alone, it settles for m
-// listening on its peer port while no quorum runs.
+// listening on its peer port while no quorum runs. A member whose process
+// has exited fails at once, with errExited (boot retries on new ports).
 func (s *system) waitServing(ctx context.Context, m *member, alone bool) error {
-	return cluster.WaitFor(ctx, time.Hour, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+	var last error
+	for {
 		if m.proc != nil && !m.proc.Running() {
 			_, exit := m.proc.Exited()
-			return false, fmt.Errorf("%w: %s: %v; log: %s", errExited, m.name, exit(), logTail(m))
+			return fmt.Errorf("%w: %s: %v; log: %s", errExited, m.name, exit(), logTail(m))
 		}
-		if _, err := s.status(ctx, m); err == nil {
-			return true, nil
-		} else if !alone || s.quorumRunning() {
-			return false, err
+		ok, err := s.serving(ctx, m, alone)
+		if ok {
+			return nil
 		}
-		c, err := net.DialTimeout("tcp", m.peerAddr, time.Second)
-		if err != nil {
-			return false, err
+		last = err
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s not serving: %w (last: %v)", m.name, ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
 		}
-		c.Close()
+	}
+}
+
+func (s *system) serving(ctx context.Context, m *member, alone bool) (bool, error) {
+	_, err := s.status(ctx, m)
+	if err == nil {
 		return true, nil
-	})
+	}
+	if !alone || s.quorumRunning() {
+		return false, err
+	}
+	c, err := net.DialTimeout("tcp", m.peerAddr, time.Second)
+	if err != nil {
+		return false, err
+	}
+	c.Close()
+	return true, nil
 }
 
 // logTail is the end of m's node.log, for errors that say why it died.

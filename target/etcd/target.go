@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -26,6 +27,7 @@ const (
 	FlagEndpoints    = "endpoints"
 	FlagSerializable = "serializable-reads"
 	FlagArgs         = "etcd-args"
+	FlagGuardedAdds  = "guarded-adds"
 )
 
 type etcdTarget struct{}
@@ -52,6 +54,7 @@ func (etcdTarget) Flags() []target.Flag {
 		{Name: FlagEndpoints, Usage: "comma-separated client URLs of a running etcd cluster to drive instead of starting one (no process faults)"},
 		{Name: FlagSerializable, Default: "false", Usage: "register reads are serializable (served by any member, may be stale) instead of linearizable"},
 		{Name: FlagArgs, Usage: "extra flags for every etcd member, space-separated (e.g. \"--snapshot-count 100\")"},
+		{Name: FlagGuardedAdds, Default: "false", Usage: "set: each add is a Txn guarded by a compare over the whole set's key range (a heavy apply that widens etcd #13766's window)"},
 	}
 }
 
@@ -60,6 +63,7 @@ type settings struct {
 	bin          string
 	endpoints    []string
 	serializable bool
+	guardedAdds  bool
 	extraArgs    []string
 }
 
@@ -70,6 +74,9 @@ func parseSettings(o target.Options) (settings, error) {
 		return s, fmt.Errorf("--%s: %q is not a boolean", FlagSerializable, o[FlagSerializable])
 	}
 	s.serializable = ser
+	if s.guardedAdds, err = strconv.ParseBool(o.Get(FlagGuardedAdds, "false")); err != nil {
+		return s, fmt.Errorf("--%s: %q is not a boolean", FlagGuardedAdds, o[FlagGuardedAdds])
+	}
 	s.extraArgs = strings.Fields(o.Get(FlagArgs, ""))
 	for _, e := range strings.Split(o.Get(FlagEndpoints, ""), ",") {
 		if e = strings.TrimSpace(e); e == "" {
@@ -87,6 +94,11 @@ func parseSettings(o target.Options) (settings, error) {
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return s, fmt.Errorf("--%s %s: not found (%v); build one with `go build -C tools/etcd/v3.7.3 -o \"$PWD/bin/etcd\" .` and pass --%s bin/etcd", FlagBin, bin, err, FlagBin)
+	}
+	// Absolute: members run with their node directory as working dir, so
+	// a relative --etcd-bin (./bin/etcd) would not resolve there.
+	if path, err = filepath.Abs(path); err != nil {
+		return s, fmt.Errorf("--%s %s: %w", FlagBin, bin, err)
 	}
 	s.bin = path
 	if err := checkVersion(path); err != nil {
@@ -118,14 +130,14 @@ func checkVersion(bin string) error {
 }
 
 // Boot starts the members (or attaches to --endpoints) and returns once
-// every member serves.
+// every member serves. A bad flag or size is a *target.ConfigError.
 func (etcdTarget) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	s, err := parseSettings(env.Options)
 	if err != nil {
-		return nil, err
+		return nil, &target.ConfigError{Err: err}
 	}
 	if env.Workload != "" && !target.Supports(etcdTarget{}, env.Workload) {
-		return nil, fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", env.Workload)
+		return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", env.Workload)}
 	}
 	if len(s.endpoints) > 0 {
 		return attach(ctx, env, s)
@@ -135,7 +147,7 @@ func (etcdTarget) Boot(ctx context.Context, env target.Env) (target.System, erro
 		n = 3
 	}
 	if n != 1 && n != 3 && n != 5 {
-		return nil, fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", n)
+		return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", n)}
 	}
 	return boot(ctx, env, s, n)
 }

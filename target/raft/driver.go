@@ -36,11 +36,23 @@ func (d *driver) Setup(ctx context.Context) error {
 	default:
 		return fmt.Errorf("target raft: no driver for workload %q", d.workload)
 	}
+	// In requests of at most raftsql.MaxStmts statements (the register's
+	// keys can be many more), each under its own request id so a retry of
+	// one applies it once.
 	c := d.client(nil, 5*time.Second)
-	return workload.RetryUntil(ctx, "setup "+d.workload, func(ctx context.Context) error {
-		_, _, err := c.Exec(ctx, "setup-"+d.workload, stmts...)
-		return err
-	})
+	for part := 0; len(stmts) > 0; part++ {
+		n := min(len(stmts), raftsql.MaxStmts)
+		batch := stmts[:n]
+		stmts = stmts[n:]
+		err := workload.RetryUntil(ctx, "setup "+d.workload, func(ctx context.Context) error {
+			_, _, err := c.Exec(ctx, fmt.Sprintf("setup-%s-%d", d.workload, part), batch...)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // client is a raftsql client of the replicas ids (nil: all), whose

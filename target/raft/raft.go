@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
-	"github.com/chaoscheck/chaoscheck/sut/raftsql"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
@@ -37,7 +37,7 @@ func (Target) Features(target.Options) []target.Feature {
 	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.ClientProxy, target.RaftFailpoints, target.Partition}
 }
 func (Target) Flags() []target.Flag { return nil }
-func (Target) Bugs() []string       { return raftsql.BugNames() }
+func (Target) Bugs() []string       { return bugs.Names(bugs.Raft) }
 
 // Boot starts env.Nodes replicas (3 by default) in env.Dir/n<i> and waits
 // for a leader.

@@ -44,6 +44,15 @@ func (d *driver) client(timeout time.Duration) *transferClient {
 	return &transferClient{s: d.s, c: tpc.NewClient(d.s.ClientAddr(tc.CoordinatorAPI()), timeout), coord: cluster.TwoPCCoordinator}
 }
 
+// NewCoordinatorClient is the bank and retry workloads' client of a
+// chaoscheck 2PC coordinator at coordAddr, for targets that run the same
+// coordinator over other participants (twopc-postgres): transfer and
+// read-balances ops, completions naming node. Its final-read is the
+// target's own.
+func NewCoordinatorClient(coordAddr, node string, timeout time.Duration) workload.Client {
+	return &transferClient{c: tpc.NewClient(coordAddr, timeout), coord: node}
+}
+
 // transferClient performs transfer, read-balances and final-read ops.
 type transferClient struct {
 	s     *System
@@ -85,6 +94,10 @@ func (c *transferClient) Invoke(ctx context.Context, op history.Op) history.Op {
 		op.Type, op.Value = history.OK, balancesValue(b)
 		return op
 	case "final-read":
+		if c.s == nil {
+			op.Type, op.Error = history.Fail, "final-read: not on the embedded 2PC cluster"
+			return op
+		}
 		return c.finalRead(ctx, op)
 	}
 	op.Type, op.Error = history.Fail, "unknown f "+op.F

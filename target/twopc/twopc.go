@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
-	tpc "github.com/chaoscheck/chaoscheck/sut/twopc"
 	"github.com/chaoscheck/chaoscheck/target"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
@@ -32,10 +32,10 @@ func (Target) Doc() string {
 }
 func (Target) Workloads() []string { return []string{"bank", "retry"} }
 func (Target) Features(target.Options) []target.Feature {
-	return []target.Feature{target.Kill, target.Pause, target.CommitWindowFeature, target.ClientProxy, target.Coordinator, target.Partition}
+	return []target.Feature{target.Kill, target.Pause, target.CommitWindowFeature, target.ClientProxy, target.Coordinator, target.CoordinatorFailpoints, target.Partition}
 }
 func (Target) Flags() []target.Flag { return nil }
-func (Target) Bugs() []string       { return tpc.BugNames() }
+func (Target) Bugs() []string       { return bugs.Names(bugs.TwoPC) }
 
 // Boot starts the participants (env.WorkloadOptions.Participants, with the
 // workload's accounts) and the coordinator, and waits until all serve.

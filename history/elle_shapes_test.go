@@ -1,0 +1,49 @@
+package history
+
+import (
+	"strings"
+	"testing"
+)
+
+// Elle's own histories leave :f out of transactions and, holding
+// completions only, :process too; they are read as transactions, each its
+// own process, invoked just before it completes.
+func TestReadTakesElleHistoriesWithoutFOrProcess(t *testing.T) {
+	in := `[{:type :ok, :value [[:append 1 1] [:r 2 [1]]]}
+{:type :ok, :value [[:append 2 1] [:r 1 [1]]]}]`
+	h, warns, err := Read(strings.NewReader(in), "elle.edn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 4 || len(warns) != 2 {
+		t.Fatalf("read %d ops and %d warnings %v, want 4 ops (an invoke per completion) and 2 warnings", len(h), len(warns), warns)
+	}
+	for i, op := range h {
+		want := Invoke
+		if i%2 == 1 {
+			want = OK
+		}
+		if op.F != "txn" || op.Type != want || op.Process != h[i-i%2].Process {
+			t.Fatalf("op %d = %+v, want a txn %s of its own process", i, op, want)
+		}
+	}
+	if h[0].Process == h[2].Process {
+		t.Errorf("two transactions share process %d: a session order the history never stated", h[0].Process)
+	}
+	if r := h[0].Value.([]any)[1].([]any); r[2] != nil {
+		t.Errorf("the invocation's read holds %v, want nil (not yet read)", r[2])
+	}
+	if err := Validate(h, nil, "elle.edn"); err != nil {
+		t.Errorf("not well formed: %v", err)
+	}
+}
+
+// Only transactions get the defaults: any other op without f or process
+// is still an error naming the line.
+func TestReadStillRefusesOtherOpsWithoutFOrProcess(t *testing.T) {
+	for _, in := range []string{`{:type :ok, :value 3}`, `{:type :ok, :f :read, :value 3}`} {
+		if _, _, err := Read(strings.NewReader(in), "x.edn"); err == nil || !strings.Contains(err.Error(), "x.edn:1") {
+			t.Errorf("Read(%s) = %v, want an error at line 1", in, err)
+		}
+	}
+}
