@@ -29,6 +29,7 @@ var registry = []Bug{
 	{Raft, "local-leader-read", "a node that believes it leads answers reads from its own state, without ReadIndex"},
 	{Raft, "memory-dedup", "request ids are remembered in memory only: a retry after a restart applies again"},
 	{Raft, "no-dedup", "a retried request id is applied again"},
+	{Raft, "split-txn", "a replica commits between the statements of one entry: a txn is seen, and left by a crash, half applied"},
 	{Raft, "stale-read", "any replica answers reads from its own state, no ReadIndex"},
 	{Raft, "unsynced-log", "the Raft log is never fsynced: a crash of every replica loses acknowledged entries"},
 	{TwoPC, "commit-before-decision", "coordinator sends commits before forcing its decision and forgets it on a crash"},
