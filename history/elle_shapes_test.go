@@ -47,3 +47,13 @@ func TestReadStillRefusesOtherOpsWithoutFOrProcess(t *testing.T) {
 		}
 	}
 }
+
+// A txn without process whose value is not a list of micro-ops gets no
+// default: it is an error naming the line (the fuzzer found it panicking).
+func TestReadRefusesAnOddTxnWithoutProcess(t *testing.T) {
+	for _, in := range []string{`{:type :ok, :f :txn}`, `{:type :ok, :f :txn, :value 3}`, `{:type :ok, :f :txn, :value [[:inc 1 1]]}`} {
+		if _, _, err := Read(strings.NewReader(in), "x.edn"); err == nil || !strings.Contains(err.Error(), "x.edn:1") {
+			t.Errorf("Read(%s) = %v, want an error at line 1", in, err)
+		}
+	}
+}

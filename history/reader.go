@@ -320,7 +320,7 @@ func (b *builder) add(op Op, has opFields, line int) error {
 		b.warnOnce(line, "ops without f whose value is a list of micro-ops are taken as f txn (Elle's histories)")
 	}
 	switch {
-	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index:
+	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index && isTxnValue(op.Value):
 		// So do Elle's test histories with :process, when they hold
 		// completions only: each op is then its own process, which
 		// claims no session order the history does not state, invoked
