@@ -117,7 +117,9 @@ func Run(ctx context.Context, cfg Config) error {
 	shutCtx, shutCancel := context.WithTimeout(context.Background(), time.Second)
 	defer shutCancel()
 	_ = apiSrv.Shutdown(shutCtx)
-	_ = peerSrv.Shutdown(shutCtx)
+	// Peers keep their streams open for good, so a graceful shutdown
+	// would only wait out shutCtx; raft loses nothing it does not resend.
+	_ = peerSrv.Close()
 	return err
 }
 
