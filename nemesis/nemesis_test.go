@@ -181,10 +181,16 @@ func (noSystem) WaitHealthy(context.Context, time.Duration) error { return nil }
 func (noSystem) Driver() workload.Driver                          { return nil }
 func (noSystem) Stop(bool) error                                  { return nil }
 
-// slowNemesis takes 300ms per action unless its ctx ends first.
-type slowNemesis struct{ fakeNemesis }
+// slowNemesis takes 300ms per action unless its ctx ends first; started
+// is closed when the first action begins.
+type slowNemesis struct {
+	fakeNemesis
+	started chan struct{}
+	once    sync.Once
+}
 
 func (s *slowNemesis) Invoke(ctx context.Context, _ target.System, op history.Op) history.Op {
+	s.once.Do(func() { close(s.started) })
 	select {
 	case <-time.After(300 * time.Millisecond):
 	case <-ctx.Done():
@@ -194,10 +200,10 @@ func (s *slowNemesis) Invoke(ctx context.Context, _ target.System, op history.Op
 }
 
 func TestRunScheduleStopLetsTheActionUnderWayFinish(t *testing.T) {
-	s := &slowNemesis{fakeNemesis{name: "slow"}}
+	s := &slowNemesis{fakeNemesis: fakeNemesis{name: "slow"}, started: make(chan struct{})}
 	rec := &memRecorder{}
 	stop := make(chan struct{})
-	time.AfterFunc(100*time.Millisecond, func() { close(stop) }) // during the first action
+	go func() { <-s.started; close(stop) }() // during the first action
 	if err := RunSchedule(context.Background(), s, noSystem{}, rec, Options{Interval: 10 * time.Millisecond, Stop: stop}); err != nil {
 		t.Fatal(err)
 	}
