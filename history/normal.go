@@ -3,6 +3,8 @@ package history
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -37,4 +39,23 @@ func NormalValue(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// Int reads an integer operand in any shape a value arrives in: int64 or
+// int from a generator, json.Number from a history read back, a float64
+// that holds an integer exactly (a JSON decoder without UseNumber).
+func Int(v any) (int64, error) {
+	switch x := v.(type) {
+	case int64:
+		return x, nil
+	case int:
+		return int64(x), nil
+	case json.Number:
+		return x.Int64()
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
+			return int64(x), nil
+		}
+	}
+	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
 }

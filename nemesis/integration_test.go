@@ -3,7 +3,6 @@ package nemesis_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -381,15 +380,9 @@ func logErrors(t *testing.T, h history.History) {
 	}
 }
 
-// asInt reads a number from a recorded op's value: the history keeps
-// values as a reader gets them back from the file (json.Number).
+// asInt reads a number from a recorded op's value (the history keeps
+// values as a reader gets them back from the file), 0 if it is none.
 func asInt(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case json.Number:
-		n, _ := x.Int64()
-		return n
-	}
-	return 0
+	n, _ := history.Int(v)
+	return n
 }

@@ -1,9 +1,7 @@
 package workload
 
 import (
-	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand"
 
 	"github.com/chaoscheck/chaoscheck/checker"
@@ -155,18 +153,4 @@ func TxnValue(mops []MicroOp) []any {
 	return out
 }
 
-func txnInt(v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case json.Number:
-		return x.Int64()
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) <= 1<<53 {
-			return int64(x), nil
-		}
-	}
-	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
-}
+func txnInt(v any) (int64, error) { return history.Int(v) }

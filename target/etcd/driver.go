@@ -2,9 +2,7 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
 
@@ -115,22 +113,11 @@ func failed(op history.Op, msg string) history.Op {
 	return op
 }
 
-// toInt reads an integer operand whatever shape it arrived in: int64
-// from a generator, json.Number from a history read back.
+// toInt reads an integer operand whatever shape it arrived in
+// (history.Int), or a decimal string.
 func toInt(v any) (int64, error) {
-	switch x := v.(type) {
-	case int64:
-		return x, nil
-	case int:
-		return int64(x), nil
-	case json.Number:
-		return x.Int64()
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x), nil
-		}
-	case string:
+	if x, ok := v.(string); ok {
 		return strconv.ParseInt(x, 10, 64)
 	}
-	return 0, fmt.Errorf("%v (%T) is not an integer", v, v)
+	return history.Int(v)
 }

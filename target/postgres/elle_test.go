@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -206,15 +205,12 @@ func countKinds(cs []cycle) map[string]int {
 	return m
 }
 
-// num reads an integer of a recorded value: the history keeps values as a
-// reader gets them back from the file (json.Number).
+// num reads an integer of a recorded value (history.Int); anything else
+// fails the detector loudly.
 func num(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case json.Number:
-		n, _ := x.Int64()
-		return n
+	n, err := history.Int(v)
+	if err != nil {
+		panic(err)
 	}
-	panic(fmt.Sprintf("not an integer: %v (%T)", v, v))
+	return n
 }
