@@ -17,6 +17,19 @@ func (p *participant) resolveLoop(ctx context.Context) {
 	if p.cfg.Coordinator == "" {
 		return
 	}
+	retryWithBackoff(ctx, func(ctx context.Context) error {
+		err := p.resolveDue(ctx)
+		if err != nil {
+			p.log.Debug("asking coordinator for decisions", "err", err)
+		}
+		return err
+	})
+}
+
+// retryWithBackoff calls step every 100ms while it succeeds, backing off
+// to every 2s while it fails (the coordinator or the database cannot be
+// reached), until ctx ends.
+func retryWithBackoff(ctx context.Context, step func(context.Context) error) {
 	const base, max = 100 * time.Millisecond, 2 * time.Second
 	interval := base
 	for {
@@ -25,8 +38,7 @@ func (p *participant) resolveLoop(ctx context.Context) {
 			return
 		case <-time.After(interval):
 		}
-		if err := p.resolveDue(ctx); err != nil {
-			p.log.Debug("asking coordinator for decisions", "err", err)
+		if err := step(ctx); err != nil {
 			interval = min(interval*2, max)
 			continue
 		}

@@ -17,21 +17,13 @@ func (p *PGParticipant) resolveLoop(ctx context.Context) {
 	if p.hc == nil {
 		return
 	}
-	const base, max = 100 * time.Millisecond, 2 * time.Second
-	interval := base
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(interval):
-		}
-		if err := p.resolveDue(ctx); err != nil {
+	retryWithBackoff(ctx, func(ctx context.Context) error {
+		err := p.resolveDue(ctx)
+		if err != nil {
 			p.log.Debug("resolving in-doubt txs", "err", err)
-			interval = min(interval*2, max)
-			continue
 		}
-		interval = base
-	}
+		return err
+	})
 }
 
 func (p *PGParticipant) resolveDue(ctx context.Context) error {
