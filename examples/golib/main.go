@@ -25,7 +25,7 @@ func main() {
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := check(ctx, *nemesis, *d, *storeDir)
+	res, err := check(ctx, *nemesis, *d, *storeDir, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(255)
@@ -37,11 +37,14 @@ func main() {
 }
 
 // check runs the register workload on pykv-go under nemesis and returns
-// the verdict.
-func check(ctx context.Context, nemesis string, d time.Duration, storeDir string) (checker.Validity, error) {
+// the verdict; tune, when not nil, adjusts the run's configuration.
+func check(ctx context.Context, nemesis string, d time.Duration, storeDir string, tune func(*runner.Config)) (checker.Validity, error) {
 	cfg := runner.Defaults()
 	cfg.Target, cfg.Workload, cfg.Nemesis = "pykv-go", "register", nemesis
 	cfg.TimeLimit, cfg.NemesisInterval, cfg.Keys, cfg.Store = d, time.Second, 2, storeDir
+	if tune != nil {
+		tune(&cfg)
+	}
 	out, err := runner.Run(ctx, cfg)
 	if err != nil {
 		return checker.Unknown, err

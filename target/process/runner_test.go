@@ -85,11 +85,16 @@ func TestRunPykvValid(t *testing.T) {
 
 // A read from the local acceptor misses what a majority chose without
 // it, most of all on a node cut off from the others. Two keys, so each
-// sees many writes, and one node isolated at a time.
+// sees many writes, and one node isolated at a time. A write sent to the
+// cut-off node holds its client until the op times out, so a short op
+// timeout, more clients and two-second windows keep reads reaching it
+// (examples/golib's twin of this test once missed the bug with 2s ops in
+// 1s windows).
 func TestRunPykvLocalReadCaughtUnderPartition(t *testing.T) {
 	t.Setenv("PYKV_BUG", "local-read")
 	res := runExample(t, "pykv/pykv.toml", "register", "partition-one", 11, func(c *runner.Config) {
 		c.Keys, c.TimeLimit = 2, 12*time.Second
+		c.OpTimeout, c.Concurrency, c.NemesisInterval = 500*time.Millisecond, 10, 2*time.Second
 	})
 	if res.Valid != checker.Invalid {
 		t.Fatalf("pykv with PYKV_BUG=local-read: %s, want invalid", res.Valid)
