@@ -38,6 +38,14 @@ type Nemesis interface {
 	Close() error
 }
 
+// Pacer is a nemesis whose actions do not all follow each other at the
+// schedule's interval: Next, asked after each action, says how long to
+// wait before the next one (0: the interval). A composite does not pass it
+// on: there the parts take turns at the interval.
+type Pacer interface {
+	Next() time.Duration
+}
+
 // Options configure the nemeses and their schedule.
 type Options struct {
 	Interval time.Duration // between fault actions; default 5s
@@ -170,7 +178,11 @@ func RunSchedule(ctx context.Context, n Nemesis, sys target.System, rec workload
 		c := n.Invoke(ctx, sys, inv)
 		c.Type, c.Process, c.F, c.Index, c.Time = history.Info, history.NemesisProcess, inv.F, 0, 0
 		rec.Record(c)
-		tick.Reset(opts.Interval)
+		wait := opts.Interval
+		if p, ok := n.(Pacer); ok && p.Next() > 0 {
+			wait = p.Next()
+		}
+		tick.Reset(wait)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package nemesis_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -30,6 +31,35 @@ func TestRegisterUnderPartitionLeader(t *testing.T) {
 	g, err := faultnet.ParseGrudge(ops[0].Value)
 	if err != nil || len(g) != 3 {
 		t.Fatalf("start-partition value %v (%v): want a grudge isolating one of 3 nodes", ops[0].Value, err)
+	}
+	if o.count("read", history.OK) == 0 || o.count("write", history.OK) == 0 {
+		t.Errorf("want ok reads and writes: the checker judged little")
+	}
+}
+
+// A leader frozen through the election and thawed still cut off believes
+// it leads while another does; the correct store's reads go through
+// ReadIndex, which the old leader cannot complete, so nothing it answers
+// is stale.
+func TestRegisterUnderDeposedLeader(t *testing.T) {
+	o := run(t, scenario{
+		workload: "register-per-node", wopts: workload.Options{Concurrency: 6, Keys: 2, OpTimeout: 500 * time.Millisecond},
+		nemesis: "deposed-leader", nopts: nemesis.Options{Interval: 1500 * time.Millisecond, Rounds: 4},
+		load: 10 * time.Second,
+	})
+	ops := o.nemesisOps(t)
+	var did []string
+	for _, op := range ops {
+		if op.Error != "" {
+			t.Fatalf("%s failed: %s", op.F, op.Error)
+		}
+		did = append(did, op.F)
+	}
+	if want := []string{"start-partition", "pause", "resume", "stop-partition"}; !slices.Equal(did, want) {
+		t.Fatalf("nemesis did %v, want %v", did, want)
+	}
+	if ops[1].Value != ops[0].Node {
+		t.Errorf("paused %v, but the partition isolated %v", ops[1].Value, ops[0].Node)
 	}
 	if o.count("read", history.OK) == 0 || o.count("write", history.OK) == 0 {
 		t.Errorf("want ok reads and writes: the checker judged little")

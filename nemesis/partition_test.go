@@ -17,7 +17,7 @@ func (threeNodes) Nodes() []string                        { return []string{"n1"
 func (threeNodes) Leader(context.Context) (string, error) { return "n2", nil }
 
 func TestPartitionNemesesNeedTheNetworkLayer(t *testing.T) {
-	for _, name := range []string{"partition", "partition-halves", "partition-leader", "slow-network", "partition-coordinator"} {
+	for _, name := range []string{"partition", "partition-halves", "partition-leader", "slow-network", "partition-coordinator", "deposed-leader"} {
 		n, err := Parse(name, Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -153,10 +153,30 @@ var Scenarios = []Scenario{
 	},
 	{
 		Name:        "partition-leader",
-		Description: "register; the Raft leader cut off from the majority every 3s and healed, for 20s",
+		Description: "register, clients bound to replicas; the Raft leader cut off from the majority every 3s and healed, for 20s",
 		apply: func(c *Config) {
-			c.Workload, c.Nemesis, c.Target = "register", "partition-leader", "raft"
+			// Bound clients, as in deposed-leader: clients free to change
+			// node would follow the new leader and never read from the
+			// old one while it still believes it leads.
+			c.Workload, c.Nemesis, c.Target = "register-per-node", "partition-leader", "raft"
 			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 20*time.Second, 0
+			c.Concurrency, c.OpTimeout, c.Keys, c.CheckTimeout = 15, 500*time.Millisecond, 8, 20*time.Second
+		},
+	},
+	{
+		Name:        "deposed-leader",
+		Description: "register, clients bound to replicas; the Raft leader cut off and frozen until the others elect a new one, thawed still cut off, twice in 30s",
+		apply: func(c *Config) {
+			// Clients that may change node follow the new leader and never
+			// ask the old one again; clients bound to it do, and a short
+			// op timeout keeps them from hanging on writes it cannot
+			// commit through the window where it still believes it leads.
+			// Those writes end info, and a key with dozens of them can
+			// take the search minutes to refute: 8 keys spread them, and
+			// the check is bounded (a key out of time is unknown).
+			c.Workload, c.Nemesis, c.Target = "register-per-node", "deposed-leader", "raft"
+			c.NemesisInterval, c.TimeLimit, c.Rounds = 3*time.Second, 30*time.Second, 0
+			c.Concurrency, c.OpTimeout, c.Keys, c.CheckTimeout = 15, 500*time.Millisecond, 8, 20*time.Second
 		},
 	},
 	{
