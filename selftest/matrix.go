@@ -56,9 +56,12 @@ var Scenarios = []Scenario{
 			// entries the others lost), which can then elect no leader
 			// and answer no final read. The default rate keeps the run
 			// below 1000 log entries, the nodes' first snapshot:
-			// restoring one hides forget-applied-index.
+			// restoring one hides forget-applied-index. unsynced-log
+			// leaves a cluster that never becomes healthy: a short heal
+			// wait (a correct cluster is healthy again in a few seconds).
 			c.Workload, c.Nemesis = "set", "kill-all"
 			c.NemesisInterval, c.Rounds, c.TimeLimit = 2*time.Second, 1, 8*time.Second
+			c.HealTimeout = 15 * time.Second
 		},
 	},
 	{
@@ -103,8 +106,10 @@ var Scenarios = []Scenario{
 		Name: "bank-coordinator-crash",
 		Why:  "bank; a participant SIGKILLed between prepare and commit, the coordinator SIGKILLed in its commit window, both restarted",
 		set: func(c *runner.Config) {
+			// forget-prepared leaves a cluster that never becomes
+			// healthy: a short heal wait.
 			c.Workload, c.Nemesis = "bank", "coordinator-crash"
-			c.NemesisInterval, c.TimeLimit = time.Second, 8*time.Second
+			c.NemesisInterval, c.TimeLimit, c.HealTimeout = time.Second, 8*time.Second, 15*time.Second
 		},
 	},
 	{
