@@ -407,10 +407,27 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, budget *
 		return r
 	}
 	r.searched, r.nops = true, g.n
-	ops := g.operations(part)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
 		return r
 	}
+	// The typed search decides a linearizable key by finding its
+	// linearization. Anything else goes to porcupine below: a key it finds
+	// illegal (porcupine's verdict stands, and explains it), one with
+	// malformed ops, one the deadline stopped (porcupine, halted at once,
+	// still gives the partial linearizations linear.html draws).
+	typed := &linSearch{stop: stop, nops: g.n, perStep: regSearchBytesPerStep}
+	budget.begin(typed)
+	found := regSearch(g.regOps(), typed)
+	budget.end(typed)
+	switch {
+	case found == regSearchOK && len(g.malformed) == 0:
+		r.verdict, r.undecided = Valid, false
+		return r
+	case typed.over.Load():
+		r.overBudget = true
+		return r
+	}
+	ops := g.operations(part)
 	search := &linSearch{stop: stop, nops: len(ops)}
 	budget.begin(search)
 	model := regModel(c.init, search, false, h)

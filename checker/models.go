@@ -208,25 +208,19 @@ type linOp struct {
 	inv, done     int32     // history positions of invocation and completion (-1: none)
 }
 
-// regStep is Knossos's cas-register (the register simply never sees a
-// cas). A cas that returned ok must find its from value; an indeterminate
-// cas that finds another value did nothing, which is legal because its
-// outcome is unknown.
+// regStep is regStepTyped (linearizable_search.go) on porcupine's boxed
+// states and inputs.
 func regStep(state, input any) (bool, any) {
-	s := state.(*regValue)
-	op := input.(*linOp)
-	switch op.kind {
-	case linRead:
-		return op.arg == s, s
-	case linWrite:
-		return true, op.arg
-	case linCAS:
-		if op.arg == s {
-			return true, op.to
-		}
-		return op.indeterminate, s
+	s, op := state.(*regValue), input.(*linOp)
+	typed := regOp{kind: op.kind, indeterminate: op.indeterminate, arg: int32(op.arg.id), to: int32(op.to.id)}
+	ok, next := regStepTyped(int32(s.id), &typed)
+	switch next { // ids are unique within a key, and a search sees one key's values
+	case typed.arg:
+		return ok, op.arg
+	case typed.to:
+		return ok, op.to
 	}
-	return false, s
+	return ok, s
 }
 
 // regModel is the porcupine model for one or more keys' registers starting
