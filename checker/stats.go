@@ -84,34 +84,91 @@ type Latency struct {
 }
 
 func (statsChecker) Check(ctx context.Context, h history.History) Result {
-	res := Result{Checker: "stats", Counts: map[string]int{"ops": len(h), "client-ops": 0, "nemesis-ops": 0,
-		"invoke": 0, "ok": 0, "fail": 0, "info": 0}}
-	d := &StatsDetails{ByF: map[string]*FStats{}, Nemesis: map[string]*FStats{}}
-	minT, maxT := int64(math.MaxInt64), int64(math.MinInt64)
-	odd := 0 // ops of no known type
+	acc := newStatsAcc()
 	for i := range h {
 		if i&0xfff == 0 && ctx.Err() != nil {
-			return interruptedResult(ctx, res)
+			acc.res.Counts["ops"] = len(h)
+			return interruptedResult(ctx, acc.res)
 		}
-		op := &h[i]
-		by := d.ByF
-		if op.IsClient() {
-			res.Counts["client-ops"]++
-		} else {
-			by = d.Nemesis
-			res.Counts["nemesis-ops"]++
-		}
-		if !CountOp(by, op) {
-			odd++
-			continue
-		}
-		if op.IsClient() {
-			res.Counts[string(op.Type)]++
-		}
-		minT, maxT = min(minT, op.Time), max(maxT, op.Time)
+		acc.observe(&h[i])
 	}
-	if odd > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d ops have a type other than invoke, ok, fail or info; not counted by type", odd))
+	return acc.result()
+}
+
+// statsAcc is the stats checker's tally, op by op in history order: Check
+// feeds it a history held whole, statsStreamer one being read.
+type statsAcc struct {
+	res        Result
+	d          *StatsDetails
+	minT, maxT int64
+	odd        int // ops of no known type
+	// open pairs each client process's invocation with its completion, as
+	// history.PairIndexes does: the next op of the same process.
+	open     map[int64]statsInvoke
+	lat      map[string][]int64 // f → ok latencies, ns
+	negative int                // ok ops completed before they were invoked
+}
+
+type statsInvoke struct {
+	f    string
+	time int64
+}
+
+func newStatsAcc() *statsAcc {
+	return &statsAcc{
+		res: Result{Checker: "stats", Counts: map[string]int{"ops": 0, "client-ops": 0, "nemesis-ops": 0,
+			"invoke": 0, "ok": 0, "fail": 0, "info": 0}},
+		d:    &StatsDetails{ByF: map[string]*FStats{}, Nemesis: map[string]*FStats{}},
+		minT: math.MaxInt64, maxT: math.MinInt64,
+		open: map[int64]statsInvoke{}, lat: map[string][]int64{},
+	}
+}
+
+func (a *statsAcc) observe(op *history.Op) {
+	a.res.Counts["ops"]++
+	by := a.d.ByF
+	if op.IsClient() {
+		a.res.Counts["client-ops"]++
+		a.pair(op)
+	} else {
+		by = a.d.Nemesis
+		a.res.Counts["nemesis-ops"]++
+	}
+	if !CountOp(by, op) {
+		a.odd++
+		return
+	}
+	if op.IsClient() {
+		a.res.Counts[string(op.Type)]++
+	}
+	a.minT, a.maxT = min(a.minT, op.Time), max(a.maxT, op.Time)
+}
+
+// pair records an ok op's latency when op completes an invocation.
+func (a *statsAcc) pair(op *history.Op) {
+	if op.Type == history.Invoke {
+		a.open[op.Process] = statsInvoke{f: op.F, time: op.Time}
+		return
+	}
+	inv, ok := a.open[op.Process]
+	if !ok {
+		return
+	}
+	delete(a.open, op.Process)
+	if !op.IsOK() {
+		return
+	}
+	if dt := op.Time - inv.time; dt >= 0 {
+		a.lat[inv.f] = append(a.lat[inv.f], dt)
+	} else {
+		a.negative++
+	}
+}
+
+func (a *statsAcc) result() Result {
+	res, d := a.res, a.d
+	if a.odd > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d ops have a type other than invoke, ok, fail or info; not counted by type", a.odd))
 	}
 	if res.Counts["client-ops"] == 0 {
 		res.Valid = Valid
@@ -119,25 +176,10 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 		res.Details = d
 		return res
 	}
-
-	lat := map[string][]int64{} // f → ok latencies, ns
-	negative := 0
-	for _, p := range history.PairIndexes(h) {
-		if p.Done < 0 || !h[p.Done].IsOK() {
-			continue
-		}
-		inv := &h[p.Inv]
-		dt := h[p.Done].Time - inv.Time
-		if dt < 0 {
-			negative++
-			continue
-		}
-		lat[inv.F] = append(lat[inv.F], dt)
+	if a.negative > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d ok ops completed before they were invoked (time goes backwards); left out of latencies", a.negative))
 	}
-	if negative > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("%d ok ops completed before they were invoked (time goes backwards); left out of latencies", negative))
-	}
-	for f, ls := range lat {
+	for f, ls := range a.lat {
 		d.ByF[f].Latency = quantiles(ls)
 	}
 	for _, f := range slices.Sorted(maps.Keys(d.ByF)) {
@@ -145,9 +187,8 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 			res.Notes = append(res.Notes, fmt.Sprintf("f %s: %d invoked, none ok", f, s.Invoke))
 		}
 	}
-
-	if maxT > minT {
-		d.SpanSec = float64(maxT-minT) / 1e9
+	if a.maxT > a.minT {
+		d.SpanSec = float64(a.maxT-a.minT) / 1e9
 		d.OpsPerSec = float64(res.Counts["invoke"]) / d.SpanSec
 	} else {
 		res.Notes = append(res.Notes, "history spans no time: ops/s not computed")

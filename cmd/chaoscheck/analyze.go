@@ -146,6 +146,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		}
 	}
 
+	if res, ok := analyzeStreamed(ctx, file, run, cfg, checkers); ok {
+		return printAnalysis(cmd, cfg, res)
+	}
 	h, warnings, err := history.ReadFileWithin(file, budget)
 	if errors.Is(err, history.ErrNoOps) && run != nil && store.CutShort(filepath.Dir(file)) != "" {
 		err = nil // a run cut short before its first op: unknown below, as the run said
@@ -186,6 +189,38 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 			return &exitError{code: exitInternal, err: err}
 		}
 	}
+	return printAnalysis(cmd, cfg, res)
+}
+
+// analyzeStreamed judges the history as it is read, without holding it,
+// when the checkers can (checker.Stream: linearizable and stats) and
+// nothing is to be drawn from the history (no --out, not a run
+// directory). ok is false when the history must be read whole instead:
+// then the usual path decides, and reports, everything (errors naming
+// file and line, warnings, anomalies to explain).
+func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyzeConfig, checkers []checker.Checker) (store.Results, bool) {
+	if cfg.out != "" || run != nil {
+		return store.Results{}, false
+	}
+	s, ok := checker.Stream(checkers...)
+	if !ok {
+		return store.Results{}, false
+	}
+	n, err := history.Stream(file, s.Observe)
+	if err != nil {
+		return store.Results{}, false
+	}
+	r, complete := s.Result(ctx)
+	if !complete {
+		return store.Results{}, false
+	}
+	res := store.Results{History: file, Ops: n}
+	res.SetVerdict(r)
+	return res, true
+}
+
+// printAnalysis prints the analysis and gives the verdict's exit.
+func printAnalysis(cmd *cobra.Command, cfg analyzeConfig, res store.Results) error {
 	w := cmd.OutOrStdout()
 	if cfg.jsonOut {
 		enc := json.NewEncoder(w)
