@@ -291,7 +291,8 @@ type linGrouper struct {
 	c      *linearizable
 	at     map[string]*linGroup
 	groups []*linGroup
-	procs  map[int64]*linProc
+	procs  history.Processes[linProc]
+	nprocs int32 // client processes seen
 	n      int32 // ops seen: the next op's position
 }
 
@@ -301,11 +302,12 @@ type linProc struct {
 	inv    history.Op
 	pos    int32
 	open   bool
-	client int32
+	seen   bool
+	client int32 // dense number, in order of first appearance
 }
 
 func (c *linearizable) grouper() *linGrouper {
-	return &linGrouper{c: c, at: map[string]*linGroup{}, procs: map[int64]*linProc{}}
+	return &linGrouper{c: c, at: map[string]*linGroup{}}
 }
 
 // observe takes the next op of the history.
@@ -315,10 +317,10 @@ func (gr *linGrouper) observe(op *history.Op) {
 	if !op.IsClient() {
 		return
 	}
-	p := gr.procs[op.Process]
-	if p == nil {
-		p = &linProc{client: int32(len(gr.procs))}
-		gr.procs[op.Process] = p
+	p := gr.procs.At(op.Process)
+	if !p.seen {
+		p.seen, p.client = true, gr.nprocs
+		gr.nprocs++
 	}
 	if op.Type != history.Invoke {
 		if p.open {
@@ -342,12 +344,12 @@ func (gr *linGrouper) observe(op *history.Op) {
 // finish ends the invocations the history never completed and returns
 // the keys, sorted.
 func (gr *linGrouper) finish() []*linGroup {
-	var unfinished []*linProc
-	for _, p := range gr.procs {
+	var unfinished []*linProc // no At until they are added: the pointers hold
+	gr.procs.Each(func(_ int64, p *linProc) {
 		if p.open {
 			unfinished = append(unfinished, p)
 		}
-	}
+	})
 	slices.SortFunc(unfinished, func(a, b *linProc) int { return cmp.Compare(a.pos, b.pos) })
 	for _, p := range unfinished {
 		gr.c.add(p.g, &p.inv, nil, p.pos, -1, p.client)
@@ -464,7 +466,7 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, budget *
 	// illegal (porcupine's verdict stands, and explains it), one with
 	// malformed ops, one the deadline stopped (porcupine, halted at once,
 	// still gives the partial linearizations linear.html draws).
-	typed := &linSearch{stop: stop, nops: g.n, perStep: regSearchBytesPerStep}
+	typed := &linSearch{stop: stop, nops: g.n, perStep: regSearchBytesPerStep, budget: budget}
 	budget.begin(typed)
 	found := regSearch(g.regOps(), typed)
 	budget.end(typed)

@@ -29,6 +29,26 @@ type linSearch struct {
 	// search (a bitset of nops bits and the entry around it), else
 	// regSearchBytesPerStep for the typed search.
 	perStep int64
+	budget  *linBudget // nil: none
+}
+
+// mayAllocate tells a search about to allocate n bytes in one piece
+// whether the budget allows it. The heap is measured now, garbage
+// included; when that says no, a GC tells the live heap for sure.
+func (s *linSearch) mayAllocate(n int64) bool {
+	b := s.budget
+	if b == nil || b.limit <= 0 {
+		return true
+	}
+	threshold := uint64(float64(b.limit) * linBudgetShare)
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Uint64()+uint64(n) <= threshold {
+		return true
+	}
+	runtime.GC()
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()+uint64(n) <= threshold
 }
 
 func (s *linSearch) halted() bool { return s.stop.Load() || s.over.Load() }

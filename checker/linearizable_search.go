@@ -164,6 +164,16 @@ func regSearch(ops []regOp, search *linSearch) regSearchResult {
 		if retOf[id] != e { // a call: try to linearize it here
 			op := &ops[id]
 			ok, ns := regStepTyped(state, op)
+			if ok && cache.full() {
+				// The table doubles: the old and the new one are live at
+				// once, a jump the budget's watchdog, which samples the
+				// heap, could miss.
+				if search != nil && !search.mayAllocate(cache.growBytes()) {
+					search.over.Store(true)
+					return regSearchHalted
+				}
+				cache.grow()
+			}
 			if ok && cache.add(set^zobrist(uint64(id))^zobristState(ns)) {
 				stack = append(stack, frame{ev: e, state: state})
 				state, set = ns, set^zobrist(uint64(id))
@@ -224,7 +234,15 @@ func newRegCache(ops int) *regCache {
 	return &regCache{slots: make([]uint64, size)}
 }
 
-// add inserts h and reports whether it was new.
+// full reports whether the table must grow before the next add: its load
+// is kept at most one half.
+func (c *regCache) full() bool { return 2*(c.n+1) > len(c.slots) }
+
+// growBytes is what grow allocates.
+func (c *regCache) growBytes() int64 { return int64(16 * len(c.slots)) }
+
+// add inserts h and reports whether it was new. The table must not be
+// full.
 func (c *regCache) add(h uint64) bool {
 	if h == 0 {
 		h = 1
@@ -236,9 +254,7 @@ func (c *regCache) add(h uint64) bool {
 			return false
 		case 0:
 			c.slots[i] = h
-			if c.n++; 2*c.n > len(c.slots) {
-				c.grow()
-			}
+			c.n++
 			return true
 		}
 	}

@@ -163,6 +163,9 @@ func TestRegSearchOnGeneratedKVHistory(t *testing.T) {
 func TestRegCacheAddReportsNewOnly(t *testing.T) {
 	c := newRegCache(1)
 	for i := range uint64(5000) { // grows several times
+		if c.full() {
+			c.grow()
+		}
 		if !c.add(zobrist(i)) {
 			t.Fatalf("hash %d reported present before it was added", i)
 		}
@@ -171,6 +174,9 @@ func TestRegCacheAddReportsNewOnly(t *testing.T) {
 		if c.add(zobrist(i)) {
 			t.Fatalf("hash %d reported new after it was added", i)
 		}
+	}
+	if c.full() {
+		c.grow()
 	}
 	if !c.add(0) || c.add(0) {
 		t.Error("hash 0 (stored as 1) not added exactly once")

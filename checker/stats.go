@@ -87,8 +87,9 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 	acc := newStatsAcc()
 	for i := range h {
 		if i&0xfff == 0 && ctx.Err() != nil {
-			acc.res.Counts["ops"] = len(h)
-			return interruptedResult(ctx, acc.res)
+			res := acc.counted()
+			res.Counts["ops"] = len(h)
+			return interruptedResult(ctx, res)
 		}
 		acc.observe(&h[i])
 	}
@@ -98,63 +99,76 @@ func (statsChecker) Check(ctx context.Context, h history.History) Result {
 // statsAcc is the stats checker's tally, op by op in history order: Check
 // feeds it a history held whole, statsStreamer one being read.
 type statsAcc struct {
-	res        Result
 	d          *StatsDetails
+	ops        int
+	client     int
+	byType     [4]int // client ops: invoke, ok, fail, info
 	minT, maxT int64
 	odd        int // ops of no known type
 	// open pairs each client process's invocation with its completion, as
 	// history.PairIndexes does: the next op of the same process.
-	open     map[int64]statsInvoke
+	open     history.Processes[statsInvoke]
 	lat      map[string][]int64 // f → ok latencies, ns
 	negative int                // ok ops completed before they were invoked
 }
 
+var statsTypes = [4]history.Type{history.Invoke, history.OK, history.Fail, history.Info}
+
 type statsInvoke struct {
+	open bool
 	f    string
 	time int64
 }
 
 func newStatsAcc() *statsAcc {
 	return &statsAcc{
-		res: Result{Checker: "stats", Counts: map[string]int{"ops": 0, "client-ops": 0, "nemesis-ops": 0,
-			"invoke": 0, "ok": 0, "fail": 0, "info": 0}},
 		d:    &StatsDetails{ByF: map[string]*FStats{}, Nemesis: map[string]*FStats{}},
 		minT: math.MaxInt64, maxT: math.MinInt64,
-		open: map[int64]statsInvoke{}, lat: map[string][]int64{},
+		lat: map[string][]int64{},
 	}
 }
 
+// counted is the result's counts so far.
+func (a *statsAcc) counted() Result {
+	res := Result{Checker: "stats", Counts: map[string]int{"ops": a.ops, "client-ops": a.client, "nemesis-ops": a.ops - a.client,
+		"invoke": 0, "ok": 0, "fail": 0, "info": 0}}
+	for i, t := range statsTypes {
+		res.Counts[string(t)] = a.byType[i]
+	}
+	return res
+}
+
 func (a *statsAcc) observe(op *history.Op) {
-	a.res.Counts["ops"]++
+	a.ops++
 	by := a.d.ByF
 	if op.IsClient() {
-		a.res.Counts["client-ops"]++
+		a.client++
 		a.pair(op)
 	} else {
 		by = a.d.Nemesis
-		a.res.Counts["nemesis-ops"]++
 	}
 	if !CountOp(by, op) {
 		a.odd++
 		return
 	}
 	if op.IsClient() {
-		a.res.Counts[string(op.Type)]++
+		a.byType[slices.Index(statsTypes[:], op.Type)]++
 	}
 	a.minT, a.maxT = min(a.minT, op.Time), max(a.maxT, op.Time)
 }
 
 // pair records an ok op's latency when op completes an invocation.
 func (a *statsAcc) pair(op *history.Op) {
+	p := a.open.At(op.Process)
 	if op.Type == history.Invoke {
-		a.open[op.Process] = statsInvoke{f: op.F, time: op.Time}
+		*p = statsInvoke{open: true, f: op.F, time: op.Time}
 		return
 	}
-	inv, ok := a.open[op.Process]
-	if !ok {
+	if !p.open {
 		return
 	}
-	delete(a.open, op.Process)
+	inv := *p
+	*p = statsInvoke{}
 	if !op.IsOK() {
 		return
 	}
@@ -166,7 +180,7 @@ func (a *statsAcc) pair(op *history.Op) {
 }
 
 func (a *statsAcc) result() Result {
-	res, d := a.res, a.d
+	res, d := a.counted(), a.d
 	if a.odd > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d ops have a type other than invoke, ok, fail or info; not counted by type", a.odd))
 	}

@@ -19,6 +19,11 @@ import (
 // (Jepsen's independent-key tuples, a nonlinearizable key to explain)
 // says so, and the caller reads the history whole and calls Check.
 
+// StreamedOpBytes bounds what one op of a streamed history costs the
+// linearizable and stats checkers: a 24-byte record per operation (two
+// ops), a latency per ok op, the records' chunks, the open invocations.
+const StreamedOpBytes = 48
+
 // Streamer judges one history as its ops arrive.
 type Streamer interface {
 	// Observe takes the next op; op is not retained. ErrNeedsHistory (or
@@ -131,7 +136,7 @@ func (s *statsStreamer) Observe(op *history.Op) error {
 
 func (s *statsStreamer) Result(ctx context.Context) (Result, bool) {
 	if ctx.Err() != nil {
-		return interruptedResult(ctx, s.acc.res), true
+		return interruptedResult(ctx, s.acc.counted()), true
 	}
 	return s.acc.result(), true
 }

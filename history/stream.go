@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // stream.go reads a JSON Lines history without holding it: the lines are
@@ -31,6 +32,17 @@ var ErrNotStreamed = errors.New("history not streamed")
 
 // streamBlock is how many bytes of lines a worker decodes at a time.
 const streamBlock = 1 << 20
+
+// StreamMemory is about what Stream holds however long the history: the
+// blocks in flight, their bytes and their decoded ops.
+func StreamMemory() int64 {
+	return int64(streamInFlight(runtime.GOMAXPROCS(0))) * (2*streamBlock + streamBlock/90*int64(unsafe.Sizeof(Op{})))
+}
+
+// streamInFlight is how many blocks Stream allocates at most for workers
+// decoding goroutines: one per worker, those decoded and waiting for the
+// caller, the one being read.
+func streamInFlight(workers int) int { return 2*workers + 2 }
 
 // block is a run of whole lines and, once decoded, their ops.
 type block struct {
@@ -71,8 +83,8 @@ func Stream(path string, fn func(op *Op) error) (int, error) {
 	defer close(quit)
 	workers := runtime.GOMAXPROCS(0)
 	work := make(chan *block, workers)
-	order := make(chan *block, 2*workers)
-	free := make(chan *block, 3*workers)
+	order := make(chan *block, workers)
+	free := make(chan *block, streamInFlight(workers))
 	for range workers {
 		wg.Go(func() {
 			sc := newOpScanner(interner{})

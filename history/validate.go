@@ -42,18 +42,18 @@ type validator struct {
 	n        int
 	prev     int64 // the last op's index
 	prevLine int
-	open     map[int64]openInvoke // process → its open invocation
-	crashed  map[int64]int        // process → the line of its info completion
+	procs    Processes[validProc]
 }
 
-type openInvoke struct {
-	f    string
-	line int
+// validProc is one client process's state.
+type validProc struct {
+	open    bool   // an invocation is open:
+	f       string // its f
+	line    int    // and its line
+	crashed int    // the line of its info completion, 0 if none
 }
 
-func newValidator(file string) *validator {
-	return &validator{file: file, open: map[int64]openInvoke{}, crashed: map[int64]int{}}
-}
+func newValidator(file string) *validator { return &validator{file: file} }
 
 // check judges the next op, found at line, and returns the first defect
 // as a *ParseError.
@@ -83,26 +83,26 @@ func (v *validator) check(op *Op, line int) error {
 	if op.Process == NemesisProcess {
 		return nil
 	}
+	p := v.procs.At(op.Process)
 	if op.Type == Invoke {
-		if o, ok := v.open[op.Process]; ok {
-			return fail("invokes %q while its %q invoked at line %d is still open", op.F, o.f, o.line)
+		if p.open {
+			return fail("invokes %q while its %q invoked at line %d is still open", op.F, p.f, p.line)
 		}
-		if l, ok := v.crashed[op.Process]; ok {
-			return fail("invokes %q after its info completion at line %d; a crashed process must continue under a new process number", op.F, l)
+		if p.crashed > 0 {
+			return fail("invokes %q after its info completion at line %d; a crashed process must continue under a new process number", op.F, p.crashed)
 		}
-		v.open[op.Process] = openInvoke{f: op.F, line: line}
+		p.open, p.f, p.line = true, op.F, line
 		return nil
 	}
-	o, ok := v.open[op.Process]
-	if !ok {
+	if !p.open {
 		return fail("%s completion of %q has no open invocation", op.Type, op.F)
 	}
-	if o.f != op.F {
-		return fail("%s completion has f %q but its invocation at line %d has f %q", op.Type, op.F, o.line, o.f)
+	if p.f != op.F {
+		return fail("%s completion has f %q but its invocation at line %d has f %q", op.Type, op.F, p.line, p.f)
 	}
-	delete(v.open, op.Process)
+	p.open, p.f = false, ""
 	if op.Type == Info {
-		v.crashed[op.Process] = line
+		p.crashed = line
 	}
 	return nil
 }

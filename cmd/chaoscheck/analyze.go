@@ -146,7 +146,7 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		}
 	}
 
-	if res, ok := analyzeStreamed(ctx, file, run, cfg, checkers); ok {
+	if res, ok := analyzeStreamed(ctx, file, run, cfg, checkers, budget); ok {
 		return printAnalysis(cmd, cfg, res)
 	}
 	h, warnings, err := history.ReadFileWithin(file, budget)
@@ -197,8 +197,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 // nothing is to be drawn from the history (no --out, not a run
 // directory). ok is false when the history must be read whole instead:
 // then the usual path decides, and reports, everything (errors naming
-// file and line, warnings, anomalies to explain).
-func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyzeConfig, checkers []checker.Checker) (store.Results, bool) {
+// file and line, warnings, anomalies to explain, a history beyond the
+// memory budget, which does not fit streamed either).
+func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyzeConfig, checkers []checker.Checker, budget int64) (store.Results, bool) {
 	if cfg.out != "" || run != nil {
 		return store.Results{}, false
 	}
@@ -206,7 +207,18 @@ func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyze
 	if !ok {
 		return store.Results{}, false
 	}
-	n, err := history.Stream(file, s.Observe)
+	room := budget - history.StreamMemory()
+	if room <= 0 {
+		return store.Results{}, false
+	}
+	seen := int64(0)
+	observe := func(op *history.Op) error {
+		if seen++; seen&0xfff == 0 && seen*checker.StreamedOpBytes > room {
+			return history.ErrTooLarge
+		}
+		return s.Observe(op)
+	}
+	n, err := history.Stream(file, observe)
 	if err != nil {
 		return store.Results{}, false
 	}
