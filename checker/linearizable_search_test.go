@@ -201,3 +201,27 @@ func FuzzRegSearchMatchesPorcupine(f *testing.F) {
 		}
 	})
 }
+
+func TestRegInternerSharesIDsByCanonicalForm(t *testing.T) {
+	same := []any{json.Number("3"), json.Number("3.0"), 3, json.Number("03"), json.Number("3e0"), json.Number("3")}
+	for _, order := range [][]any{same, {same[1], same[0], same[2]}} {
+		in := newRegInterner(regValueKey{}, &regValue{text: "nil"})
+		want, err := in.intern(order[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range order[1:] {
+			if id, err := in.intern(v); err != nil || id != want {
+				t.Errorf("intern(%#v) = %d, %v; want %d, the id of %#v", v, id, err, want, order[0])
+			}
+		}
+		for _, v := range []any{"3", json.Number("30"), json.Number("63"), json.Number("64"), json.Number("-3"), nil} {
+			if id, _ := in.intern(v); id == want {
+				t.Errorf("intern(%#v) = %d, the id of 3", v, id)
+			}
+		}
+		if a, _ := in.intern(json.Number("63")); a == 0 {
+			t.Error("63 got the initial value's id")
+		}
+	}
+}

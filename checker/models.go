@@ -175,6 +175,9 @@ func (k regValueKey) text() string {
 type regInterner struct {
 	m    map[regValueKey]int32
 	vals []*regValue // by id
+	// small holds id+1 of the canonical numbers 0 … len-1 interned so far:
+	// the values of most histories, found without rendering a key.
+	small [64]int32
 }
 
 func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
@@ -182,6 +185,35 @@ func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
 }
 
 func (in *regInterner) intern(v any) (int32, error) {
+	n, small := regSmall(v)
+	if small && in.small[n] > 0 {
+		return in.small[n] - 1, nil
+	}
+	id, err := in.internSlow(v)
+	if small && err == nil {
+		in.small[n] = id + 1
+	}
+	return id, err
+}
+
+// regSmall tells a json.Number that is the canonical text of an integer
+// in 0 … 63 (one digit, or two without a leading zero).
+func regSmall(v any) (int, bool) {
+	t, ok := v.(json.Number)
+	if !ok || len(t) == 0 || len(t) > 2 || t[0] < '0' || t[0] > '9' {
+		return 0, false
+	}
+	n := int(t[0] - '0')
+	if len(t) == 2 {
+		if n == 0 || t[1] < '0' || t[1] > '9' {
+			return 0, false
+		}
+		n = 10*n + int(t[1]-'0')
+	}
+	return n, n < 64
+}
+
+func (in *regInterner) internSlow(v any) (int32, error) {
 	k, err := regCanon(v)
 	if err != nil {
 		return 0, err

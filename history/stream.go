@@ -36,7 +36,7 @@ const streamBlock = 1 << 20
 // StreamMemory is about what Stream holds however long the history: the
 // blocks in flight, their bytes and their decoded ops.
 func StreamMemory() int64 {
-	return int64(streamInFlight(runtime.GOMAXPROCS(0))) * (2*streamBlock + streamBlock/90*int64(unsafe.Sizeof(Op{})))
+	return int64(streamInFlight(runtime.GOMAXPROCS(0))) * (2*streamBlock + streamBlock/64*int64(unsafe.Sizeof(Op{})+4))
 }
 
 // streamInFlight is how many blocks Stream allocates at most for workers
@@ -103,7 +103,9 @@ func Stream(path string, fn func(op *Op) error) (int, error) {
 			select {
 			case b = <-free:
 			default:
-				b = &block{data: make([]byte, 0, 2*streamBlock)}
+				// Sized for a block of short lines, so that decoding
+				// rarely grows them.
+				b = &block{data: make([]byte, 0, 2*streamBlock), ops: make([]Op, 0, streamBlock/64), lines: make([]int32, 0, streamBlock/64)}
 			}
 			b.data = append(b.data[:0], carry...)
 			b.done = make(chan struct{})
