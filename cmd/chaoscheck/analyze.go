@@ -211,6 +211,12 @@ func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyze
 	if room <= 0 {
 		return store.Results{}, false
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// As limitHeapGrowth does for a history held whole: the GC works
+		// harder before the budget is reached, with a quarter kept for
+		// what the Go runtime does not count (the binary, the kernel's).
+		debug.SetMemoryLimit(budget / 4 * 3)
+	}
 	seen := int64(0)
 	observe := func(op *history.Op) error {
 		if seen++; seen&0xfff == 0 && seen*checker.StreamedOpBytes > room {
