@@ -413,26 +413,28 @@ func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
 }
 
 // scanInt reads an integer field of up to 18 digits (longer ones go to
-// strconv in decodeJSONOp).
+// strconv in decodeJSONOp), in one pass: digits are summed as they are
+// checked against JSON's grammar (no leading zero, no fraction or
+// exponent, which make it give up).
 func scanInt(b []byte, i int) (int64, int, bool) {
-	end, isInt, ok := scanNumber(b, i)
-	if !ok || !isInt {
-		return 0, i, false
-	}
-	d := b[i:end]
-	neg := d[0] == '-'
+	j := i
+	neg := j < len(b) && b[j] == '-'
 	if neg {
-		d = d[1:]
+		j++
 	}
-	if len(d) > 18 {
-		return 0, i, false
-	}
+	start := j
 	var n int64
-	for _, c := range d {
-		n = n*10 + int64(c-'0')
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		n = n*10 + int64(b[j]-'0')
+		j++
+	}
+	digits := j - start
+	if digits == 0 || digits > 18 || digits > 1 && b[start] == '0' ||
+		j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
+		return 0, i, false
 	}
 	if neg {
 		n = -n
 	}
-	return n, end, true
+	return n, j, true
 }
