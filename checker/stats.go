@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"math/bits"
 	"slices"
 
 	"github.com/chaoscheck/chaoscheck/history"
@@ -212,12 +213,59 @@ func (a *statsAcc) result() Result {
 	return res
 }
 
-// quantiles sorts ls (nanoseconds) and returns its quantiles in ms.
+// quantiles returns the quantiles of ls (nanoseconds) in ms. It reorders
+// ls: each rank is found by selection, not by sorting all of it, which on
+// a million latencies was a tenth of a streamed analysis (pprof).
 func quantiles(ls []int64) *Latency {
-	slices.Sort(ls)
-	rank := func(q float64) float64 {
-		i := int(math.Ceil(q*float64(len(ls)))) - 1
-		return float64(ls[max(i, 0)]) / 1e6
+	rank := func(q float64) int { return max(int(math.Ceil(q*float64(len(ls))))-1, 0) }
+	r50, r90, r99 := rank(0.5), rank(0.9), rank(0.99)
+	// Each selection leaves the smaller ranks on its left, so the next one
+	// looks there only, and leaves the one found in place.
+	selectNth(ls, r99)
+	if r90 < r99 {
+		selectNth(ls[:r99], r90)
 	}
-	return &Latency{N: len(ls), P50: rank(0.5), P90: rank(0.9), P99: rank(0.99), Max: float64(ls[len(ls)-1]) / 1e6}
+	if r50 < r90 {
+		selectNth(ls[:r90], r50)
+	}
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	return &Latency{N: len(ls), P50: ms(ls[r50]), P90: ms(ls[r90]), P99: ms(ls[r99]), Max: ms(slices.Max(ls[r99:]))}
+}
+
+// selectNth reorders a so that a[k] is the value a sorted a would hold
+// there, with nothing greater before it and nothing smaller after
+// (quickselect, three-way partitions for repeated values; a run of bad
+// pivots falls back to sorting the rest).
+func selectNth(a []int64, k int) {
+	lo, hi := 0, len(a)
+	for tries := 2*bits.Len(uint(len(a))) + 8; hi-lo > 16; tries-- {
+		if tries == 0 {
+			break
+		}
+		x, y, z := a[lo], a[lo+(hi-lo)/2], a[hi-1]
+		p := max(min(x, y), min(max(x, y), z)) // the median of the three
+		lt, i, gt := lo, lo, hi                // a[lo:lt] < p, a[lt:i] == p, a[gt:hi] > p
+		for i < gt {
+			switch {
+			case a[i] < p:
+				a[lt], a[i] = a[i], a[lt]
+				lt++
+				i++
+			case a[i] > p:
+				gt--
+				a[i], a[gt] = a[gt], a[i]
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt
+		case k >= gt:
+			lo = gt
+		default:
+			return
+		}
+	}
+	slices.Sort(a[lo:hi])
 }

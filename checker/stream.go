@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 
 	"github.com/chaoscheck/chaoscheck/history"
 )
@@ -82,17 +84,25 @@ func (ss composedStreamer) Observe(op *history.Op) (err error) {
 	return nil
 }
 
-func (ss composedStreamer) Result(ctx context.Context) (r Result, complete bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			complete = false
-		}
-	}()
+// Result runs each checker's Result in its own goroutine, as Compose runs
+// their Checks.
+func (ss composedStreamer) Result(ctx context.Context) (Result, bool) {
 	results := make([]Result, len(ss))
+	complete := make([]bool, len(ss))
+	var wg sync.WaitGroup
 	for i, s := range ss {
-		if results[i], complete = s.Result(ctx); !complete {
-			return Result{}, false
-		}
+		wg.Go(func() {
+			defer func() {
+				if p := recover(); p != nil {
+					complete[i] = false // Check will report it
+				}
+			}()
+			results[i], complete[i] = s.Result(ctx)
+		})
+	}
+	wg.Wait()
+	if slices.Contains(complete, false) {
+		return Result{}, false
 	}
 	return composeResults(results), true
 }

@@ -109,8 +109,8 @@ func Stream(path string, fn func(op *Op) error) (int, error) {
 			}
 			b.data = append(b.data[:0], carry...)
 			b.done = make(chan struct{})
-			for len(b.data) < streamBlock && !eof { // so at least streamBlock bytes of room
-				n, err := f.Read(b.data[len(b.data):cap(b.data)])
+			for len(b.data) < streamBlock && !eof {
+				n, err := f.Read(b.data[len(b.data):streamBlock])
 				b.data = b.data[:len(b.data)+n]
 				if err == io.EOF {
 					eof = true
