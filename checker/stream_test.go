@@ -1,10 +1,13 @@
 package checker
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -135,4 +138,48 @@ func TestLinearHTMLNeedsTheWholeHistory(t *testing.T) {
 	if _, ok := Stream(cs...); ok {
 		t.Error("a linearizable checker that may draw linear.html streams")
 	}
+}
+
+// FuzzStreamedVerdictIsChecks: on any history the reader accepts, the
+// streamed linearizable and stats checkers give Compose's result exactly,
+// or ask for the whole history.
+func FuzzStreamedVerdictIsChecks(f *testing.F) {
+	for _, glob := range []string{"../testdata/*/kv-*.jsonl", "../testdata/*/register-*.jsonl", "../testdata/*/cas-register-*.jsonl"} {
+		paths, _ := filepath.Glob(glob)
+		for _, p := range paths {
+			if data, err := os.ReadFile(p); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, _, err := history.Read(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			return
+		}
+		for _, w := range []string{"kv", "cas-register"} {
+			// The limits bound the search; a result they cut short depends
+			// on timing, and is not compared.
+			opts := Options{Init: json.Number("0"), Timeout: 2 * time.Second, Memory: 1 << 30}
+			cs, err := ForWorkload(w, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Compose(cs...).Check(context.Background(), h)
+			got, complete := streamedResult(t, cs, h)
+			if !complete || slices.ContainsFunc(SubResults(want), linStopped) || slices.ContainsFunc(SubResults(got), linStopped) {
+				continue
+			}
+			if g, w := resultJSON(t, got), resultJSON(t, want); g != w {
+				t.Fatalf("streamed result\n%s\nCheck's\n%s\non %q", g, w, data)
+			}
+		}
+	})
+}
+
+// linStopped reports a result a time limit or the memory budget cut short.
+func linStopped(r Result) bool {
+	return slices.ContainsFunc(r.Notes, func(n string) bool {
+		return strings.Contains(n, "stopped") || strings.Contains(n, "time limit") || strings.Contains(n, "memory budget")
+	})
 }

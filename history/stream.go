@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"unsafe"
 )
@@ -77,6 +78,12 @@ func Stream(path string, fn func(op *Op) error) (int, error) {
 		return 0, ErrNotStreamed
 	}
 
+	// A block holds at most 2*streamBlock bytes (a read, and the line cut
+	// off at the end of the one before); a small history gets small ones.
+	blockCap := 2 * streamBlock
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() < int64(blockCap) {
+		blockCap = int(st.Size()) + 1
+	}
 	quit := make(chan struct{})
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -105,12 +112,15 @@ func Stream(path string, fn func(op *Op) error) (int, error) {
 			default:
 				// Sized for a block of short lines, so that decoding
 				// rarely grows them.
-				b = &block{data: make([]byte, 0, 2*streamBlock), ops: make([]Op, 0, streamBlock/64), lines: make([]int32, 0, streamBlock/64)}
+				b = &block{data: make([]byte, 0, blockCap), ops: make([]Op, 0, blockCap/128), lines: make([]int32, 0, blockCap/128)}
 			}
 			b.data = append(b.data[:0], carry...)
 			b.done = make(chan struct{})
 			for len(b.data) < streamBlock && !eof {
-				n, err := f.Read(b.data[len(b.data):streamBlock])
+				if len(b.data) == cap(b.data) { // the file grew since Stat
+					b.data = slices.Grow(b.data, streamBlock)
+				}
+				n, err := f.Read(b.data[len(b.data):min(streamBlock, cap(b.data))])
 				b.data = b.data[:len(b.data)+n]
 				if err == io.EOF {
 					eof = true

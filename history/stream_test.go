@@ -137,3 +137,26 @@ func TestStreamStopsOnTheCallersError(t *testing.T) {
 		t.Errorf("Stream returned %d, %v; want 1001 ops and the caller's error", n, err)
 	}
 }
+
+// FuzzStreamMatchesRead: on any input, Stream either declines
+// (ErrNotStreamed) or hands out exactly the ops Read gives, and declines
+// every input Read refuses or warns about; so analyze's errors, naming
+// file and line, are always Read's.
+func FuzzStreamMatchesRead(f *testing.F) {
+	for _, glob := range []string{"testdata/*.jsonl", "../testdata/*/*.jsonl"} {
+		paths, _ := filepath.Glob(glob)
+		for _, p := range paths {
+			if data, err := os.ReadFile(p); err == nil {
+				f.Add(data)
+			}
+		}
+	}
+	f.Add([]byte(`{"index":0,"type":"invoke","process":0,"f":"read"}` + "\n" + `{"index":1,"type":"ok","process":0,"f":"read","value":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "h.jsonl")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		streamAgreesWithRead(t, p)
+	})
+}
