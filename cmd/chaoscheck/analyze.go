@@ -199,10 +199,15 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 // then the usual path decides, and reports, everything (errors naming
 // file and line, warnings, anomalies to explain, a history beyond the
 // memory budget, which does not fit streamed either).
-func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyzeConfig, checkers []checker.Checker, budget int64) (store.Results, bool) {
+func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyzeConfig, checkers []checker.Checker, budget int64) (_ store.Results, streamed bool) {
 	if cfg.out != "" || run != nil {
 		return store.Results{}, false
 	}
+	defer func(limit int64) {
+		if !streamed { // the history is read whole next: its own limit, later
+			debug.SetMemoryLimit(limit)
+		}
+	}(debug.SetMemoryLimit(-1))
 	s, ok := checker.Stream(checkers...)
 	if !ok {
 		return store.Results{}, false
