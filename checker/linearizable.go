@@ -218,6 +218,9 @@ func (c *linearizable) judge(ctx context.Context, h history.History, groups []*l
 				}
 				results[i] = c.checkKey(ctx, &stop, budget, h, groups[i], int32(i))
 				groups[i] = nil
+				if results[i].needHistory {
+					stop.Store(true) // the verdict is Check's now: the other searches are wasted
+				}
 			}
 		})
 	}
