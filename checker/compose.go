@@ -37,14 +37,18 @@ func (cs composed) Check(ctx context.Context, h history.History) Result {
 		}()
 	}
 	wg.Wait()
+	return composeResults(results)
+}
 
+// composeResults is the composed verdict on the checkers' results.
+func composeResults(results []Result) Result {
 	res := Result{Checker: "compose", Valid: Valid, Details: results,
-		Counts: map[string]int{"checkers": len(cs), "valid": 0, "invalid": 0, "unknown": 0}}
+		Counts: map[string]int{"checkers": len(results), "valid": 0, "invalid": 0, "unknown": 0}}
 	for _, r := range results {
 		res.Valid = Merge(res.Valid, r.Valid)
 		res.Counts[r.Valid.String()]++
 	}
-	if len(cs) == 0 {
+	if len(results) == 0 {
 		// Nothing judged the history, so it cannot pass.
 		res.Valid = Unknown
 		res.Notes = append(res.Notes, "compose: no checkers to run")

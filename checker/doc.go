@@ -7,6 +7,14 @@
 // nothing wrong. A check that ran out of time, was cancelled, or lacked the
 // observations it needs (no final read) is Unknown, never True.
 //
+// A checker may also judge a history as it is read (stream.go): its
+// Streamer's Result must be what Check gives on the same history, or say
+// that it needs the whole history (complete false), never a different
+// verdict. The linearizable and stats checkers stream. The linearizable
+// checker decides keys with its own register search
+// (linearizable_search.go) and trusts it only for valid verdicts; every
+// other outcome goes to porcupine, the reference.
+//
 // checker imports history and its dependencies (porcupine); it must not
 // import sut/, runner/, workload/ or nemesis/. A checker big enough for a
 // package of its own (checker/elle) imports this one and makes itself

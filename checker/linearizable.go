@@ -139,10 +139,13 @@ type linKeyResult struct {
 	searched   bool // false when the check stopped before this key's turn
 	undecided  bool // the search did not finish
 	overBudget bool // the memory budget abandoned the search
-	nops       int  // operations handed to porcupine
-	anomalies  []Anomaly
-	malformed  []Anomaly
-	ignored    map[string]int // f → ops ignored
+	// needHistory: the verdict needs the history, which judge was not
+	// given (the key is invalid or has malformed ops; see judge).
+	needHistory bool
+	nops        int // operations handed to porcupine
+	anomalies   []Anomaly
+	malformed   []Anomaly
+	ignored     map[string]int // f → ops ignored
 	// ops and info are kept for linear.html, only for a key that is not
 	// valid and small enough to draw.
 	ops  []porcupine.Operation
@@ -150,12 +153,33 @@ type linKeyResult struct {
 }
 
 func (c *linearizable) Check(ctx context.Context, h history.History) Result {
-	res := Result{Checker: "linearizable", Counts: map[string]int{
-		"ops": 0, "keys": 0, "keys-invalid": 0, "keys-unknown": 0, "ignored": 0, "malformed": 0,
-	}}
 	if c.opts.Model == "kv" {
 		h, _ = history.UnpackIndependent(h) // Jepsen's independent keys: [k v] values
 	}
+	if len(h) > math.MaxInt32 {
+		res := linResult()
+		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the linearizable checker's limit of %d", len(h), math.MaxInt32))
+		return res
+	}
+	res, _ := c.judge(ctx, h, c.groups(h))
+	return res
+}
+
+// linResult is the checker's result before any key is judged: unknown,
+// every count at zero.
+func linResult() Result {
+	return Result{Checker: "linearizable", Counts: map[string]int{
+		"ops": 0, "keys": 0, "keys-invalid": 0, "keys-unknown": 0, "ignored": 0, "malformed": 0,
+	}}
+}
+
+// judge searches every key's operations and gives the verdict. h is the
+// history the groups came from, nil when it was streamed and not held
+// (see linStreamer); then complete is false, and the verdict must be
+// taken with Check, when a key needs the history: one found
+// nonlinearizable, to be explained, or one with malformed ops.
+func (c *linearizable) judge(ctx context.Context, h history.History, groups []*linGroup) (res Result, complete bool) {
+	res = linResult()
 	if c.opts.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, c.opts.Timeout,
@@ -170,10 +194,6 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 		stop.Store(true)
 	}
 
-	if len(h) > math.MaxInt32 {
-		res.Notes = append(res.Notes, fmt.Sprintf("history of %d ops is beyond the linearizable checker's limit of %d", len(h), math.MaxInt32))
-		return res
-	}
 	budget := newLinBudget(c.opts.MemoryLimit)
 	watching := make(chan struct{})
 	var watcher sync.WaitGroup
@@ -181,7 +201,6 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 	defer watcher.Wait()
 	defer close(watching)
 
-	groups := c.groups(h)
 	results := make([]linKeyResult, len(groups))
 	// Keys are searched GOMAXPROCS at a time, each converted to porcupine
 	// operations only when its turn comes and released after: porcupine's
@@ -199,10 +218,18 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 				}
 				results[i] = c.checkKey(ctx, &stop, budget, h, groups[i], int32(i))
 				groups[i] = nil
+				if results[i].needHistory {
+					stop.Store(true) // the verdict is Check's now: the other searches are wasted
+				}
 			}
 		})
 	}
 	wg.Wait()
+	for i := range results {
+		if results[i].needHistory {
+			return res, false
+		}
+	}
 
 	res.Valid = Valid
 	ignored := map[string]int{}
@@ -254,74 +281,101 @@ func (c *linearizable) Check(ctx context.Context, h history.History) Result {
 		res.Notes = append(res.Notes, fmt.Sprintf("porcupine could not decide %d keys: %s", len(undecided), linList(undecided, 10)))
 	}
 	c.visualize(ctx, &stop, budget, &res, h, results)
-	return res
+	return res, true
 }
 
-// groups matches invocations with completions, as history.Pairs does, and
-// extracts each key's operations in one sequential pass over the history.
-// Everything the search needs is taken here: reading a key's ops later,
-// scattered across a history of hundreds of MiB, was a cache miss per op
-// and a sixth of the check's time.
-func (c *linearizable) groups(h history.History) []*linGroup {
-	at := map[string]*linGroup{}
-	var groups []*linGroup
-	type proc struct {
-		g       *linGroup
-		inv     int32
-		open    bool
-		client  int32
-		process int64
+// linGrouper matches invocations with completions, as history.Pairs
+// does, and extracts each key's operations in one sequential pass over the
+// history. Everything the search needs is taken here: reading a key's ops
+// later, scattered across a history of hundreds of MiB, was a cache miss
+// per op and a sixth of the check's time. It sees each op once and keeps
+// only the open invocations, so a streamed history need not be held.
+type linGrouper struct {
+	c      *linearizable
+	at     map[string]*linGroup
+	groups []*linGroup
+	procs  history.Processes[linProc]
+	nprocs int32 // client processes seen
+	n      int32 // ops seen: the next op's position
+}
+
+// linProc is one client process and its open invocation.
+type linProc struct {
+	g      *linGroup
+	inv    history.Op
+	pos    int32
+	open   bool
+	seen   bool
+	client int32 // dense number, in order of first appearance
+}
+
+func (c *linearizable) grouper() *linGrouper {
+	return &linGrouper{c: c, at: map[string]*linGroup{}}
+}
+
+// observe takes the next op of the history.
+func (gr *linGrouper) observe(op *history.Op) {
+	i := gr.n
+	gr.n++
+	if !op.IsClient() {
+		return
 	}
-	procs := map[int64]*proc{}
-	for i := range h {
-		op := &h[i]
-		if !op.IsClient() {
-			continue
-		}
-		p := procs[op.Process]
-		if p == nil {
-			p = &proc{client: int32(len(procs)), process: op.Process}
-			procs[op.Process] = p
-		}
-		if op.Type != history.Invoke {
-			if p.open {
-				p.open = false
-				c.add(h, p.g, p.inv, int32(i), p.client)
-			}
-			continue // else a completion without invocation: nothing to judge
-		}
-		if p.open { // invoked again: the first invocation never completed
-			c.add(h, p.g, p.inv, -1, p.client)
-		}
-		g := at[op.Key]
-		if g == nil {
-			g = &linGroup{key: op.Key, in: newRegInterner(c.initKey, c.init)}
-			at[op.Key] = g
-			groups = append(groups, g)
-		}
-		p.g, p.inv, p.open = g, int32(i), true
+	p := gr.procs.At(op.Process)
+	if !p.seen {
+		p.seen, p.client = true, gr.nprocs
+		gr.nprocs++
 	}
-	var unfinished []*proc
-	for _, p := range procs {
+	if op.Type != history.Invoke {
+		if p.open {
+			p.open = false
+			gr.c.add(p.g, &p.inv, op, p.pos, i, p.client)
+		}
+		return // else a completion without invocation: nothing to judge
+	}
+	if p.open { // invoked again: the first invocation never completed
+		gr.c.add(p.g, &p.inv, nil, p.pos, -1, p.client)
+	}
+	g := gr.at[op.Key]
+	if g == nil {
+		g = &linGroup{key: op.Key, in: newRegInterner(gr.c.initKey, gr.c.init)}
+		gr.at[op.Key] = g
+		gr.groups = append(gr.groups, g)
+	}
+	p.g, p.inv, p.pos, p.open = g, *op, i, true
+}
+
+// finish ends the invocations the history never completed and returns
+// the keys, sorted.
+func (gr *linGrouper) finish() []*linGroup {
+	var unfinished []*linProc // no At until they are added: the pointers hold
+	gr.procs.Each(func(_ int64, p *linProc) {
 		if p.open {
 			unfinished = append(unfinished, p)
 		}
-	}
-	slices.SortFunc(unfinished, func(a, b *proc) int { return cmp.Compare(a.inv, b.inv) })
+	})
+	slices.SortFunc(unfinished, func(a, b *linProc) int { return cmp.Compare(a.pos, b.pos) })
 	for _, p := range unfinished {
-		c.add(h, p.g, p.inv, -1, p.client)
+		gr.c.add(p.g, &p.inv, nil, p.pos, -1, p.client)
 	}
-	slices.SortFunc(groups, func(a, b *linGroup) int { return strings.Compare(a.key, b.key) })
-	return groups
+	slices.SortFunc(gr.groups, func(a, b *linGroup) int { return strings.Compare(a.key, b.key) })
+	return gr.groups
 }
 
-// add judges one invocation and its completion (done -1: none) and, when
-// they constrain the register, records the operation in g.
-func (c *linearizable) add(h history.History, g *linGroup, inv, done int32, client int32) {
-	invOp := &h[inv]
-	comp := &history.Op{Type: history.Info, Index: -1} // unfinished: indeterminate
-	if done >= 0 {
-		comp = &h[done]
+// groups is the keys of a history held whole.
+func (c *linearizable) groups(h history.History) []*linGroup {
+	gr := c.grouper()
+	for i := range h {
+		gr.observe(&h[i])
+	}
+	return gr.finish()
+}
+
+// add judges one invocation and its completion, at positions inv and done
+// of the history (comp nil and done -1: none), and, when they constrain
+// the register, records the operation in g.
+func (c *linearizable) add(g *linGroup, invOp, comp *history.Op, inv, done int32, client int32) {
+	if comp == nil {
+		comp = &history.Op{Type: history.Info, Index: -1} // unfinished: indeterminate
 	}
 	if !c.knows(invOp.F) {
 		if g.ignored == nil {
@@ -407,10 +461,30 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, budget *
 		return r
 	}
 	r.searched, r.nops = true, g.n
-	ops := g.operations(part)
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= 0 {
 		return r
 	}
+	// The typed search decides a linearizable key by finding its
+	// linearization. Anything else goes to porcupine below: a key it finds
+	// illegal (porcupine's verdict stands, and explains it), one with
+	// malformed ops, one the deadline stopped (porcupine, halted at once,
+	// still gives the partial linearizations linear.html draws).
+	typed := &linSearch{stop: stop, nops: g.n, perStep: regSearchBytesPerStep, budget: budget}
+	budget.begin(typed)
+	found := regSearch(g.regOps(), typed)
+	budget.end(typed)
+	switch {
+	case found == regSearchOK && len(g.malformed) == 0:
+		r.verdict, r.undecided = Valid, false
+		return r
+	case typed.over.Load():
+		r.overBudget = true
+		return r
+	case h == nil && found != regSearchHalted:
+		r.needHistory = true
+		return r
+	}
+	ops := g.operations(part)
 	search := &linSearch{stop: stop, nops: len(ops)}
 	budget.begin(search)
 	model := regModel(c.init, search, false, h)

@@ -25,13 +25,42 @@ type linSearch struct {
 	over  atomic.Bool  // this search's alone: the memory budget abandoned it
 	steps atomic.Int64 // model steps that succeeded, each a likely cache entry
 	nops  int
+	// perStep is the bytes one successful step caches: 0 for porcupine's
+	// search (a bitset of nops bits and the entry around it), else
+	// regSearchBytesPerStep for the typed search.
+	perStep int64
+	budget  *linBudget // nil: none
+}
+
+// mayAllocate tells a search about to allocate n bytes in one piece
+// whether the budget allows it. The heap is measured now, garbage
+// included; when that says no, a GC tells the live heap for sure.
+func (s *linSearch) mayAllocate(n int64) bool {
+	b := s.budget
+	if b == nil || b.limit <= 0 {
+		return true
+	}
+	threshold := uint64(float64(b.limit) * linBudgetShare)
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(sample)
+	if sample[0].Value.Uint64()+uint64(n) <= threshold {
+		return true
+	}
+	runtime.GC()
+	metrics.Read(sample)
+	return sample[0].Value.Uint64()+uint64(n) <= threshold
 }
 
 func (s *linSearch) halted() bool { return s.stop.Load() || s.over.Load() }
 
-// cached estimates the bytes the search's cache holds: a bitset of nops
-// bits per successful step, plus the entry around it.
-func (s *linSearch) cached() int64 { return s.steps.Load() * int64(s.nops/8+64) }
+// cached estimates the bytes the search's cache holds: per successful
+// step, porcupine keeps a bitset of nops bits plus the entry around it.
+func (s *linSearch) cached() int64 {
+	if s.perStep > 0 {
+		return s.steps.Load() * s.perStep
+	}
+	return s.steps.Load() * int64(s.nops/8+64)
+}
 
 // linBudget is the watchdog over the searches of one check.
 type linBudget struct {

@@ -175,6 +175,9 @@ func (k regValueKey) text() string {
 type regInterner struct {
 	m    map[regValueKey]int32
 	vals []*regValue // by id
+	// small holds id+1 of the canonical numbers 0 … len-1 interned so far:
+	// the values of most histories, found without rendering a key.
+	small [64]int32
 }
 
 func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
@@ -182,6 +185,35 @@ func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
 }
 
 func (in *regInterner) intern(v any) (int32, error) {
+	n, small := regSmall(v)
+	if small && in.small[n] > 0 {
+		return in.small[n] - 1, nil
+	}
+	id, err := in.internSlow(v)
+	if small && err == nil {
+		in.small[n] = id + 1
+	}
+	return id, err
+}
+
+// regSmall tells a json.Number that is the canonical text of an integer
+// in 0 … 63 (one digit, or two without a leading zero).
+func regSmall(v any) (int, bool) {
+	t, ok := v.(json.Number)
+	if !ok || len(t) == 0 || len(t) > 2 || t[0] < '0' || t[0] > '9' {
+		return 0, false
+	}
+	n := int(t[0] - '0')
+	if len(t) == 2 {
+		if n == 0 || t[1] < '0' || t[1] > '9' {
+			return 0, false
+		}
+		n = 10*n + int(t[1]-'0')
+	}
+	return n, n < 64
+}
+
+func (in *regInterner) internSlow(v any) (int32, error) {
 	k, err := regCanon(v)
 	if err != nil {
 		return 0, err
@@ -208,25 +240,19 @@ type linOp struct {
 	inv, done     int32     // history positions of invocation and completion (-1: none)
 }
 
-// regStep is Knossos's cas-register (the register simply never sees a
-// cas). A cas that returned ok must find its from value; an indeterminate
-// cas that finds another value did nothing, which is legal because its
-// outcome is unknown.
+// regStep is regStepTyped (linearizable_search.go) on porcupine's boxed
+// states and inputs.
 func regStep(state, input any) (bool, any) {
-	s := state.(*regValue)
-	op := input.(*linOp)
-	switch op.kind {
-	case linRead:
-		return op.arg == s, s
-	case linWrite:
-		return true, op.arg
-	case linCAS:
-		if op.arg == s {
-			return true, op.to
-		}
-		return op.indeterminate, s
+	s, op := state.(*regValue), input.(*linOp)
+	typed := regOp{kind: op.kind, indeterminate: op.indeterminate, arg: int32(op.arg.id), to: int32(op.to.id)}
+	ok, next := regStepTyped(int32(s.id), &typed)
+	switch next { // ids are unique within a key, and a search sees one key's values
+	case typed.arg:
+		return ok, op.arg
+	case typed.to:
+		return ok, op.to
 	}
-	return false, s
+	return ok, s
 }
 
 // regModel is the porcupine model for one or more keys' registers starting

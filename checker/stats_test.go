@@ -2,6 +2,9 @@ package checker
 
 import (
 	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -65,6 +68,36 @@ func TestStatsCheckerLatencyQuantilesUseNearestRank(t *testing.T) {
 	want := Latency{N: 100, P50: 50, P90: 90, P99: 99, Max: 100}
 	if *got != want {
 		t.Errorf("quantiles of 1..100 ms: %+v, want %+v", *got, want)
+	}
+}
+
+// TestQuantilesMatchTheSortedRanks: selection gives the ranks a full
+// sort gives, on shapes that defeat naive pivots.
+func TestQuantilesMatchTheSortedRanks(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	shapes := map[string]func(i, n int) int64{
+		"random":     func(int, int) int64 { return rng.Int64N(1e9) },
+		"ascending":  func(i, _ int) int64 { return int64(i) },
+		"descending": func(i, n int) int64 { return int64(n - i) },
+		"all equal":  func(int, int) int64 { return 7 },
+		"few values": func(int, int) int64 { return rng.Int64N(3) },
+		"organ pipe": func(i, n int) int64 { return int64(min(i, n-i)) },
+	}
+	for name, shape := range shapes {
+		for _, n := range []int{1, 2, 3, 17, 100, 1001, 50_000} {
+			ls := make([]int64, n)
+			for i := range ls {
+				ls[i] = shape(i, n)
+			}
+			sorted := slices.Sorted(slices.Values(ls))
+			rank := func(q float64) float64 {
+				return float64(sorted[max(int(math.Ceil(q*float64(n)))-1, 0)]) / 1e6
+			}
+			want := Latency{N: n, P50: rank(0.5), P90: rank(0.9), P99: rank(0.99), Max: float64(sorted[n-1]) / 1e6}
+			if got := quantiles(ls); *got != want {
+				t.Errorf("%s, %d latencies: %+v, want %+v", name, n, *got, want)
+			}
+		}
 	}
 }
 

@@ -11,17 +11,16 @@ import (
 	"github.com/chaoscheck/chaoscheck/internal/kvgen"
 )
 
-// BenchmarkReadKV1M reads the 1M-operation kv history (2M ops, about
-// 190 MB of JSONL) that internal/bench/analyzevsporcupine measures
-// analyze on, from a real file.
-func BenchmarkReadKV1M(b *testing.B) {
+// writeKV1M writes the 1M-operation kv history into dir and returns its
+// path, its size and its number of ops.
+func writeKV1M(b *testing.B) (string, int64, int) {
 	path := filepath.Join(b.TempDir(), "history.jsonl")
 	f, err := os.Create(path)
 	if err != nil {
 		b.Fatal(err)
 	}
-	want := kvgen.Linearizable(1, 10, 100, 1_000_000)
-	if err := history.WriteJSONL(f, want); err != nil {
+	h := kvgen.Linearizable(1, 10, 100, 1_000_000)
+	if err := history.WriteJSONL(f, h); err != nil {
 		b.Fatal(err)
 	}
 	if err := f.Close(); err != nil {
@@ -31,9 +30,28 @@ func BenchmarkReadKV1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(st.Size())
-	n := len(want)
-	want = nil
+	return path, st.Size(), len(h)
+}
+
+// BenchmarkStreamKV1M streams the same history (history.Stream): decoded
+// on every core, validated, handed out op by op and not held.
+func BenchmarkStreamKV1M(b *testing.B) {
+	path, size, n := writeKV1M(b)
+	b.SetBytes(size)
+	for b.Loop() {
+		got, err := history.Stream(path, func(*history.Op) error { return nil })
+		if err != nil || got != n {
+			b.Fatalf("streamed %d ops: %v", got, err)
+		}
+	}
+}
+
+// BenchmarkReadKV1M reads the 1M-operation kv history (2M ops, about
+// 190 MB of JSONL) that internal/bench/analyzevsporcupine measures
+// analyze on, from a real file.
+func BenchmarkReadKV1M(b *testing.B) {
+	path, size, n := writeKV1M(b)
+	b.SetBytes(size)
 	for b.Loop() {
 		h, _, err := history.ReadFile(path)
 		if err != nil || len(h) != n {

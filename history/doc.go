@@ -16,7 +16,12 @@
 // the memory limit of ReadFileWithin), json.go and edn.go (the two
 // syntaxes), json_scan.go (the one-pass fast path for JSON op lines, which
 // must agree with json.go on every line it accepts), validate.go
-// (Validate).
+// (Validate, and the op-by-op validator it runs), stream.go (Stream: a
+// JSONL history decoded on every core and handed out op by op, not held;
+// it takes only input Read accepts without a warning, op for op as Read
+// gives it, and declines everything else with ErrNotStreamed, so errors
+// are always Read's), processes.go (Processes, per-process state in a
+// slice).
 //
 // On disk a history is JSON Lines, one op per line in index order. The
 // Recorder writes each line with a single Write, so a crash leaves at most

@@ -28,6 +28,37 @@ type opScanner struct {
 	// (an `any` holding json.Number "3" points at one allocation, not one
 	// per op). Values are immutable, so sharing them is invisible.
 	vals map[string]any
+	// recent holds, by a cheap hash of their bytes, the strings and values
+	// found last: a history repeats a few f's, keys and values millions of
+	// times, and a map lookup hashes every byte with the runtime's hash,
+	// three times an op (a fifth of decoding a kv history, pprof).
+	recentStrs [256]string
+	recentVals [256]recentValue
+}
+
+type recentValue struct {
+	key string // as vals keys it
+	v   any
+}
+
+// recentSlot is where t goes in the recent tables.
+func recentSlot(t []byte) int {
+	h := uint32(len(t))
+	for _, c := range t {
+		h = h*31 + uint32(c)
+	}
+	return int((h ^ h>>8) & 255)
+}
+
+// intern is s.strs.get, through the recent strings.
+func (s *opScanner) intern(t []byte) string {
+	slot := &s.recentStrs[recentSlot(t)]
+	if *slot == string(t) { // no allocation: the compiler sees the comparison
+		return *slot
+	}
+	str := s.strs.get(t)
+	*slot = str
+	return str
 }
 
 // maxSharedValue is the longest number or string text vals keeps.
@@ -181,7 +212,7 @@ func (s *opScanner) scanText(b []byte, i int, intern bool) (string, int, bool) {
 		return "", i, false
 	}
 	if intern {
-		return s.strs.get(t), i, true
+		return s.intern(t), i, true
 	}
 	return string(t), i, true
 }
@@ -289,7 +320,12 @@ func (s *opScanner) shared(t []byte, number bool) any {
 		buf[0] = 's'
 		key = append(buf[:1], t...)
 	}
+	slot := &s.recentVals[recentSlot(key)]
+	if slot.key == string(key) && slot.v != nil {
+		return slot.v
+	}
 	if v, ok := s.vals[string(key)]; ok {
+		*slot = recentValue{key: string(key), v: v}
 		return v
 	}
 	var v any
@@ -301,6 +337,7 @@ func (s *opScanner) shared(t []byte, number bool) any {
 	if len(s.vals) < maxInterned {
 		s.vals[string(key)] = v
 	}
+	*slot = recentValue{key: string(key), v: v}
 	return v
 }
 
@@ -376,26 +413,28 @@ func scanNumber(b []byte, i int) (end int, isInt, ok bool) {
 }
 
 // scanInt reads an integer field of up to 18 digits (longer ones go to
-// strconv in decodeJSONOp).
+// strconv in decodeJSONOp), in one pass: digits are summed as they are
+// checked against JSON's grammar (no leading zero, no fraction or
+// exponent, which make it give up).
 func scanInt(b []byte, i int) (int64, int, bool) {
-	end, isInt, ok := scanNumber(b, i)
-	if !ok || !isInt {
-		return 0, i, false
-	}
-	d := b[i:end]
-	neg := d[0] == '-'
+	j := i
+	neg := j < len(b) && b[j] == '-'
 	if neg {
-		d = d[1:]
+		j++
 	}
-	if len(d) > 18 {
-		return 0, i, false
-	}
+	start := j
 	var n int64
-	for _, c := range d {
-		n = n*10 + int64(c-'0')
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		n = n*10 + int64(b[j]-'0')
+		j++
+	}
+	digits := j - start
+	if digits == 0 || digits > 18 || digits > 1 && b[start] == '0' ||
+		j < len(b) && (b[j] == '.' || b[j] == 'e' || b[j] == 'E') {
+		return 0, i, false
 	}
 	if neg {
 		n = -n
 	}
-	return n, end, true
+	return n, j, true
 }

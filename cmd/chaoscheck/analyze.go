@@ -146,6 +146,9 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 		}
 	}
 
+	if res, ok := analyzeStreamed(ctx, file, run, cfg, checkers, budget); ok {
+		return printAnalysis(cmd, cfg, res)
+	}
 	h, warnings, err := history.ReadFileWithin(file, budget)
 	if errors.Is(err, history.ErrNoOps) && run != nil && store.CutShort(filepath.Dir(file)) != "" {
 		err = nil // a run cut short before its first op: unknown below, as the run said
@@ -186,6 +189,61 @@ func runAnalyze(ctx context.Context, cmd *cobra.Command, cfg analyzeConfig) erro
 			return &exitError{code: exitInternal, err: err}
 		}
 	}
+	return printAnalysis(cmd, cfg, res)
+}
+
+// analyzeStreamed judges the history as it is read, without holding it,
+// when the checkers can (checker.Stream: linearizable and stats) and
+// nothing is to be drawn from the history (no --out, not a run
+// directory). ok is false when the history must be read whole instead:
+// then the usual path decides, and reports, everything (errors naming
+// file and line, warnings, anomalies to explain, a history beyond the
+// memory budget, which does not fit streamed either).
+func analyzeStreamed(ctx context.Context, file string, run *runInfo, cfg analyzeConfig, checkers []checker.Checker, budget int64) (_ store.Results, streamed bool) {
+	if cfg.out != "" || run != nil {
+		return store.Results{}, false
+	}
+	defer func(limit int64) {
+		if !streamed { // the history is read whole next: its own limit, later
+			debug.SetMemoryLimit(limit)
+		}
+	}(debug.SetMemoryLimit(-1))
+	s, ok := checker.Stream(checkers...)
+	if !ok {
+		return store.Results{}, false
+	}
+	room := budget - history.StreamMemory()
+	if room <= 0 {
+		return store.Results{}, false
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// As limitHeapGrowth does for a history held whole: the GC works
+		// harder before the budget is reached, with a quarter kept for
+		// what the Go runtime does not count (the binary, the kernel's).
+		debug.SetMemoryLimit(budget / 4 * 3)
+	}
+	seen := int64(0)
+	observe := func(op *history.Op) error {
+		if seen++; seen&0xfff == 0 && seen*checker.StreamedOpBytes > room {
+			return history.ErrTooLarge
+		}
+		return s.Observe(op)
+	}
+	n, err := history.Stream(file, observe)
+	if err != nil {
+		return store.Results{}, false
+	}
+	r, complete := s.Result(ctx)
+	if !complete {
+		return store.Results{}, false
+	}
+	res := store.Results{History: file, Ops: n}
+	res.SetVerdict(r)
+	return res, true
+}
+
+// printAnalysis prints the analysis and gives the verdict's exit.
+func printAnalysis(cmd *cobra.Command, cfg analyzeConfig, res store.Results) error {
 	w := cmd.OutOrStdout()
 	if cfg.jsonOut {
 		enc := json.NewEncoder(w)

@@ -54,7 +54,15 @@ func main() {
 	bin := flag.String("chaoscheck", "", "chaoscheck binary to measure (default: build ./cmd/chaoscheck into a temporary directory)")
 	dir := flag.String("dir", "", "directory for the history file and the binary (default: a temporary directory, removed after)")
 	child := flag.String("porcupine-child", "", "internal: run porcupine on this history file and print its figures as JSON")
+	writer := flag.String("write-history", "", "internal: write the generated history of -ops operations to this file")
 	flag.Parse()
+	if *writer != "" {
+		if err := writeHistory(*writer, *ops); err != nil {
+			fmt.Fprintln(os.Stderr, "write history:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *child != "" {
 		if err := porcupineChild(*child); err != nil {
 			fmt.Fprintln(os.Stderr, "porcupine child:", err)
@@ -102,19 +110,25 @@ func compare(ops, runs int, bin, dir string) error {
 			return fmt.Errorf("build chaoscheck (run from the module root): %w", err)
 		}
 	}
-	file := filepath.Join(dir, "history.jsonl")
-	if err := writeHistory(file, ops); err != nil {
+	self, err := os.Executable()
+	if err != nil {
 		return err
+	}
+	// The history is generated in a child process: this one must stay
+	// small, because Linux reports as a child's peak RSS at least this
+	// process's own peak at the moment the child was started (the child
+	// shares this process's memory until it execs).
+	file := filepath.Join(dir, "history.jsonl")
+	gen := exec.Command(self, "-write-history", file, "-ops", fmt.Sprint(ops))
+	gen.Stdout, gen.Stderr = os.Stderr, os.Stderr
+	if err := gen.Run(); err != nil {
+		return fmt.Errorf("generate the history: %w", err)
 	}
 	st, err := os.Stat(file)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("history: %d operations, %d ops, %.0f MB JSONL (%s)\n", ops, 2*ops, float64(st.Size())/1e6, file)
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
 	var pc, an []measurement
 	for i := range runs {
 		p, err := runPorcupine(self, file)
