@@ -128,7 +128,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 	// Every replica evaluates the statements on its own: refuse what two
 	// of them could evaluate differently before it reaches the log.
 	for i, s := range cmd.Stmts {
-		if err := CheckStmt(s); err != nil {
+		if err := n.sm.CheckStmt(s); err != nil {
 			n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: fmt.Sprintf("stmt %d: %v", i, err)})
 			return
 		}

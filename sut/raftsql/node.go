@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -412,17 +413,44 @@ func (n *Node) runApplier(ctx context.Context, ap *applier) {
 		case <-ap.stop:
 			return // what is queued is committed and is applied after a restart
 		case job := <-ap.jobs:
-			if err := n.applyJob(job); err != nil {
-				n.log.Error("applier stopped", "err", err)
-				ap.err = err
-				return
-			}
-			n.deliver(ctx, job.resps)
-			if job.done != nil {
-				close(job.done)
+			for _, job := range ap.group(job) {
+				if err := n.applyJob(job); err != nil {
+					n.log.Error("applier stopped", "err", err)
+					ap.err = err
+					return
+				}
+				n.deliver(ctx, job.resps)
+				if job.done != nil {
+					close(job.done)
+				}
 			}
 		}
 	}
+}
+
+// group merges job with the plain jobs (entries only) queued behind it
+// into one, so that they are applied as one batch (one SQLite commit);
+// a job with a snapshot or a waiter stays on its own, after the merged
+// one.
+func (ap *applier) group(job applyJob) []applyJob {
+	if job.snap != nil || job.done != nil {
+		return []applyJob{job}
+	}
+	for range maxGroup {
+		select {
+		case next := <-ap.jobs:
+			if next.snap != nil || next.done != nil {
+				return []applyJob{job, next}
+			}
+			// Clip: the slices are raft's, whose backing arrays an
+			// append must not write into.
+			job.ents = append(slices.Clip(job.ents), next.ents...)
+			job.resps = append(slices.Clip(job.resps), next.resps...)
+		default:
+			return []applyJob{job}
+		}
+	}
+	return []applyJob{job}
 }
 
 // hand queues job for the applier and, when wait is set, returns only
@@ -506,7 +534,8 @@ func (n *Node) deliver(ctx context.Context, msgs []*raftpb.Message) {
 	n.tr.Send(out)
 }
 
-// maxGroup bounds how many queued MsgStorageAppend one Save takes.
+// maxGroup bounds how many queued storage messages one Save or one
+// apply takes.
 const maxGroup = 64
 
 // runAppender persists MsgStorageAppend messages in order. Those queued
@@ -584,9 +613,11 @@ func (w *storageWrite) merge(m *raftpb.Message) bool {
 	if m.Term != nil || m.Vote != nil || m.Commit != nil {
 		w.hs = &raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
 	}
-	w.ents = append(w.ents, ents...)
+	// Clip: the slices are raft's, whose backing arrays an append must
+	// not write into.
+	w.ents = append(slices.Clip(w.ents), ents...)
 	w.snap = snap
-	w.resps = append(w.resps, m.GetResponses()...)
+	w.resps = append(slices.Clip(w.resps), m.GetResponses()...)
 	w.n++
 	return true
 }

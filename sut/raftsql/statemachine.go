@@ -68,6 +68,7 @@ type StateMachine struct {
 
 	applied atomic.Uint64
 	dedup   dedupTable
+	facts   factsCache
 
 	// beforeCommit, if set, runs inside Apply's transaction just before
 	// COMMIT (tests crash the process there).
@@ -455,7 +456,7 @@ func (m *StateMachine) storeApplied(ctx context.Context, q execer, index uint64)
 func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stmts []Stmt) (res ExecResult, txGone bool, err error) {
 	res = ExecResult{Index: index}
 	for i, s := range stmts {
-		if err := CheckStmt(s); err != nil {
+		if err := m.facts.get(s.SQL).check(s.Args); err != nil {
 			res.Error = fmt.Sprintf("stmt %d: %v", i, err)
 			return res, false, nil
 		}
@@ -465,7 +466,7 @@ func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stm
 	}
 	res.Results = make([]StmtResult, 0, len(stmts))
 	for i, s := range stmts {
-		r, err := runStmt(ctx, q, s)
+		r, err := runStmt(ctx, q, s, m.facts.get(s.SQL))
 		if err == nil {
 			res.Results = append(res.Results, r)
 			if m.opts.SplitTxn && i < len(stmts)-1 {
@@ -501,8 +502,8 @@ func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stm
 
 // runStmt runs one statement of a command: a read-only one returns its
 // rows, any other what SQLite reports of its changes.
-func runStmt(ctx context.Context, q execer, s Stmt) (StmtResult, error) {
-	if IsReadOnly(s.SQL) {
+func runStmt(ctx context.Context, q execer, s Stmt, f sqlFacts) (StmtResult, error) {
+	if f.readOnly {
 		qr, err := queryRows(ctx, q, s.SQL, s.Args...)
 		if err != nil {
 			return StmtResult{}, err
@@ -513,19 +514,14 @@ func runStmt(ctx context.Context, q execer, s Stmt) (StmtResult, error) {
 	if err != nil {
 		return StmtResult{}, err
 	}
-	return stmtResult(s.SQL, r), nil
+	return stmtResult(f.kind, r), nil
 }
 
 // stmtResult reads what SQLite reports for a statement. SQLite's counters
 // are per connection and keep their value across statements that do not
 // change them, so only the kinds of statement that set them report them.
-func stmtResult(sqlText string, r sql.Result) StmtResult {
+func stmtResult(kind string, r sql.Result) StmtResult {
 	var out StmtResult
-	toks, _ := tokenize(sqlText)
-	kind := ""
-	if len(toks) > 0 {
-		kind = toks[0].lower()
-	}
 	switch kind {
 	case "insert", "replace", "update", "delete", "with":
 		out.RowsAffected, _ = r.RowsAffected()
@@ -576,7 +572,7 @@ func (m *StateMachine) Query(ctx context.Context, query string, args ...any) (Qu
 // snapshot (a read-only transaction that need not go through the log).
 func (m *StateMachine) QueryTxn(ctx context.Context, stmts []Stmt) ([]QueryResult, error) {
 	for _, s := range stmts {
-		if !IsReadOnly(s.SQL) {
+		if !m.facts.get(s.SQL).readOnly {
 			return nil, errNotReadOnly
 		}
 	}
@@ -633,6 +629,9 @@ func queryRows(ctx context.Context, q execer, query string, args ...any) (QueryR
 	}
 	return out, nil
 }
+
+// CheckStmt is CheckStmt, with the statement's text analyzed once.
+func (m *StateMachine) CheckStmt(s Stmt) error { return m.facts.get(s.SQL).check(s.Args) }
 
 // Close closes the database. Further calls return an error.
 func (m *StateMachine) Close() error {
