@@ -121,7 +121,7 @@ func OpenStateMachineWithOptions(path string, opts Options) (*StateMachine, erro
 	case opts.MemoryDedup:
 		m.dedup = newMemDedup()
 	default:
-		m.dedup = sqlDedup{}
+		m.dedup = newSQLDedup()
 	}
 	if err := m.open(); err != nil {
 		return nil, fmt.Errorf("open state machine %s: %w", path, err)
@@ -362,6 +362,9 @@ func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, 
 			return m.applyRun(ctx, conn, ents[:j], res)
 		}
 		res[j] = r
+	}
+	if err := m.dedup.flush(ctx, conn); err != nil {
+		return 0, err
 	}
 	if m.beforeCommit != nil {
 		m.beforeCommit()

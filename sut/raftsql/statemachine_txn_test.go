@@ -153,3 +153,36 @@ func TestStateMachineQueryTxnReadsOneState(t *testing.T) {
 		t.Error("QueryTxn ran a write")
 	}
 }
+
+// The request table's rows of a batch are written together before its
+// COMMIT, more than one INSERT's worth included: a retry later in the
+// same batch is a duplicate, and after a reopen every id of the batch is.
+func TestStateMachineRecordsEveryRequestOfALargeBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sm.db")
+	m := openSM(t, path, Options{})
+	mustApply(t, m, 1, command(t, "", sqlStmt(createAcks)))
+	n := 2*dedupChunk + 3
+	var batch []Entry
+	for i := range n {
+		batch = append(batch, Entry{Index: uint64(2 + i), Data: command(t, fmt.Sprint("r", i), sqlStmt(`INSERT INTO acks (tx_id) VALUES (?)`, fmt.Sprint("t", i)))})
+	}
+	batch = append(batch, Entry{Index: uint64(2 + n), Data: command(t, "r3", sqlStmt(`INSERT INTO acks (tx_id) VALUES ('t3')`))})
+	res, err := m.ApplyBatch(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[n]; !last.Duplicate || last.Index != 5 {
+		t.Errorf("retry of r3 in the same batch = %+v, want a duplicate of index 5", last)
+	}
+	m.Close()
+	m = openSM(t, path, Options{})
+	for i := range n {
+		r := mustApply(t, m, uint64(3+n+i), command(t, fmt.Sprint("r", i), sqlStmt(`INSERT INTO acks (tx_id) VALUES ('again')`)))
+		if !r.Duplicate || r.Index != uint64(2+i) {
+			t.Fatalf("retry of r%d after a reopen = %+v, want a duplicate of index %d", i, r, 2+i)
+		}
+	}
+	if got := queryInt(t, m, `SELECT count(*) FROM acks`); got != int64(n) {
+		t.Errorf("acks holds %d rows, want %d", got, n)
+	}
+}
