@@ -98,6 +98,10 @@ type sqlFacts struct {
 	usesDate bool   // a date function: the arguments must be checked too
 	readOnly bool   // IsReadOnly
 	kind     string // the first keyword, lower case; "" if none
+	// partial: the text names FAIL or ROLLBACK, the conflict resolutions
+	// under which a failing statement keeps part of its changes or ends
+	// the whole transaction.
+	partial bool
 }
 
 func analyzeSQL(sql string) sqlFacts {
@@ -105,6 +109,11 @@ func analyzeSQL(sql string) sqlFacts {
 	toks, err := tokenize(sql)
 	if len(toks) > 0 {
 		f.kind = toks[0].lower()
+	}
+	for _, t := range toks {
+		if w := t.lower(); t.kind == tokWord && (w == "fail" || w == "rollback") {
+			f.partial = true
+		}
 	}
 	if err != nil {
 		f.err = err

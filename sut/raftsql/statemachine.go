@@ -69,6 +69,10 @@ type StateMachine struct {
 	applied atomic.Uint64
 	dedup   dedupTable
 	facts   factsCache
+	// schemaPartial says whether the schema names FAIL or ROLLBACK (a
+	// table's ON CONFLICT FAIL, a trigger's RAISE(ROLLBACK, …)): then any
+	// statement may fail half done. schemaKnown is false after DDL.
+	schemaPartial, schemaKnown bool
 
 	// beforeCommit, if set, runs inside Apply's transaction just before
 	// COMMIT (tests crash the process there).
@@ -171,6 +175,7 @@ func (m *StateMachine) open() error {
 		return fmt.Errorf("write connection: %w", err)
 	}
 	m.w, m.r, m.wc = w, r, &stmtCache{conn: wc, stmts: map[string]*sql.Stmt{}}
+	m.schemaKnown = false
 	m.applied.Store(idx)
 	return nil
 }
@@ -331,6 +336,7 @@ func (m *StateMachine) ApplyBatch(ents []Entry) ([]ExecResult, error) {
 		n, err := m.applyRun(ctx, m.wc, ents[i:], res[i:])
 		if err != nil {
 			m.dedup.discard()
+			m.schemaKnown = false
 			return nil, fmt.Errorf("apply %d..%d: %w", ents[i].Index, ents[len(ents)-1].Index, err)
 		}
 		m.dedup.committed()
@@ -363,6 +369,7 @@ func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, 
 		}
 		if gone {
 			m.dedup.discard()
+			m.schemaKnown = false // the rollback may have undone DDL
 			return m.applyRun(ctx, conn, ents[:j], res)
 		}
 		res[j] = r
@@ -468,12 +475,35 @@ func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stm
 			return res, false, nil
 		}
 	}
+	if len(stmts) == 1 {
+		f := m.facts.get(stmts[0].SQL)
+		alone, err := m.atomicAlone(ctx, q, f)
+		if err != nil {
+			return res, false, err
+		}
+		if alone {
+			r, err := runStmt(ctx, q, stmts[0], f)
+			switch {
+			case err == nil:
+				res.Results = []StmtResult{r}
+			case isFatal(err):
+				return res, false, fmt.Errorf("stmt 0: %w", err)
+			default:
+				res.Error = fmt.Sprintf("stmt 0: %v", err)
+			}
+			return res, false, nil
+		}
+	}
 	if _, err := q.ExecContext(ctx, "SAVEPOINT chaoscheck_cmd"); err != nil {
 		return res, false, fmt.Errorf("savepoint: %w", err)
 	}
 	res.Results = make([]StmtResult, 0, len(stmts))
 	for i, s := range stmts {
-		r, err := runStmt(ctx, q, s, m.facts.get(s.SQL))
+		f := m.facts.get(s.SQL)
+		if isDDL(f.kind) {
+			m.schemaKnown = false
+		}
+		r, err := runStmt(ctx, q, s, f)
 		if err == nil {
 			res.Results = append(res.Results, r)
 			if m.opts.SplitTxn && i < len(stmts)-1 {
@@ -506,6 +536,33 @@ func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stm
 	}
 	return res, false, nil
 }
+
+// atomicAlone reports whether a command of this one statement may run
+// without a savepoint: SQLite undoes a failed statement's own changes
+// (the ABORT resolution, the default), which is all the savepoint would
+// do, unless FAIL (keeps what the statement changed before it failed) or
+// ROLLBACK (ends the transaction) is in play, in the statement or
+// anywhere in the schema. Two of an entry's five statements were the
+// savepoint's.
+func (m *StateMachine) atomicAlone(ctx context.Context, q execer, f sqlFacts) (bool, error) {
+	if f.partial {
+		return false, nil
+	}
+	if isDDL(f.kind) {
+		m.schemaKnown = false
+		return false, nil
+	}
+	if !m.schemaKnown {
+		err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE sql LIKE '%fail%' OR sql LIKE '%rollback%')`).Scan(&m.schemaPartial)
+		if err != nil {
+			return false, fmt.Errorf("read schema: %w", err)
+		}
+		m.schemaKnown = true
+	}
+	return !m.schemaPartial, nil
+}
+
+func isDDL(kind string) bool { return kind == "create" || kind == "alter" || kind == "drop" }
 
 // runStmt runs one statement of a command: a read-only one returns its
 // rows, any other what SQLite reports of its changes.
