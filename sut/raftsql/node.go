@@ -210,7 +210,7 @@ func (n *Node) recover() error {
 		n.log.Info("recovered from log without snapshot", "applied", applied, "commit", hs.GetCommit(), "last", last)
 	}
 
-	rl := &raft.DefaultLogger{Logger: log.New(os.Stderr, "raft ", log.LstdFlags|log.Lmicroseconds)}
+	rl := raftLogger{&raft.DefaultLogger{Logger: log.New(os.Stderr, "raft ", log.LstdFlags|log.Lmicroseconds)}}
 	c := &raft.Config{
 		ID:              n.cfg.ID,
 		ElectionTick:    n.cfg.ElectionTicks,
@@ -243,6 +243,21 @@ func (n *Node) recover() error {
 	n.tr.reporter = n.rn
 	n.tr.Start()
 	return nil
+}
+
+// raftLogger is raft's DefaultLogger without one Info line that
+// AsyncStorageWrites makes routine: an append response that names entries
+// an earlier response already made stable (raft's log_unstable.go). It
+// came hundreds of times a second under load, each a write to node.log.
+type raftLogger struct{ *raft.DefaultLogger }
+
+const raftStaleStableMsg = "entry at index %d missing from unstable log; ignoring"
+
+func (l raftLogger) Infof(format string, v ...any) {
+	if format == raftStaleStableMsg {
+		return
+	}
+	l.DefaultLogger.Infof(format, v...)
 }
 
 func (n *Node) memberIDs() []uint64 {
