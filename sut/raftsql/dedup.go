@@ -52,6 +52,7 @@ func (d *sqlDedup) lookup(ctx context.Context, q execer, id string) (ExecResult,
 	return scanResult(q.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE request_id = ?`, id))
 }
 
+// byIndex scans the table (it has no index on idx; see the schema).
 func (*sqlDedup) byIndex(ctx context.Context, q execer, index uint64) (ExecResult, bool, error) {
 	return scanResult(q.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE idx = ?`, int64(index)))
 }
