@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -460,6 +461,10 @@ func (ap *applier) group(job applyJob, linger time.Duration) []applyJob {
 		t := time.NewTimer(linger)
 		defer t.Stop()
 		timeout = t.C
+	} else {
+		// Let the goroutines about to hand more over (raft's) run first:
+		// each SQLite commit writes its pages as a dozen syscalls.
+		runtime.Gosched()
 	}
 	for range maxGroup {
 		var next applyJob
