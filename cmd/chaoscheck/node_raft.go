@@ -28,6 +28,7 @@ var raftFlags struct {
 	tick           time.Duration
 	electionTicks  int
 	requestTimeout time.Duration
+	pprof          bool
 	bugs           []string
 }
 
@@ -93,6 +94,7 @@ func init() {
 	f.DurationVar(&raftFlags.tick, "tick", 100*time.Millisecond, "raft tick; heartbeats every tick, elections after --election-ticks")
 	f.IntVar(&raftFlags.electionTicks, "election-ticks", 10, "ticks without a leader before an election")
 	f.DurationVar(&raftFlags.requestTimeout, "request-timeout", 5*time.Second, "how long /exec waits for its entry to apply (then 504, indeterminate) and /query for its read index")
+	f.BoolVar(&raftFlags.pprof, "pprof", os.Getenv("CHAOSCHECK_PPROF") != "", "serve net/http/pprof's /debug/pprof/ on --api, for profiling under load (default on when $CHAOSCHECK_PPROF is set, which reaches the nodes a run or benchmark starts)")
 	f.StringArrayVar(&raftFlags.bugs, "sut-bug", nil, "seed a bug (self-test only), repeatable: "+strings.Join(bugIDs(bugs.Raft), ", "))
 	nodeCmd.AddCommand(nodeRaftCmd)
 }
@@ -143,6 +145,7 @@ func raftConfig() (raftsql.Config, error) {
 		Tick:           f.tick,
 		ElectionTicks:  f.electionTicks,
 		RequestTimeout: f.requestTimeout,
+		Pprof:          f.pprof,
 		Bugs:           seeded,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, nil)).With("node", f.id),
 	}, nil

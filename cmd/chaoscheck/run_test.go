@@ -101,6 +101,9 @@ func TestRunFlagErrorsAreBadInput(t *testing.T) {
 		{"run", "--sut-bug", "raft/one-phase"},
 		{"run", "--concurrency", "0"},
 		{"run", "extra-arg"},
+		{"run", "--target", "raft", "--snapshot-interval", "often", "--store", t.TempDir()},
+		{"run", "--target", "raft", "--snapshot-interval", "-5", "--store", t.TempDir()},
+		{"run", "--target", "etcd", "--snapshot-interval", "5", "--store", t.TempDir()},
 	} {
 		resetRunFlags(t)
 		if code := run(args); code != exitBadInput {

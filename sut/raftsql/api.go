@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 
 	"github.com/chaoscheck/chaoscheck/sut/failpoint"
@@ -24,6 +25,7 @@ import (
 //	             comparing replicas once they have caught up)
 //	GET  /status                                                  → Status
 //	/failpoints/ the gofail failpoints (sut/failpoint)
+//	/debug/pprof/ net/http/pprof, with Config.Pprof only
 //
 // Errors are ErrorResponse bodies. 400: the request is wrong and was not
 // proposed. 503 "not leader": nothing was proposed; "leader" names the
@@ -105,6 +107,11 @@ func (n *Node) apiMux() http.Handler {
 	mux.HandleFunc("POST /query", n.handleQuery)
 	mux.HandleFunc("GET /status", n.handleStatus)
 	mux.Handle(failpoint.Prefix, failpoint.Handler())
+	if n.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
@@ -128,7 +135,7 @@ func (n *Node) handleExec(w http.ResponseWriter, r *http.Request) {
 	// Every replica evaluates the statements on its own: refuse what two
 	// of them could evaluate differently before it reaches the log.
 	for i, s := range cmd.Stmts {
-		if err := CheckStmt(s); err != nil {
+		if err := n.sm.CheckStmt(s); err != nil {
 			n.writeError(w, http.StatusBadRequest, ErrorResponse{Error: fmt.Sprintf("stmt %d: %v", i, err)})
 			return
 		}

@@ -44,8 +44,11 @@ type Config struct {
 	// RequestTimeout bounds how long /exec waits for its entry to apply
 	// and /query for its read index; then the answer is indeterminate.
 	RequestTimeout time.Duration
-	Bugs           Bugs
-	Logger         *slog.Logger
+	// Pprof serves net/http/pprof's /debug/pprof/ on the API address, for
+	// profiling a replica under load.
+	Pprof  bool
+	Bugs   Bugs
+	Logger *slog.Logger
 }
 
 // withDefaults fills the zero fields of c.

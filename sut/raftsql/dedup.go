@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // dedupTable remembers each request id's first result. The real one lives
@@ -17,17 +18,42 @@ type dedupTable interface {
 	lookup(ctx context.Context, q execer, id string) (ExecResult, bool, error)
 	byIndex(ctx context.Context, q execer, index uint64) (ExecResult, bool, error)
 	record(ctx context.Context, q execer, id string, res ExecResult) error
-	committed() // the transaction that called record committed
-	discard()   // it did not
+	flush(ctx context.Context, q execer) error // before the transaction that called record commits
+	committed()                                // that transaction committed
+	discard()                                  // it did not
 }
 
-type sqlDedup struct{}
+// sqlDedup is the request table in SQLite. record only notes the result;
+// flush writes every result noted in the transaction with one statement
+// per dedupChunk of them, before COMMIT: one statement per entry was a
+// sixth of applying an upsert. lookup sees the noted results too, so a
+// retry applied later in the same transaction is still a duplicate.
+type sqlDedup struct {
+	pending []pendingRecord
+	byID    map[string]int // request id → its place in pending
+}
 
-func (sqlDedup) lookup(ctx context.Context, q execer, id string) (ExecResult, bool, error) {
+type pendingRecord struct {
+	id     string
+	index  uint64
+	result string
+}
+
+func newSQLDedup() *sqlDedup { return &sqlDedup{byID: map[string]int{}} }
+
+func (d *sqlDedup) lookup(ctx context.Context, q execer, id string) (ExecResult, bool, error) {
+	if i, ok := d.byID[id]; ok {
+		var res ExecResult
+		if err := decodeJSON([]byte(d.pending[i].result), &res); err != nil {
+			return ExecResult{}, false, fmt.Errorf("decode noted result: %w", err)
+		}
+		return res, true, nil
+	}
 	return scanResult(q.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE request_id = ?`, id))
 }
 
-func (sqlDedup) byIndex(ctx context.Context, q execer, index uint64) (ExecResult, bool, error) {
+// byIndex scans the table (it has no index on idx; see the schema).
+func (*sqlDedup) byIndex(ctx context.Context, q execer, index uint64) (ExecResult, bool, error) {
 	return scanResult(q.QueryRowContext(ctx, `SELECT result FROM _chaoscheck_requests WHERE idx = ?`, int64(index)))
 }
 
@@ -47,23 +73,54 @@ func scanResult(row *sql.Row) (ExecResult, bool, error) {
 	return res, true, nil
 }
 
-func (sqlDedup) record(ctx context.Context, q execer, id string, res ExecResult) error {
+func (d *sqlDedup) record(_ context.Context, _ execer, id string, res ExecResult) error {
 	b, err := json.Marshal(res)
 	if err != nil {
 		return fmt.Errorf("encode result: %w", err)
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO _chaoscheck_requests (request_id, idx, result) VALUES (?, ?, ?)
-		ON CONFLICT (request_id) DO UPDATE SET idx = excluded.idx, result = excluded.result`,
-		id, int64(res.Index), string(b))
-	if err != nil {
-		return fmt.Errorf("record request %q: %w", id, err)
+	r := pendingRecord{id: id, index: res.Index, result: string(b)}
+	if i, ok := d.byID[id]; ok {
+		// The same id twice in one transaction (an entry applied again
+		// past a lost applied index): the later write wins, as two
+		// upserts in a row would have it.
+		d.pending[i] = r
+		return nil
+	}
+	d.byID[id] = len(d.pending)
+	d.pending = append(d.pending, r)
+	return nil
+}
+
+// dedupChunk is how many results one INSERT writes: the statement texts
+// for 1..dedupChunk rows are all the request table adds to the prepared
+// statement cache.
+const dedupChunk = 16
+
+func (d *sqlDedup) flush(ctx context.Context, q execer) error {
+	for rest := d.pending; len(rest) > 0; {
+		n := min(len(rest), dedupChunk)
+		var b strings.Builder
+		b.WriteString(`INSERT INTO _chaoscheck_requests (request_id, idx, result) VALUES (?, ?, ?)`)
+		b.WriteString(strings.Repeat(`, (?, ?, ?)`, n-1))
+		b.WriteString(` ON CONFLICT (request_id) DO UPDATE SET idx = excluded.idx, result = excluded.result`)
+		args := make([]any, 0, 3*n)
+		for _, r := range rest[:n] {
+			args = append(args, r.id, int64(r.index), r.result)
+		}
+		if _, err := q.ExecContext(ctx, b.String(), args...); err != nil {
+			return fmt.Errorf("record %d request results: %w", n, err)
+		}
+		rest = rest[n:]
 	}
 	return nil
 }
 
-func (sqlDedup) committed() {}
+func (d *sqlDedup) committed() { d.discard() }
 
-func (sqlDedup) discard() {}
+func (d *sqlDedup) discard() {
+	d.pending = d.pending[:0]
+	clear(d.byID)
+}
 
 // noDedup is the NoDedup bug: nothing is remembered.
 type noDedup struct{}
@@ -77,6 +134,8 @@ func (noDedup) byIndex(context.Context, execer, uint64) (ExecResult, bool, error
 }
 
 func (noDedup) record(context.Context, execer, string, ExecResult) error { return nil }
+
+func (noDedup) flush(context.Context, execer) error { return nil }
 
 func (noDedup) committed() {}
 
@@ -115,6 +174,8 @@ func (d *memDedup) record(_ context.Context, _ execer, id string, res ExecResult
 	d.pending[id] = res
 	return nil
 }
+
+func (*memDedup) flush(context.Context, execer) error { return nil }
 
 func (d *memDedup) committed() {
 	for id, res := range d.pending {

@@ -21,8 +21,8 @@
 // replicas could evaluate differently (random(), datetime('now'), …), because
 // every replica applies the same entry on its own.
 //
-// Around them: node.go is the Ready loop and the applier (the order
-// below), config.go and bugs.go the replica's settings and seeded bugs,
+// Around them: node.go is the Ready loop, the appender and the applier
+// (the order below), config.go and bugs.go the replica's settings and seeded bugs,
 // transport.go streams raft messages to peers over HTTP without ever
 // blocking the loop, api.go serves clients (/exec proposes and waits for the apply, /query
 // reads through ReadIndex, /query?local=true reads this replica's own state
@@ -32,8 +32,9 @@
 //
 // # Invariants and who keeps them
 //
-// raft docs, Ready loop: entries, hard state and snapshot of a Ready are
-// durable before its messages are sent. LogStore.Save writes all three in one
+// raft docs: entries, hard state and snapshot are durable before any
+// message that depends on them is sent (with AsyncStorageWrites: before the
+// MsgStorageAppend's responses are delivered). LogStore.Save writes all three in one
 // badger transaction (split into an order that keeps every crash point a
 // valid log only when one transaction cannot hold them) and fsyncs before it
 // returns when asked to (Ready.MustSync).
@@ -67,22 +68,30 @@
 //     StateMachine.AppliedIndex(); if LogStore.Snapshot() is newer than that,
 //     Restore it into the state machine first (a crash may fall between
 //     saving a snapshot and restoring it).
-//  2. Per Ready, in the Ready loop: a leader whose term and vote are
-//     durable sends the messages first (raft's doc.go allows a leader to
-//     persist in parallel with its followers: raft counts the leader's
-//     own entries only after Advance); then LogStore.Save(rd.HardState,
-//     rd.Entries, rd.Snapshot, rd.MustSync); then the other nodes send;
-//     then the committed entries (and the snapshot) go to the applier,
-//     which works while the loop goes on to the next Ready; Advance. A snapshot or a conf
-//     change waits until applied before Advance (raft takes Advance as
-//     "applied"); a leader's snapshot waits until the applier is idle.
-//  3. In the applier, per Ready: StateMachine.Restore(rd.Snapshot.Data) if
-//     any; runs of normal entries as one StateMachine.ApplyBatch (one
-//     SQLite transaction: many entries, one commit); a conf change alone:
+//  2. raft runs with AsyncStorageWrites (raft's doc.go, "Usage with
+//     Asynchronous Storage Writes"). Per Ready, the Ready loop sends the
+//     messages for peers at once, queues the MsgStorageAppend for the
+//     appender and the MsgStorageApply for the applier, and answers read
+//     states; there is no Advance. raft holds back every message that
+//     needs this node's log durable (a follower's MsgAppResp, a vote) as a
+//     response of the MsgStorageAppend; a leader's MsgApp goes out while
+//     the leader persists the same entries, and raft counts the leader's
+//     own copy only once the appender answers.
+//     The appender: LogStore.Save(hard state, entries, snapshot) for the
+//     MsgStorageAppend messages queued together (one Save, one fsync,
+//     when they continue each other), synced when an entry, the term or
+//     the vote changed (Ready.MustSync's rule); a snapshot waits until the
+//     applier is idle and is installed in the state machine before the
+//     responses go; then the responses (to raft itself or to peers).
+//     raft gives the applier only entries this node holds durably.
+//  3. In the applier, per MsgStorageApply: runs of normal entries as one
+//     StateMachine.ApplyBatch (one SQLite transaction: many entries, one
+//     commit); a conf change alone:
 //     raft's ApplyConfChange, LogStore.SaveConfState (the conf state must
 //     be durable before the index that caused it is recorded as applied,
 //     or a restart would skip it), then ApplyNoop. Waiting clients get
-//     their results after the commit.
+//     their results after the commit; then the message's responses go
+//     back to raft.
 //  4. Every N applied entries, in the applier: StateMachine.Snapshot(), then
 //     LogStore.CreateSnapshot(index, confState, data), then
 //     LogStore.Compact(index - keep) (Compact refuses to pass the snapshot).

@@ -64,7 +64,8 @@ type LogStore struct {
 	// and fsyncs: raft's goroutine reads terms and entries all the time
 	// (each MsgApp it sends, each MsgAppResp it matches) and must not
 	// wait out a sync. The entries a Save writes are raft's unstable ones
-	// until Advance, which raft never asks Storage for.
+	// until the appender's answer says they are durable, and raft never
+	// asks Storage for those.
 	wmu    sync.Mutex
 	mu     sync.RWMutex
 	err    atomic.Pointer[error] // sticky: a failed multi-step write leaves the cache unreliable
@@ -83,6 +84,8 @@ type LogStore struct {
 	dummy entryID // entries at or below dummy.index are compacted
 	last  uint64  // index of the last entry; == dummy.index when the log is empty
 	runs  []termRun
+	// recent holds the log's newest entries, for Entries.
+	recent recentEntries
 }
 
 type entryID struct{ index, term uint64 }
@@ -349,6 +352,9 @@ func (s *LogStore) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	}
 	if lo >= hi {
 		return nil, nil
+	}
+	if ents, ok := s.recent.get(lo, hi, maxSize); ok {
+		return ents, nil
 	}
 	ents := make([]*raftpb.Entry, 0, min(hi-lo, 64))
 	var size uint64

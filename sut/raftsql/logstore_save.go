@@ -185,6 +185,7 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb
 		s.snap = *newSnap
 		s.cs = newSnap.meta.GetConfState()
 		s.dummy, s.last, s.runs = dummy, dummy.index, nil
+		s.recent.clear()
 		s.hs = &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(dummy.index)}
 		s.hsDirty = false
 		s.removeSnapshotFile(old)
@@ -195,6 +196,7 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb
 			s.addRun(e.GetIndex(), e.GetTerm())
 		}
 		s.last = ents[len(ents)-1].GetIndex()
+		s.recent.appended(ents)
 	}
 	if !raft.IsEmptyHardState(hs) {
 		s.hs = proto.Clone(hs).(*raftpb.HardState)
@@ -371,6 +373,7 @@ func (s *LogStore) Compact(index uint64) error {
 		return err
 	}
 	s.compactRuns(index)
+	s.recent.compacted(index)
 	s.dummy = d
 	return nil
 }

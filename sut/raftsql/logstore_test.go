@@ -729,3 +729,49 @@ func TestLogStoreHoldsBackACommitOnlyHardState(t *testing.T) {
 		t.Errorf("hard state after a clean close = %v, want commit 10 term 3", hs)
 	}
 }
+
+// Entries answers from the in-memory tail exactly as from badger: after
+// a conflicting suffix is replaced, after a compaction, with a size limit,
+// and after a reopen (nothing in memory).
+func TestLogStoreEntriesFromMemoryMatchTheDisk(t *testing.T) {
+	dir := t.TempDir()
+	s := openLog(t, dir)
+	mustSave(t, s, hardState(1, 1, 0), ents(1, 10, 1), nil)
+	mustSave(t, s, hardState(2, 2, 5), ents(6, 8, 2), nil)
+	if _, err := s.CreateSnapshot(4, &raftpb.ConfState{Voters: []uint64{1}}, []byte("state")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(3); err != nil {
+		t.Fatal(err)
+	}
+	read := func(s *LogStore, lo, hi, maxSize uint64) string {
+		es, err := s.Entries(lo, hi, maxSize)
+		if err != nil {
+			t.Fatalf("Entries(%d, %d, %d): %v", lo, hi, maxSize, err)
+		}
+		var out []string
+		for _, e := range es {
+			out = append(out, string(e.GetData()))
+		}
+		return fmt.Sprint(out)
+	}
+	one := uint64(proto.Size(ent(4, 1)))
+	cases := [][3]uint64{{4, 9, 1 << 30}, {6, 7, 1 << 30}, {4, 9, 2 * one}, {4, 9, 0}}
+	var mem []string
+	for _, c := range cases {
+		mem = append(mem, read(s, c[0], c[1], c[2]))
+	}
+	if want := "[entry 4@1 entry 5@1 entry 6@2 entry 7@2 entry 8@2]"; mem[0] != want {
+		t.Errorf("Entries(4, 9) = %s, want %s", mem[0], want)
+	}
+	if _, err := s.Entries(3, 5, 1<<30); !errors.Is(err, raft.ErrCompacted) {
+		t.Errorf("Entries(3, 5) after Compact(3): %v, want ErrCompacted", err)
+	}
+	s.Close()
+	s = openLog(t, dir)
+	for i, c := range cases {
+		if disk := read(s, c[0], c[1], c[2]); disk != mem[i] {
+			t.Errorf("Entries%v: %s from memory, %s from disk", c, mem[i], disk)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"sync"
@@ -27,12 +28,12 @@ import (
 // Node is one raftsql replica: the raft node, its two stores, the peer
 // transport and the client API. Run drives it.
 //
-// Two goroutines write the stores. The Ready loop (readyLoop, handleReady)
-// persists each Ready to the LogStore and sends its messages, in the raft
-// docs' order (a leader may send first); the applier (runApplier) applies
-// the committed entries to the StateMachine, in order, one Ready behind at
-// most a few, and is the only writer of the state machine, of the conf
-// state and of local snapshots.
+// raft runs with AsyncStorageWrites. The Ready loop (readyLoop,
+// handleReady) only dispatches: messages to peers, MsgStorageAppend to the
+// appender (runAppender), which persists to the LogStore and then sends
+// the acknowledgements, MsgStorageApply to the applier (runApplier), which
+// applies committed entries to the StateMachine in order and is the only
+// writer of the state machine, of the conf state and of local snapshots.
 type Node struct {
 	cfg   Config
 	log   *slog.Logger
@@ -210,7 +211,7 @@ func (n *Node) recover() error {
 		n.log.Info("recovered from log without snapshot", "applied", applied, "commit", hs.GetCommit(), "last", last)
 	}
 
-	rl := &raft.DefaultLogger{Logger: log.New(os.Stderr, "raft ", log.LstdFlags|log.Lmicroseconds)}
+	rl := raftLogger{&raft.DefaultLogger{Logger: log.New(os.Stderr, "raft ", log.LstdFlags|log.Lmicroseconds)}}
 	c := &raft.Config{
 		ID:              n.cfg.ID,
 		ElectionTick:    n.cfg.ElectionTicks,
@@ -224,6 +225,9 @@ func (n *Node) recover() error {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		Logger:                    rl,
+		// The Ready loop only dispatches; an appender and the applier
+		// persist and apply (see handleReady).
+		AsyncStorageWrites: true,
 	}
 	n.tr = NewTransport(n.cfg.ID, n.cfg.Peers, nil, n.log)
 	if fresh {
@@ -240,6 +244,21 @@ func (n *Node) recover() error {
 	n.tr.reporter = n.rn
 	n.tr.Start()
 	return nil
+}
+
+// raftLogger is raft's DefaultLogger without one Info line that
+// AsyncStorageWrites makes routine: an append response that names entries
+// an earlier response already made stable (raft's log_unstable.go). It
+// came hundreds of times a second under load, each a write to node.log.
+type raftLogger struct{ *raft.DefaultLogger }
+
+const raftStaleStableMsg = "entry at index %d missing from unstable log; ignoring"
+
+func (l raftLogger) Infof(format string, v ...any) {
+	if format == raftStaleStableMsg {
+		return
+	}
+	l.DefaultLogger.Infof(format, v...)
 }
 
 func (n *Node) memberIDs() []uint64 {
@@ -321,22 +340,28 @@ func (n *Node) loseUnsyncedSuffix() error {
 	return nil
 }
 
-// applyQueue is how many Readies' committed entries may wait for the
-// applier before the Ready loop waits for it.
-const applyQueue = 64
+// applyQueue and appendQueue are how many storage messages may wait for
+// the applier and the appender before the Ready loop waits for them.
+const (
+	applyQueue  = 64
+	appendQueue = 64
+)
 
-// applyJob is one Ready's work for the applier, which takes jobs in Ready
+// applyJob is one MsgStorageApply's work for the applier (or, with snap,
+// the installation of a snapshot the appender has just saved), taken in
 // order.
 type applyJob struct {
-	snap *raftpb.Snapshot // installed first; nil when none
-	ents []*raftpb.Entry  // committed entries
-	done chan struct{}    // if set, closed once the job is applied
+	snap  *raftpb.Snapshot  // installed first; nil when none
+	ents  []*raftpb.Entry   // committed entries
+	resps []*raftpb.Message // delivered once the job is applied
+	done  chan struct{}     // if set, closed once the job is applied
 }
 
 // applier applies committed entries on its own goroutine, so that applying
-// one Ready (a SQLite commit, one fsync) overlaps with persisting the next
-// (a badger sync): the state machine is a step behind the log, never
-// ahead of it, since a Ready's entries reach the applier only after Save.
+// (a SQLite commit) overlaps with persisting newer entries (a badger
+// sync). raft hands it only entries this node holds durably (with
+// AsyncStorageWrites, raft never applies from its unstable log), so the
+// state machine is behind the log, never ahead of it.
 type applier struct {
 	jobs chan applyJob
 	stop chan struct{} // closed when the node stops: no new job starts
@@ -344,21 +369,36 @@ type applier struct {
 	err  error         // why it returned, set before done closes
 }
 
-// loop is the Ready loop. An error from it or from the applier is fatal
-// for the node.
+// appender persists MsgStorageAppend messages in order on its own
+// goroutine and then delivers their responses (the acknowledgements raft
+// may send only once the entries are durable).
+type appender struct {
+	msgs chan *raftpb.Message
+	stop chan struct{}
+	done chan struct{}
+	err  error
+}
+
+// loop is the Ready loop. An error from it, the appender or the applier is
+// fatal for the node.
 func (n *Node) loop(ctx context.Context) error {
 	ap := &applier{jobs: make(chan applyJob, applyQueue), stop: make(chan struct{}), done: make(chan struct{})}
-	go n.runApplier(ap)
-	err := n.readyLoop(ctx, ap)
+	aw := &appender{msgs: make(chan *raftpb.Message, appendQueue), stop: make(chan struct{}), done: make(chan struct{})}
+	go n.runApplier(ctx, ap)
+	go n.runAppender(ctx, aw, ap)
+	err := n.readyLoop(ctx, ap, aw)
+	// The appender first: it may be waiting for the applier.
+	close(aw.stop)
+	<-aw.done
 	close(ap.stop)
 	<-ap.done
 	if err == nil {
-		err = ap.err
+		err = errors.Join(aw.err, ap.err)
 	}
 	return err
 }
 
-func (n *Node) readyLoop(ctx context.Context, ap *applier) error {
+func (n *Node) readyLoop(ctx context.Context, ap *applier, aw *appender) error {
 	t := time.NewTicker(n.cfg.Tick)
 	defer t.Stop()
 	for {
@@ -367,36 +407,100 @@ func (n *Node) readyLoop(ctx context.Context, ap *applier) error {
 			return nil
 		case <-ap.done:
 			return ap.err
+		case <-aw.done:
+			return aw.err
 		case <-t.C:
 			n.rn.Tick()
 		case rd := <-n.rn.Ready():
-			if err := n.handleReady(rd, ap); err != nil {
+			if err := n.handleReady(ctx, rd, ap, aw); err != nil {
 				n.log.Error("ready loop stopped", "err", err)
 				return err
 			}
-			n.rn.Advance()
+			// AsyncStorageWrites: no Advance; the storage messages'
+			// responses tell raft what is durable and what is applied.
 		}
 	}
 }
 
-func (n *Node) runApplier(ap *applier) {
+func (n *Node) runApplier(ctx context.Context, ap *applier) {
 	defer close(ap.done)
 	for {
 		select {
 		case <-ap.stop:
 			return // what is queued is committed and is applied after a restart
 		case job := <-ap.jobs:
-			if err := n.applyJob(job); err != nil {
-				n.log.Error("applier stopped", "err", err)
-				ap.err = err
-				return
+			linger := followerApplyDelay
+			if n.isLeader() {
+				linger = 0
 			}
-			if job.done != nil {
-				close(job.done)
+			for _, job := range ap.group(job, linger) {
+				if err := n.applyJob(job); err != nil {
+					n.log.Error("applier stopped", "err", err)
+					ap.err = err
+					return
+				}
+				n.deliver(ctx, job.resps)
+				if job.done != nil {
+					close(job.done)
+				}
 			}
 		}
 	}
 }
+
+// group merges job with the plain jobs (entries only) queued behind it
+// into one, so that they are applied as one batch (one SQLite commit);
+// a job with a snapshot or a waiter stays on its own, after the merged
+// one. With linger > 0 it also waits that long for more jobs.
+func (ap *applier) group(job applyJob, linger time.Duration) []applyJob {
+	if job.snap != nil || job.done != nil {
+		return []applyJob{job}
+	}
+	var timeout <-chan time.Time
+	if linger > 0 {
+		t := time.NewTimer(linger)
+		defer t.Stop()
+		timeout = t.C
+	} else {
+		// Let the goroutines about to hand more over (raft's) run first:
+		// each SQLite commit writes its pages as a dozen syscalls.
+		runtime.Gosched()
+	}
+	for range maxGroup {
+		var next applyJob
+		if timeout == nil {
+			select {
+			case next = <-ap.jobs:
+			default:
+				return []applyJob{job}
+			}
+		} else {
+			select {
+			case next = <-ap.jobs:
+			case <-timeout:
+				return []applyJob{job}
+			case <-ap.stop:
+				return []applyJob{job}
+			}
+		}
+		if next.snap != nil || next.done != nil {
+			return []applyJob{job, next}
+		}
+		// Clip: the slices are raft's, whose backing arrays an append
+		// must not write into.
+		job.ents = append(slices.Clip(job.ents), next.ents...)
+		job.resps = append(slices.Clip(job.resps), next.resps...)
+	}
+	return []applyJob{job}
+}
+
+// followerApplyDelay is how long a follower's applier waits for more
+// committed entries before it applies what it has: nobody waits for a
+// follower's apply (clients wait on the leader; reads go through the
+// leader's ReadIndex), and every SQLite commit costs a dozen syscalls
+// (WAL frames, locks), so fewer, larger commits save CPU on a busy
+// machine.
+const followerApplyDelay = 5 * time.Millisecond
 
 // hand queues job for the applier and, when wait is set, returns only
 // once it is applied.
@@ -420,99 +524,199 @@ func (ap *applier) hand(job applyJob, wait bool) error {
 	}
 }
 
-func (n *Node) handleReady(rd raft.Ready, ap *applier) error {
+// handleReady dispatches one Ready (raft's AsyncStorageWrites: its doc.go,
+// "Usage with Asynchronous Storage Writes"). Messages to peers go out at
+// once: raft puts every message that needs this node's log durable first
+// (a follower's MsgAppResp, a vote) among the responses of the
+// MsgStorageAppend, which the appender delivers after its Save; a
+// leader's MsgApp goes out while the leader persists the same entries
+// (raft counts its own copy only once the appender answers). The
+// MsgStorageAppend goes to the appender, the MsgStorageApply to the
+// applier; each takes its messages in order.
+func (n *Node) handleReady(ctx context.Context, rd raft.Ready, ap *applier, aw *appender) error {
 	if rd.SoftState != nil {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			n.log.Info("leader changed", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		}
 	}
-
-	// The failpoints fire only on Readies that have something for their
-	// step, so a crash at "before apply" means entries were waiting.
-	saving := !raft.IsEmptyHardState(rd.HardState) || len(rd.Entries) > 0 || !raft.IsEmptySnap(rd.Snapshot)
-
-	// raft docs: hard state, entries and snapshot are durable before any
-	// message of the same Ready is sent, except that a leader may send its
-	// entries to the followers while it persists them (raft's doc.go;
-	// Raft thesis 10.2.1): raft counts the leader's own copy towards a
-	// quorum only once Advance says it is durable. So a leader whose term
-	// and vote are already durable sends first; its disk and the
-	// followers' then work at the same time.
-	early := n.isLeader() && n.sameTermAndVote(rd.HardState)
-	if early {
-		n.tr.Send(rd.Messages)
-	}
-	// A leader's committed entries are all durable here already: raft
-	// counts the leader's own copy only once a Save has returned, and a
-	// Ready's entries are never committed in that same Ready. So they go
-	// to the applier before this Ready's Save, as etcd's leader does. A
-	// follower may learn entries and their commit in one message: its
-	// committed entries wait for the Save below.
-	applied := false
-	if early && raft.IsEmptySnap(rd.Snapshot) && len(rd.CommittedEntries) > 0 && !slices.ContainsFunc(rd.CommittedEntries, isConfChange) {
-		if err := n.toApplier(rd, ap); err != nil {
-			return err
+	var apply *raftpb.Message
+	var out []*raftpb.Message
+	for _, m := range rd.Messages {
+		switch m.GetTo() {
+		case raft.LocalAppendThread:
+			select {
+			case aw.msgs <- m:
+			case <-aw.done:
+				return fmt.Errorf("appender stopped: %w", aw.err)
+			}
+		case raft.LocalApplyThread:
+			apply = m
+		default:
+			out = append(out, m)
 		}
-		applied = true
 	}
+	n.deliver(ctx, out)
+	n.answerReads(rd.ReadStates)
+	if apply == nil {
+		return nil
+	}
+	// The failpoint is in this loop, so a stall here holds everything
+	// after this Ready: a follower has saved and acknowledged what the
+	// appender holds, and takes nothing more until the stall ends
+	// (lag-follower, kill-all).
+	evalFailpoint(fpBeforeApply)
+	return ap.hand(applyJob{ents: apply.GetEntries(), resps: apply.GetResponses()}, false)
+}
+
+// deliver sends msgs: those addressed to this node back into raft, the
+// others to their peers.
+func (n *Node) deliver(ctx context.Context, msgs []*raftpb.Message) {
+	var out []*raftpb.Message
+	for _, m := range msgs {
+		if m.GetTo() == n.cfg.ID {
+			// Fails only when the node is stopping.
+			_ = n.rn.Step(ctx, m)
+			continue
+		}
+		out = append(out, m)
+	}
+	n.tr.Send(out)
+}
+
+// maxGroup bounds how many queued storage messages one Save or one
+// apply takes.
+const maxGroup = 64
+
+// runAppender persists MsgStorageAppend messages in order. Those queued
+// together are saved together when they can be (group commit: one
+// fsync), and their responses are delivered after that Save.
+func (n *Node) runAppender(ctx context.Context, aw *appender, ap *applier) {
+	defer close(aw.done)
+	for {
+		var group []*raftpb.Message
+		select {
+		case <-aw.stop:
+			return
+		case m := <-aw.msgs:
+			group = append(group, m)
+		}
+	more:
+		for len(group) < maxGroup {
+			select {
+			case m := <-aw.msgs:
+				group = append(group, m)
+			default:
+				break more
+			}
+		}
+		if err := n.persist(ctx, group, ap); err != nil {
+			n.log.Error("appender stopped", "err", err)
+			aw.err = err
+			return
+		}
+	}
+}
+
+// persist saves msgs in order, merging neighbours into one Save where the
+// result is the same as saving them one by one: no snapshot, entries that
+// continue each other's, the newest hard state.
+func (n *Node) persist(ctx context.Context, msgs []*raftpb.Message, ap *applier) error {
+	var w storageWrite
+	for _, m := range msgs {
+		if !w.merge(m) {
+			if err := n.save(ctx, w, ap); err != nil {
+				return err
+			}
+			w = storageWrite{}
+			w.merge(m)
+		}
+	}
+	return n.save(ctx, w, ap)
+}
+
+// storageWrite is one Save's worth of MsgStorageAppend messages.
+type storageWrite struct {
+	hs    *raftpb.HardState
+	ents  []*raftpb.Entry
+	snap  *raftpb.Snapshot
+	resps []*raftpb.Message
+	n     int // messages merged
+}
+
+// merge adds m to w and reports true, or reports false and leaves w as it
+// was when m cannot join it.
+func (w *storageWrite) merge(m *raftpb.Message) bool {
+	snap := m.GetSnapshot()
+	if raft.IsEmptySnap(snap) {
+		snap = nil
+	}
+	ents := m.GetEntries()
+	if w.n > 0 {
+		if snap != nil || w.snap != nil {
+			return false
+		}
+		if len(ents) > 0 && len(w.ents) > 0 && ents[0].GetIndex() != w.ents[len(w.ents)-1].GetIndex()+1 {
+			return false // m rewrites part of w's entries: save w first
+		}
+	}
+	if m.Term != nil || m.Vote != nil || m.Commit != nil {
+		w.hs = &raftpb.HardState{Term: m.Term, Vote: m.Vote, Commit: m.Commit}
+	}
+	// Clip: the slices are raft's, whose backing arrays an append must
+	// not write into.
+	w.ents = append(slices.Clip(w.ents), ents...)
+	w.snap = snap
+	w.resps = append(slices.Clip(w.resps), m.GetResponses()...)
+	w.n++
+	return true
+}
+
+// save persists w, installs its snapshot into the state machine, and then
+// delivers its responses. raft docs: everything a MsgStorageAppend carries
+// is durable before its responses are delivered; raft asks no sync for a
+// write that changes only the commit index (Ready.MustSync's rule, kept
+// here).
+func (n *Node) save(ctx context.Context, w storageWrite, ap *applier) error {
+	if w.n == 0 {
+		return nil
+	}
+	saving := !raft.IsEmptyHardState(w.hs) || len(w.ents) > 0 || w.snap != nil
 	if saving {
 		evalFailpoint(fpBeforeSave)
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
+	if w.snap != nil {
 		// The applier may be snapshotting on its own; the leader's
 		// snapshot replaces the log only once it is done.
 		if err := ap.hand(applyJob{}, true); err != nil {
 			return err
 		}
 	}
-	mustSync := rd.MustSync
+	sync := len(w.ents) > 0 || w.snap != nil || !n.sameTermAndVote(w.hs)
 	if n.cfg.Bugs.UnsyncedLog {
-		mustSync = false
+		sync = false
 	}
-	if err := n.store.Save(rd.HardState, rd.Entries, rd.Snapshot, mustSync); err != nil {
-		return fmt.Errorf("save ready: %w", err)
+	hs := w.hs
+	if hs == nil {
+		hs = &raftpb.HardState{}
+	}
+	if err := n.store.Save(hs, w.ents, w.snap, sync); err != nil {
+		return fmt.Errorf("save: %w", err)
 	}
 	if saving {
 		evalFailpoint(fpAfterSave)
 	}
-	if !early {
-		n.tr.Send(rd.Messages)
-	}
-
-	if !applied {
-		if err := n.toApplier(rd, ap); err != nil {
+	if w.snap != nil {
+		// raft takes the MsgStorageAppendResp of a snapshot as "applied":
+		// the state machine holds it before the responses go.
+		if err := ap.hand(applyJob{snap: w.snap}, true); err != nil {
 			return err
 		}
 	}
-	n.answerReads(rd.ReadStates)
+	n.deliver(ctx, w.resps)
 	return nil
 }
 
-// toApplier hands rd's snapshot and committed entries to the applier.
-// The failpoint before it is in the loop, so a stall there holds
-// everything after this Ready: a follower has saved and acknowledged what
-// it was sent, and takes nothing more until the stall ends (lag-follower,
-// kill-all).
-func (n *Node) toApplier(rd raft.Ready, ap *applier) error {
-	if len(rd.CommittedEntries) == 0 && raft.IsEmptySnap(rd.Snapshot) {
-		return nil
-	}
-	evalFailpoint(fpBeforeApply)
-	job := applyJob{ents: rd.CommittedEntries}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		job.snap = rd.Snapshot
-	}
-	// A snapshot or a conf change must be in place before raft goes on
-	// (etcd waits likewise): raft takes Advance as "applied".
-	wait := job.snap != nil || slices.ContainsFunc(job.ents, isConfChange)
-	return ap.hand(job, wait)
-}
-
-func isConfChange(e *raftpb.Entry) bool {
-	return e.GetType() == raftpb.EntryConfChange || e.GetType() == raftpb.EntryConfChangeV2
-}
-
-// sameTermAndVote reports whether hs (a Ready's, possibly empty) changes
+// sameTermAndVote reports whether hs (possibly empty) changes
 // neither term nor vote from what is durable.
 func (n *Node) sameTermAndVote(hs *raftpb.HardState) bool {
 	if raft.IsEmptyHardState(hs) {
@@ -577,7 +781,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		n.setApplied(batch[len(batch)-1].Index)
 		for i, pid := range pids {
 			if batch[i].Data != nil {
-				n.deliver(pid, res[i])
+				n.answer(pid, res[i])
 			}
 		}
 		batch, pids = batch[:0], pids[:0]
@@ -717,7 +921,8 @@ func decodeEntry(data []byte) (uint64, []byte, error) {
 	return binary.BigEndian.Uint64(data), data[8:], nil
 }
 
-func (n *Node) deliver(pid uint64, res ExecResult) {
+// answer gives res to the client waiting for proposal pid, if it waits here.
+func (n *Node) answer(pid uint64, res ExecResult) {
 	n.mu.Lock()
 	ch, ok := n.proposals[pid]
 	delete(n.proposals, pid)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -348,5 +349,18 @@ func TestClientRetryIndeterminateResendsTheSameRequestID(t *testing.T) {
 	defer mu.Unlock()
 	if strings.Join(ids, ",") != "r9,r9,r9" {
 		t.Fatalf("request ids sent: %v, want r9 three times", ids)
+	}
+}
+
+// The raft logger drops the one Info line AsyncStorageWrites makes
+// routine, and only that one.
+func TestRaftLoggerDropsOnlyTheStaleStableLine(t *testing.T) {
+	var b strings.Builder
+	l := raftLogger{&raft.DefaultLogger{Logger: log.New(&b, "", 0)}}
+	l.Infof(raftStaleStableMsg, 7)
+	l.Infof("entry at (index,term)=(%d,%d) mismatched with entry at (%d,%d) in unstable log; ignoring", 7, 2, 7, 3)
+	l.Infof("%x became leader at term %d", 1, 2)
+	if got := b.String(); strings.Contains(got, "missing from unstable log") || !strings.Contains(got, "mismatched") || !strings.Contains(got, "became leader") {
+		t.Errorf("logged:\n%s", got)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // Every replica applies each committed command on its own, so a statement
@@ -81,21 +82,94 @@ func CheckDeterministic(sql string) error {
 	if err != nil {
 		return err
 	}
-	return checkTokens(stmt, nil)
+	_, err = checkTokens(stmt)
+	return err
 }
 
 // CheckStmt is CheckDeterministic plus the arguments: a date function fed
 // 'now' through a parameter reads the clock too.
 func CheckStmt(s Stmt) error {
-	toks, err := tokenize(s.SQL)
+	return analyzeSQL(s.SQL).check(s.Args)
+}
+
+// sqlFacts is what applying a statement needs to know of its text.
+type sqlFacts struct {
+	err      error  // why the text may not be a command's statement
+	usesDate bool   // a date function: the arguments must be checked too
+	readOnly bool   // IsReadOnly
+	kind     string // the first keyword, lower case; "" if none
+	// partial: the text names FAIL or ROLLBACK, the conflict resolutions
+	// under which a failing statement keeps part of its changes or ends
+	// the whole transaction.
+	partial bool
+}
+
+func analyzeSQL(sql string) sqlFacts {
+	f := sqlFacts{readOnly: IsReadOnly(sql)}
+	toks, err := tokenize(sql)
+	if len(toks) > 0 {
+		f.kind = toks[0].lower()
+	}
+	for _, t := range toks {
+		if w := t.lower(); t.kind == tokWord && (w == "fail" || w == "rollback") {
+			f.partial = true
+		}
+	}
 	if err != nil {
-		return err
+		f.err = err
+		return f
 	}
 	stmt, err := singleStatement(toks)
 	if err != nil {
-		return err
+		f.err = err
+		return f
 	}
-	return checkTokens(stmt, s.Args)
+	f.usesDate, f.err = checkTokens(stmt)
+	return f
+}
+
+// check is CheckStmt of a statement with this text and args.
+func (f sqlFacts) check(args []any) error {
+	if f.err != nil || !f.usesDate {
+		return f.err
+	}
+	for j, a := range args {
+		if s, ok := a.(string); ok && timeWords[strings.ToLower(strings.TrimSpace(s))] {
+			return fmt.Errorf("date/time function with argument %d = %q depends on the replica's clock or time zone", j, s)
+		}
+	}
+	return nil
+}
+
+// factsCache holds the sqlFacts of the statement texts seen, so that a
+// text is tokenized once, not three times per entry on every replica (a
+// sixth of applying an upsert, BenchmarkStateMachineApplyBatchOf8Upserts).
+// Safe for concurrent use.
+type factsCache struct {
+	mu sync.Mutex
+	m  map[string]sqlFacts
+}
+
+// maxCachedFacts bounds the cache; texts past it are analyzed every time.
+const maxCachedFacts = 1024
+
+func (c *factsCache) get(sql string) sqlFacts {
+	c.mu.Lock()
+	f, ok := c.m[sql]
+	c.mu.Unlock()
+	if ok {
+		return f
+	}
+	f = analyzeSQL(sql)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]sqlFacts{}
+	}
+	if len(c.m) < maxCachedFacts {
+		c.m[sql] = f
+	}
+	return f
 }
 
 // IsReadOnly reports whether sql is a single statement that only reads:
@@ -136,11 +210,10 @@ func IsReadOnly(sql string) bool {
 	return false
 }
 
-func checkTokens(stmt []token, args []any) error {
+func checkTokens(stmt []token) (usesDate bool, err error) {
 	if why, ok := forbiddenFirst[stmt[0].lower()]; ok {
-		return fmt.Errorf("%s is not allowed in a command (%s)", strings.ToUpper(stmt[0].text), why)
+		return false, fmt.Errorf("%s is not allowed in a command (%s)", strings.ToUpper(stmt[0].text), why)
 	}
-	usesDate := false
 	var timeWord string
 	for i, t := range stmt {
 		switch t.kind {
@@ -155,22 +228,22 @@ func checkTokens(stmt []token, args []any) error {
 		}
 		name := t.lower()
 		if strings.HasPrefix(name, "_chaoscheck_") {
-			return fmt.Errorf("%s is reserved for the state machine's bookkeeping", t.text)
+			return false, fmt.Errorf("%s is reserved for the state machine's bookkeeping", t.text)
 		}
 		if t.kind == tokWord {
 			switch name {
 			case "current_timestamp", "current_date", "current_time":
-				return fmt.Errorf("%s reads the replica's clock: pass the time as an argument", strings.ToUpper(name))
+				return false, fmt.Errorf("%s reads the replica's clock: pass the time as an argument", strings.ToUpper(name))
 			case "create":
 				if i+1 < len(stmt) {
 					if n := stmt[i+1].lower(); n == "temp" || n == "temporary" {
-						return errors.New("CREATE TEMP is not allowed: temporary objects are not replicated")
+						return false, errors.New("CREATE TEMP is not allowed: temporary objects are not replicated")
 					}
 				}
 			}
 		}
 		if (name == "temp" || name == "temporary") && i+1 < len(stmt) && stmt[i+1].text == "." {
-			return fmt.Errorf("schema %s is not replicated", t.text)
+			return false, fmt.Errorf("schema %s is not replicated", t.text)
 		}
 		if i+1 >= len(stmt) || stmt[i+1].text != "(" || stmt[i+1].kind != tokPunct {
 			continue
@@ -179,27 +252,19 @@ func checkTokens(stmt []token, args []any) error {
 			continue
 		}
 		if why, ok := nondeterministicFuncs[name]; ok {
-			return fmt.Errorf("non-deterministic function %s(): %s", name, why)
+			return false, fmt.Errorf("non-deterministic function %s(): %s", name, why)
 		}
 		if minArgs, ok := dateFuncs[name]; ok {
 			usesDate = true
 			if n := countArgs(stmt[i+1:]); n < minArgs {
-				return fmt.Errorf("%s() with %d argument(s) reads the replica's clock: pass the time as an argument", name, n)
+				return false, fmt.Errorf("%s() with %d argument(s) reads the replica's clock: pass the time as an argument", name, n)
 			}
 		}
 	}
-	if !usesDate {
-		return nil
+	if usesDate && timeWord != "" {
+		return false, fmt.Errorf("date/time function with '%s' depends on the replica's clock or time zone", timeWord)
 	}
-	if timeWord != "" {
-		return fmt.Errorf("date/time function with '%s' depends on the replica's clock or time zone", timeWord)
-	}
-	for j, a := range args {
-		if s, ok := a.(string); ok && timeWords[strings.ToLower(strings.TrimSpace(s))] {
-			return fmt.Errorf("date/time function with argument %d = %q depends on the replica's clock or time zone", j, s)
-		}
-	}
-	return nil
+	return usesDate, nil
 }
 
 // countArgs counts the arguments of the call whose "(" is toks[0].

@@ -68,6 +68,11 @@ type StateMachine struct {
 
 	applied atomic.Uint64
 	dedup   dedupTable
+	facts   factsCache
+	// schemaPartial says whether the schema names FAIL or ROLLBACK (a
+	// table's ON CONFLICT FAIL, a trigger's RAISE(ROLLBACK, …)): then any
+	// statement may fail half done. schemaKnown is false after DDL.
+	schemaPartial, schemaKnown bool
 
 	// beforeCommit, if set, runs inside Apply's transaction just before
 	// COMMIT (tests crash the process there).
@@ -88,6 +93,12 @@ var fpApplyBeforeCommit = gofail.NewFailpoint("sqlApplyBeforeCommit")
 
 var errStateMachineClosed = errors.New("state machine is closed")
 
+// The request table has no rowid and no index on idx: its rows live in the
+// request_id B-tree alone, so recording a result writes one B-tree, not
+// three (databases made before keep their rowid table and index, which
+// work the same). Finding a result by index scans the table, which only
+// an entry delivered again at or below the applied index needs (raft
+// redelivers none: Config.Applied).
 const schema = `
 CREATE TABLE IF NOT EXISTS _chaoscheck_applied (
 	id  INTEGER PRIMARY KEY CHECK (id = 1),
@@ -98,8 +109,7 @@ CREATE TABLE IF NOT EXISTS _chaoscheck_requests (
 	request_id TEXT PRIMARY KEY,
 	idx        INTEGER NOT NULL,
 	result     TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS _chaoscheck_requests_idx ON _chaoscheck_requests (idx);
+) WITHOUT ROWID;
 `
 
 // OpenStateMachine opens (or creates) the database at path.
@@ -120,7 +130,7 @@ func OpenStateMachineWithOptions(path string, opts Options) (*StateMachine, erro
 	case opts.MemoryDedup:
 		m.dedup = newMemDedup()
 	default:
-		m.dedup = sqlDedup{}
+		m.dedup = newSQLDedup()
 	}
 	if err := m.open(); err != nil {
 		return nil, fmt.Errorf("open state machine %s: %w", path, err)
@@ -166,6 +176,7 @@ func (m *StateMachine) open() error {
 		return fmt.Errorf("write connection: %w", err)
 	}
 	m.w, m.r, m.wc = w, r, &stmtCache{conn: wc, stmts: map[string]*sql.Stmt{}}
+	m.schemaKnown = false
 	m.applied.Store(idx)
 	return nil
 }
@@ -326,6 +337,7 @@ func (m *StateMachine) ApplyBatch(ents []Entry) ([]ExecResult, error) {
 		n, err := m.applyRun(ctx, m.wc, ents[i:], res[i:])
 		if err != nil {
 			m.dedup.discard()
+			m.schemaKnown = false
 			return nil, fmt.Errorf("apply %d..%d: %w", ents[i].Index, ents[len(ents)-1].Index, err)
 		}
 		m.dedup.committed()
@@ -358,9 +370,13 @@ func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, 
 		}
 		if gone {
 			m.dedup.discard()
+			m.schemaKnown = false // the rollback may have undone DDL
 			return m.applyRun(ctx, conn, ents[:j], res)
 		}
 		res[j] = r
+	}
+	if err := m.dedup.flush(ctx, conn); err != nil {
+		return 0, err
 	}
 	if m.beforeCommit != nil {
 		m.beforeCommit()
@@ -455,8 +471,27 @@ func (m *StateMachine) storeApplied(ctx context.Context, q execer, index uint64)
 func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stmts []Stmt) (res ExecResult, txGone bool, err error) {
 	res = ExecResult{Index: index}
 	for i, s := range stmts {
-		if err := CheckStmt(s); err != nil {
+		if err := m.facts.get(s.SQL).check(s.Args); err != nil {
 			res.Error = fmt.Sprintf("stmt %d: %v", i, err)
+			return res, false, nil
+		}
+	}
+	if len(stmts) == 1 {
+		f := m.facts.get(stmts[0].SQL)
+		alone, err := m.atomicAlone(ctx, q, f)
+		if err != nil {
+			return res, false, err
+		}
+		if alone {
+			r, err := runStmt(ctx, q, stmts[0], f)
+			switch {
+			case err == nil:
+				res.Results = []StmtResult{r}
+			case isFatal(err):
+				return res, false, fmt.Errorf("stmt 0: %w", err)
+			default:
+				res.Error = fmt.Sprintf("stmt 0: %v", err)
+			}
 			return res, false, nil
 		}
 	}
@@ -465,7 +500,11 @@ func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stm
 	}
 	res.Results = make([]StmtResult, 0, len(stmts))
 	for i, s := range stmts {
-		r, err := runStmt(ctx, q, s)
+		f := m.facts.get(s.SQL)
+		if isDDL(f.kind) {
+			m.schemaKnown = false
+		}
+		r, err := runStmt(ctx, q, s, f)
 		if err == nil {
 			res.Results = append(res.Results, r)
 			if m.opts.SplitTxn && i < len(stmts)-1 {
@@ -499,10 +538,37 @@ func (m *StateMachine) runStmts(ctx context.Context, q execer, index uint64, stm
 	return res, false, nil
 }
 
+// atomicAlone reports whether a command of this one statement may run
+// without a savepoint: SQLite undoes a failed statement's own changes
+// (the ABORT resolution, the default), which is all the savepoint would
+// do, unless FAIL (keeps what the statement changed before it failed) or
+// ROLLBACK (ends the transaction) is in play, in the statement or
+// anywhere in the schema. Two of an entry's five statements were the
+// savepoint's.
+func (m *StateMachine) atomicAlone(ctx context.Context, q execer, f sqlFacts) (bool, error) {
+	if f.partial {
+		return false, nil
+	}
+	if isDDL(f.kind) {
+		m.schemaKnown = false
+		return false, nil
+	}
+	if !m.schemaKnown {
+		err := q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE sql LIKE '%fail%' OR sql LIKE '%rollback%')`).Scan(&m.schemaPartial)
+		if err != nil {
+			return false, fmt.Errorf("read schema: %w", err)
+		}
+		m.schemaKnown = true
+	}
+	return !m.schemaPartial, nil
+}
+
+func isDDL(kind string) bool { return kind == "create" || kind == "alter" || kind == "drop" }
+
 // runStmt runs one statement of a command: a read-only one returns its
 // rows, any other what SQLite reports of its changes.
-func runStmt(ctx context.Context, q execer, s Stmt) (StmtResult, error) {
-	if IsReadOnly(s.SQL) {
+func runStmt(ctx context.Context, q execer, s Stmt, f sqlFacts) (StmtResult, error) {
+	if f.readOnly {
 		qr, err := queryRows(ctx, q, s.SQL, s.Args...)
 		if err != nil {
 			return StmtResult{}, err
@@ -513,19 +579,14 @@ func runStmt(ctx context.Context, q execer, s Stmt) (StmtResult, error) {
 	if err != nil {
 		return StmtResult{}, err
 	}
-	return stmtResult(s.SQL, r), nil
+	return stmtResult(f.kind, r), nil
 }
 
 // stmtResult reads what SQLite reports for a statement. SQLite's counters
 // are per connection and keep their value across statements that do not
 // change them, so only the kinds of statement that set them report them.
-func stmtResult(sqlText string, r sql.Result) StmtResult {
+func stmtResult(kind string, r sql.Result) StmtResult {
 	var out StmtResult
-	toks, _ := tokenize(sqlText)
-	kind := ""
-	if len(toks) > 0 {
-		kind = toks[0].lower()
-	}
 	switch kind {
 	case "insert", "replace", "update", "delete", "with":
 		out.RowsAffected, _ = r.RowsAffected()
@@ -576,7 +637,7 @@ func (m *StateMachine) Query(ctx context.Context, query string, args ...any) (Qu
 // snapshot (a read-only transaction that need not go through the log).
 func (m *StateMachine) QueryTxn(ctx context.Context, stmts []Stmt) ([]QueryResult, error) {
 	for _, s := range stmts {
-		if !IsReadOnly(s.SQL) {
+		if !m.facts.get(s.SQL).readOnly {
 			return nil, errNotReadOnly
 		}
 	}
@@ -633,6 +694,9 @@ func queryRows(ctx context.Context, q execer, query string, args ...any) (QueryR
 	}
 	return out, nil
 }
+
+// CheckStmt is CheckStmt, with the statement's text analyzed once.
+func (m *StateMachine) CheckStmt(s Stmt) error { return m.facts.get(s.SQL).check(s.Args) }
 
 // Close closes the database. Further calls return an error.
 func (m *StateMachine) Close() error {

@@ -153,3 +153,82 @@ func TestStateMachineQueryTxnReadsOneState(t *testing.T) {
 		t.Error("QueryTxn ran a write")
 	}
 }
+
+// The request table's rows of a batch are written together before its
+// COMMIT, more than one INSERT's worth included: a retry later in the
+// same batch is a duplicate, and after a reopen every id of the batch is.
+func TestStateMachineRecordsEveryRequestOfALargeBatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sm.db")
+	m := openSM(t, path, Options{})
+	mustApply(t, m, 1, command(t, "", sqlStmt(createAcks)))
+	n := 2*dedupChunk + 3
+	var batch []Entry
+	for i := range n {
+		batch = append(batch, Entry{Index: uint64(2 + i), Data: command(t, fmt.Sprint("r", i), sqlStmt(`INSERT INTO acks (tx_id) VALUES (?)`, fmt.Sprint("t", i)))})
+	}
+	batch = append(batch, Entry{Index: uint64(2 + n), Data: command(t, "r3", sqlStmt(`INSERT INTO acks (tx_id) VALUES ('t3')`))})
+	res, err := m.ApplyBatch(batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := res[n]; !last.Duplicate || last.Index != 5 {
+		t.Errorf("retry of r3 in the same batch = %+v, want a duplicate of index 5", last)
+	}
+	m.Close()
+	m = openSM(t, path, Options{})
+	for i := range n {
+		r := mustApply(t, m, uint64(3+n+i), command(t, fmt.Sprint("r", i), sqlStmt(`INSERT INTO acks (tx_id) VALUES ('again')`)))
+		if !r.Duplicate || r.Index != uint64(2+i) {
+			t.Fatalf("retry of r%d after a reopen = %+v, want a duplicate of index %d", i, r, 2+i)
+		}
+	}
+	if got := queryInt(t, m, `SELECT count(*) FROM acks`); got != int64(n) {
+		t.Errorf("acks holds %d rows, want %d", got, n)
+	}
+}
+
+// A command of one statement runs without a savepoint unless FAIL or
+// ROLLBACK is in play; either way a statement that fails leaves nothing
+// of itself behind, and one that ends the transaction is handled too.
+func TestStateMachineFailedLoneStatementLeavesNothing(t *testing.T) {
+	m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
+	idx := uint64(0)
+	apply := func(id string, s Stmt) ExecResult {
+		idx++
+		return mustApply(t, m, idx, command(t, id, s))
+	}
+	apply("", sqlStmt(createAcks))
+	apply("a1", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (2, 'x')`))
+	// Rows 1 and 3 would go in before the conflict on 2.
+	for _, tc := range []struct{ name, sql string }{
+		{"abort", `INSERT INTO acks (id, tx_id) VALUES (1, 'y'), (2, 'y'), (3, 'y')`},
+		{"or fail", `INSERT OR FAIL INTO acks (id, tx_id) VALUES (1, 'y'), (2, 'y'), (3, 'y')`},
+	} {
+		if r := apply("t-"+tc.name, sqlStmt(tc.sql)); r.Error == "" {
+			t.Errorf("%s: applied %+v, want a constraint error", tc.name, r)
+		}
+		if n := queryInt(t, m, `SELECT count(*) FROM acks`); n != 1 {
+			t.Errorf("%s: acks holds %d rows after the failed statement, want 1", tc.name, n)
+		}
+	}
+	// A table whose key fails with FAIL: no statement names it.
+	apply("", sqlStmt(`CREATE TABLE f (id INTEGER PRIMARY KEY ON CONFLICT FAIL, v TEXT)`))
+	apply("f1", sqlStmt(`INSERT INTO f (id, v) VALUES (2, 'x')`))
+	if r := apply("f2", sqlStmt(`INSERT INTO f (id, v) VALUES (1, 'y'), (2, 'y'), (3, 'y')`)); r.Error == "" {
+		t.Errorf("insert into f: applied %+v, want a constraint error", r)
+	}
+	if n := queryInt(t, m, `SELECT count(*) FROM f`); n != 1 {
+		t.Errorf("f holds %d rows after the failed statement, want 1 (ON CONFLICT FAIL kept a half-done insert)", n)
+	}
+	// INSERT OR ROLLBACK ends SQLite's transaction; the entry's
+	// bookkeeping survives and later entries apply.
+	if r := apply("r1", sqlStmt(`INSERT OR ROLLBACK INTO acks (id, tx_id) VALUES (2, 'z')`)); r.Error == "" {
+		t.Errorf("insert or rollback: applied %+v, want a constraint error", r)
+	}
+	if r := apply("r2", sqlStmt(`INSERT INTO acks (id, tx_id) VALUES (4, 'w')`)); r.Error != "" {
+		t.Fatal(r.Error)
+	}
+	if n := queryInt(t, m, `SELECT count(*) FROM acks`); n != 2 || m.AppliedIndex() != idx {
+		t.Errorf("acks holds %d rows, applied %d; want 2 rows, applied %d", n, m.AppliedIndex(), idx)
+	}
+}

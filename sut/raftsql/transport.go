@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -44,6 +45,11 @@ type Transport struct {
 
 	stop chan struct{}
 	wg   sync.WaitGroup
+
+	// Streams accepted from peers (hijacked connections, which the HTTP
+	// server no longer tracks): Stop closes them.
+	inMu sync.Mutex
+	in   map[net.Conn]struct{}
 }
 
 // RaftPath is the peer endpoint messages are POSTed to.
@@ -75,6 +81,7 @@ func NewTransport(id uint64, peers map[uint64]string, reporter Reporter, log *sl
 		reporter: reporter,
 		log:      log,
 		stop:     make(chan struct{}),
+		in:       map[net.Conn]struct{}{},
 		client: &http.Client{Transport: &http.Transport{
 			DialContext:         (&net.Dialer{Timeout: 500 * time.Millisecond}).DialContext,
 			MaxIdleConnsPerHost: 4,
@@ -98,11 +105,18 @@ func (t *Transport) Start() {
 	}
 }
 
-// Stop ends the senders and waits for them.
+// Stop ends the senders and waits for them, and closes the streams
+// accepted from peers.
 func (t *Transport) Stop() {
 	close(t.stop)
 	t.wg.Wait()
 	t.client.CloseIdleConnections()
+	t.inMu.Lock()
+	defer t.inMu.Unlock()
+	for c := range t.in {
+		c.Close()
+	}
+	clear(t.in)
 }
 
 // Send queues msgs for their peers and returns at once.
@@ -127,10 +141,11 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 	}
 }
 
-// sender streams p's messages: one long HTTP POST whose chunked body
-// carries frame after frame as the Ready loop hands them over, so a message
-// never waits for the answer to the one before it (etcd's peer streams do
-// the same). A write that fails, or that the peer does not take within
+// sender streams p's messages over one connection: an HTTP request that
+// upgrades to a raw stream of frames (streamProto), so that a batch is
+// one write by this goroutine straight to the socket and a message never
+// waits for the answer to the one before it (etcd's peer streams do the
+// same). A write that fails, or that the peer does not take within
 // msgTimeout (paused, cut off), ends the stream and reports p
 // unreachable; the next message opens a new one.
 func (t *Transport) sender(p *peer) {
@@ -144,20 +159,20 @@ func (t *Transport) sender(p *peer) {
 			return
 		case m := <-p.queue:
 			batch = append(batch[:0], m)
-		drain:
-			for len(batch) < maxBatch {
-				select {
-				case m := <-p.queue:
-					batch = append(batch, m)
-				default:
-					break drain
-				}
+			batch = drainQueue(p.queue, batch)
+			if len(batch) < maxBatch {
+				// Let the goroutines that are about to send (raft's,
+				// the appender's) run first, and take what they queue
+				// into the same write: a write to a loopback socket
+				// costs tens of µs of the sender's CPU.
+				runtime.Gosched()
+				batch = drainQueue(p.queue, batch)
 			}
 			body, err := encodeBatch(batch)
+			if err == nil && st == nil {
+				st, err = t.openStream(p)
+			}
 			if err == nil {
-				if st == nil {
-					st = t.openStream(p)
-				}
 				if err = st.write(body, msgTimeout); err != nil {
 					st.close()
 					st = nil
@@ -171,62 +186,82 @@ func (t *Transport) sender(p *peer) {
 	}
 }
 
-// stream is one open POST to a peer, its body fed through a pipe.
-type stream struct {
-	w      *io.PipeWriter
-	cancel context.CancelFunc // aborts the POST
-	done   chan struct{}      // closed when the POST has returned
-}
-
-func (t *Transport) openStream(p *peer) *stream {
-	ctx, cancel := context.WithCancel(context.Background())
-	r, w := io.Pipe()
-	st := &stream{w: w, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(st.done)
-		err := errors.New("stream closed")
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, p.url, r)
-		if rerr != nil {
-			err = rerr
-		} else {
-			req.Header.Set("Content-Type", "application/x-raft-stream")
-			resp, derr := t.client.Do(req)
-			if derr != nil {
-				err = derr
-			} else {
-				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
-				resp.Body.Close()
-				err = fmt.Errorf("peer %d ended the stream: %s", p.id, resp.Status)
-			}
+// drainQueue appends to batch what q holds, up to maxBatch, without
+// waiting.
+func drainQueue(q chan *raftpb.Message, batch []*raftpb.Message) []*raftpb.Message {
+	for len(batch) < maxBatch {
+		select {
+		case m := <-q:
+			batch = append(batch, m)
+		default:
+			return batch
 		}
-		r.CloseWithError(err) // a write in progress or to come fails with err
-	}()
-	return st
+	}
+	return batch
 }
 
-// write hands body to the stream, failing if the peer does not take it
-// within timeout.
-func (st *stream) write(body []byte, timeout time.Duration) error {
-	timer := time.AfterFunc(timeout, func() { st.w.CloseWithError(errors.New("peer took no data within " + timeout.String())) })
+// streamProto is the Upgrade token of a peer stream.
+const streamProto = "chaoscheck-raft-stream/1"
+
+// stream is one open connection to a peer, upgraded to a frame stream.
+type stream struct {
+	rwc io.ReadWriteCloser
+}
+
+// openStream sends the upgrade request and returns the stream once the
+// peer has switched protocols, within msgTimeout.
+func (t *Transport) openStream(p *peer) (*stream, error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	timer := time.AfterFunc(msgTimeout, cancel)
 	defer timer.Stop()
-	_, err := st.w.Write(body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, nil)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", streamProto)
+	resp, err := t.client.Do(req)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	rwc, ok := resp.Body.(io.ReadWriteCloser)
+	if resp.StatusCode != http.StatusSwitchingProtocols || !ok {
+		resp.Body.Close()
+		cancel()
+		return nil, fmt.Errorf("peer %d did not open a stream: %s", p.id, resp.Status)
+	}
+	// The context stays alive with the stream: cancelling it would
+	// close the connection.
+	return &stream{rwc: closeAlso{rwc, cancel}}, nil
+}
+
+// closeAlso closes a stream and cancels its request's context.
+type closeAlso struct {
+	io.ReadWriteCloser
+	cancel context.CancelFunc
+}
+
+func (c closeAlso) Close() error {
+	err := c.ReadWriteCloser.Close()
+	c.cancel()
 	return err
 }
 
-// close ends the stream's body (the peer's handler returns once it has
-// read it) and lets the POST go without waiting for its answer.
+// write writes body to the stream, failing if the peer does not take it
+// within timeout.
+func (st *stream) write(body []byte, timeout time.Duration) error {
+	timer := time.AfterFunc(timeout, func() { st.rwc.Close() })
+	defer timer.Stop()
+	_, err := st.rwc.Write(body)
+	return err
+}
+
 func (st *stream) close() {
-	if st == nil {
-		return
+	if st != nil {
+		st.rwc.Close()
 	}
-	st.w.Close()
-	go func() {
-		select {
-		case <-st.done:
-		case <-time.After(msgTimeout):
-		}
-		st.cancel()
-	}()
 }
 
 func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
@@ -285,14 +320,18 @@ func (t *Transport) post(p *peer, msgs []*raftpb.Message, timeout time.Duration)
 	return nil
 }
 
-// Handler serves RaftPath: it reads frames as they arrive, from a batch
-// or from a sender's stream alike, and steps each into the local raft
-// node.
+// Handler serves RaftPath: a sender's stream (an upgrade to streamProto,
+// then frames until the connection closes) or a batch in a POST body
+// (snapshots), and steps each message into the local raft node.
 func (t *Transport) Handler(step func(context.Context, *raftpb.Message) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			w.Header().Set("Allow", "POST")
 			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		if r.Header.Get("Upgrade") == streamProto {
+			t.serveStream(w, r, step)
 			return
 		}
 		br := bufio.NewReader(io.LimitReader(r.Body, maxBodyBytes))
@@ -312,6 +351,46 @@ func (t *Transport) Handler(step func(context.Context, *raftpb.Message) error) h
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+}
+
+// serveStream takes the connection over and steps the frames it carries
+// until it ends, the frames go bad, or the node stops.
+func (t *Transport) serveStream(w http.ResponseWriter, r *http.Request, step func(context.Context, *raftpb.Message) error) {
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		http.Error(w, "cannot open a stream: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer conn.Close()
+	t.inMu.Lock()
+	select {
+	case <-t.stop:
+		t.inMu.Unlock()
+		return
+	default:
+	}
+	t.in[conn] = struct{}{}
+	t.inMu.Unlock()
+	defer func() {
+		t.inMu.Lock()
+		delete(t.in, conn)
+		t.inMu.Unlock()
+	}()
+	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + streamProto + "\r\n\r\n"); err != nil {
+		return
+	}
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	for i := 0; ; i++ {
+		m, err := decodeFrame(brw.Reader, i)
+		if err != nil {
+			return // the peer closed the stream, or sent garbage
+		}
+		if err := step(r.Context(), m); err != nil {
+			return
+		}
+	}
 }
 
 // A batch is a sequence of (uvarint length, protobuf message) frames.

@@ -17,6 +17,7 @@ type recvServer struct {
 	mu   sync.Mutex
 	got  []uint64
 	srv  *http.Server
+	tr   *Transport // its handler's: Stop closes the accepted streams
 	done chan struct{}
 }
 
@@ -26,8 +27,8 @@ func serveRecv(t *testing.T, addr string) *recvServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &recvServer{done: make(chan struct{})}
-	h := NewTransport(2, nil, &recordingReporter{}, discardLogger()).Handler(func(_ context.Context, m *raftpb.Message) error {
+	r := &recvServer{done: make(chan struct{}), tr: NewTransport(2, nil, &recordingReporter{}, discardLogger())}
+	h := r.tr.Handler(func(_ context.Context, m *raftpb.Message) error {
 		r.mu.Lock()
 		r.got = append(r.got, m.GetIndex())
 		r.mu.Unlock()
@@ -38,7 +39,7 @@ func serveRecv(t *testing.T, addr string) *recvServer {
 	return r
 }
 
-func (r *recvServer) stop() { r.srv.Close(); <-r.done }
+func (r *recvServer) stop() { r.srv.Close(); r.tr.Stop(); <-r.done }
 
 func (r *recvServer) count() int {
 	r.mu.Lock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/sut/bugs"
@@ -36,8 +37,29 @@ func (Target) Workloads() []string {
 func (Target) Features(target.Options) []target.Feature {
 	return []target.Feature{target.Kill, target.Pause, target.LeaderFeature, target.ClientProxy, target.RaftFailpoints, target.Partition}
 }
-func (Target) Flags() []target.Flag { return nil }
-func (Target) Bugs() []string       { return bugs.Names(bugs.Raft) }
+func (Target) Flags() []target.Flag {
+	return []target.Flag{{Name: FlagSnapshotInterval, Default: strconv.Itoa(defaultSnapshotInterval),
+		Usage: "snapshot each replica's state machine every N applied entries and compact its log behind it; 0 never (small N exercises snapshot install)"}}
+}
+func (Target) Bugs() []string { return bugs.Names(bugs.Raft) }
+
+// FlagSnapshotInterval is the target flag for the replicas' --snapshot-every.
+const FlagSnapshotInterval = "snapshot-interval"
+
+// defaultSnapshotInterval is the node's own default (node raft
+// --snapshot-every).
+const defaultSnapshotInterval = 1000
+
+// snapshotInterval parses --snapshot-interval; a bad value is a
+// *target.ConfigError (exit 254).
+func snapshotInterval(o target.Options) (uint64, error) {
+	v := o.Get(FlagSnapshotInterval, strconv.Itoa(defaultSnapshotInterval))
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, &target.ConfigError{Err: fmt.Errorf("--%s %q: want a whole number of entries ≥ 0 (0: never snapshot)", FlagSnapshotInterval, v)}
+	}
+	return n, nil
+}
 
 // Boot starts env.Nodes replicas (3 by default) in env.Dir/n<i> and waits
 // for a leader.
@@ -45,11 +67,15 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	if !target.Supports(Target{}, env.Workload) {
 		return nil, fmt.Errorf("target raft has no driver for workload %q", env.Workload)
 	}
+	every, err := snapshotInterval(env.Options)
+	if err != nil {
+		return nil, err
+	}
 	bin, err := cluster.Binary()
 	if err != nil {
 		return nil, err
 	}
-	var extra []string
+	extra := []string{"--snapshot-every", strconv.FormatUint(every, 10)}
 	for _, b := range env.Bugs {
 		extra = append(extra, "--sut-bug", b)
 	}

@@ -36,6 +36,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/internal/testbin"
 	"github.com/chaoscheck/chaoscheck/target"
 	_ "github.com/chaoscheck/chaoscheck/target/all"
+	"github.com/chaoscheck/chaoscheck/target/raft"
 	"github.com/chaoscheck/chaoscheck/workload"
 )
 
@@ -46,14 +47,15 @@ func main() {
 	rounds := flag.Int("rounds", 1, "rounds; each runs raft then etcd")
 	bin := flag.String("bin", "", "chaoscheck binary for the raft nodes (default: build ./cmd/chaoscheck)")
 	only := flag.String("only", "", "measure one system only: raft or etcd")
+	snapshots := flag.String("raft-snapshot-interval", "10000", "the raft target's --snapshot-interval (etcd's --snapshot-count defaults to 10000)")
 	flag.Parse()
-	if err := run(*clients, *keys, *duration, *rounds, *bin, *only); err != nil {
+	if err := run(*clients, *keys, *duration, *rounds, *bin, *only, *snapshots); err != nil {
 		fmt.Fprintln(os.Stderr, "raftvsetcd:", err)
 		os.Exit(1)
 	}
 }
 
-func run(clients, keys int, d time.Duration, rounds int, bin, only string) error {
+func run(clients, keys int, d time.Duration, rounds int, bin, only, snapshots string) error {
 	if bin == "" && only != "etcd" {
 		b, cleanup, err := testbin.Build()
 		if err != nil {
@@ -73,9 +75,9 @@ func run(clients, keys int, d time.Duration, rounds int, bin, only string) error
 	systems := []struct {
 		name string
 		opts target.Options
-	}{{"raft", nil}, {"etcd", target.Options{"etcd-bin": etcd}}}
+	}{{"raft", target.Options{raft.FlagSnapshotInterval: snapshots}}, {"etcd", target.Options{"etcd-bin": etcd}}}
 	total := map[string]float64{}
-	fmt.Printf("%d clients, %d keys, %v per run, writes/s (acknowledged)\n", clients, keys, d)
+	fmt.Printf("%d clients, %d keys, %v per run, raft snapshot interval %s, writes/s (acknowledged)\n", clients, keys, d, snapshots)
 	for r := 1; r <= rounds; r++ {
 		for _, s := range systems {
 			if only != "" && s.name != only {
