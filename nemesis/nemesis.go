@@ -179,8 +179,10 @@ func RunSchedule(ctx context.Context, n Nemesis, sys target.System, rec workload
 		c.Type, c.Process, c.F, c.Index, c.Time = history.Info, history.NemesisProcess, inv.F, 0, 0
 		rec.Record(c)
 		wait := opts.Interval
-		if p, ok := n.(Pacer); ok && p.Next() > 0 {
-			wait = p.Next()
+		if p, ok := n.(Pacer); ok {
+			if d := p.Next(); d > 0 {
+				wait = d
+			}
 		}
 		tick.Reset(wait)
 	}
