@@ -71,6 +71,9 @@ type Details struct {
 	// stronger ones they rule out too (Elle's :not and :also-not).
 	Not     []string `json:"not,omitempty"`
 	AlsoNot []string `json:"also_not,omitempty"`
+	// NotRuledOut are the headline models the anomalies found leave
+	// possible, strongest first, once some model is ruled out.
+	NotRuledOut []string `json:"not_ruled_out,omitempty"`
 	// Allowed counts anomalies found that the requested models allow;
 	// they are not in Result.Anomalies.
 	Allowed map[string]int `json:"allowed,omitempty"`
@@ -239,7 +242,9 @@ func (c *elleChecker) finish(res checker.Result, a *analysis, det *Details, forb
 		res.Notes = append(res.Notes, fmt.Sprintf("found, but allowed by %s: %s", strings.Join(det.Models, ", "), strings.Join(parts, ", ")))
 	}
 	if len(det.Not) > 0 {
-		res.Notes = append(res.Notes, fmt.Sprintf("the history is not %s (nor %s)", strings.Join(det.Not, ", "), orNone(det.AlsoNot)))
+		det.NotRuledOut = NotRuledOut(kinds)
+		res.Notes = append(res.Notes, fmt.Sprintf("the history is not %s (nor %s); not ruled out: %s",
+			strings.Join(det.Not, ", "), orNone(det.AlsoNot), orNothing(det.NotRuledOut)))
 	}
 	invalid := false
 	for _, an := range kept {
@@ -273,6 +278,13 @@ func sortedKeys(m map[string]int) []string {
 func orNone(xs []string) string {
 	if len(xs) == 0 {
 		return "anything stronger"
+	}
+	return strings.Join(xs, ", ")
+}
+
+func orNothing(xs []string) string {
+	if len(xs) == 0 {
+		return "none of " + strings.Join(headlineModels, ", ")
 	}
 	return strings.Join(xs, ", ")
 }

@@ -54,6 +54,17 @@ func TestSnapshotIsolationAllowsWriteSkewSerializabilityDoesNot(t *testing.T) {
 	if ser.Valid != checker.Invalid || !slices.Equal(kinds(ser), []string{"G2-item"}) {
 		t.Fatalf("serializable: %v %v", ser.Valid, ser.Anomalies)
 	}
+	// The invalid result says outright that snapshot isolation still
+	// stands (PostgreSQL's repeatable read, judged at the default model).
+	want := []string{"snapshot-isolation", "cursor-stability", "read-committed", "read-uncommitted"}
+	if d := ser.Details.(*Details); !slices.Equal(d.NotRuledOut, want) {
+		t.Errorf("not ruled out: %v, want %v", d.NotRuledOut, want)
+	}
+	if !slices.ContainsFunc(ser.Notes, func(n string) bool {
+		return strings.Contains(n, "not ruled out: snapshot-isolation, cursor-stability")
+	}) {
+		t.Errorf("no note names snapshot-isolation as not ruled out: %q", ser.Notes)
+	}
 }
 
 func TestCycleExplanationShowsEveryStep(t *testing.T) {
@@ -156,6 +167,22 @@ func TestModelLattice(t *testing.T) {
 	not, also := RuledOut([]string{"G-single"})
 	if !slices.Equal(not, []string{"consistent-view", "repeatable-read"}) || !slices.Contains(also, "strict-serializable") || slices.Contains(also, "read-committed") {
 		t.Errorf("G-single rules out %v, also %v", not, also)
+	}
+	// What read committed shows (read skew, lost update) leaves only
+	// read-committed and read-uncommitted of the headline models.
+	for _, c := range []struct {
+		found, possible []string
+	}{
+		{[]string{"G2-item"}, []string{"snapshot-isolation", "cursor-stability", "read-committed", "read-uncommitted"}},
+		{[]string{"G-single"}, []string{"cursor-stability", "read-committed", "read-uncommitted"}},
+		{[]string{"G-single", "lost-update"}, []string{"read-committed", "read-uncommitted"}},
+		{[]string{"G-single-realtime"}, []string{"serializable", "snapshot-isolation", "repeatable-read", "cursor-stability", "read-committed", "read-uncommitted"}},
+		{[]string{"G0"}, nil},
+		{nil, headlineModels},
+	} {
+		if got := NotRuledOut(c.found); !slices.Equal(got, c.possible) {
+			t.Errorf("%v leaves %v possible, want %v", c.found, got, c.possible)
+		}
 	}
 	not, _ = RuledOut([]string{"G-single-realtime"})
 	if !slices.Equal(not, []string{"strong-snapshot-isolation"}) {

@@ -209,6 +209,30 @@ func RuledOut(anomalies []string) (weakest, also []string) {
 	return weakest, also
 }
 
+// headlineModels are the models users name when they ask what a database
+// gives them (the ANSI levels, snapshot isolation, cursor stability and
+// the serializable pair), strongest first.
+var headlineModels = []string{"strict-serializable", "serializable", "snapshot-isolation", "repeatable-read",
+	"cursor-stability", "read-committed", "read-uncommitted"}
+
+// NotRuledOut returns the headline models (strict-serializable,
+// serializable, snapshot-isolation, repeatable-read, cursor-stability,
+// read-committed, read-uncommitted) that the found anomalies do not rule
+// out, strongest first. RuledOut names only what fails, so without this a
+// reader has to know the lattice to learn that, say, a history with write
+// skew (G2-item) may still be snapshot isolation. Not ruled out is not
+// proven: other anomalies may hide in what was not observed.
+func NotRuledOut(anomalies []string) []string {
+	weakest, also := RuledOut(anomalies)
+	var possible []string
+	for _, m := range headlineModels {
+		if !slices.Contains(weakest, m) && !slices.Contains(also, m) {
+			possible = append(possible, m)
+		}
+	}
+	return possible
+}
+
 // implied reports whether anomaly b follows from anomaly a.
 func implied(a, b string) bool {
 	return closure([]string{a}, func(x string) []string { return anomalyImplies[x] })[b]
