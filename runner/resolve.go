@@ -198,3 +198,17 @@ func (c *Config) checkTargetOptions(t target.Target) error {
 	}
 	return nil
 }
+
+// DefaultRateFor is the rate a run of workload on the named target gets
+// when the user sets none: the target's advice (target.RateAdviser), or
+// DefaultRate.
+func DefaultRateFor(targetName, workload string) float64 {
+	if t, err := target.ByName(targetName); err == nil {
+		if a, ok := t.(target.RateAdviser); ok {
+			if r, ok := a.DefaultRate(workload); ok {
+				return r
+			}
+		}
+	}
+	return DefaultRate
+}

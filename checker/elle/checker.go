@@ -243,8 +243,8 @@ func (c *elleChecker) finish(res checker.Result, a *analysis, det *Details, forb
 	}
 	if len(det.Not) > 0 {
 		det.NotRuledOut = NotRuledOut(kinds)
-		res.Notes = append(res.Notes, fmt.Sprintf("the history is not %s (nor %s); not ruled out: %s",
-			strings.Join(det.Not, ", "), orNone(det.AlsoNot), orNothing(det.NotRuledOut)))
+		res.Notes = append(res.Notes, "not ruled out: "+orNothing(det.NotRuledOut),
+			fmt.Sprintf("the history is not %s (nor %s)", strings.Join(det.Not, ", "), orNone(det.AlsoNot)))
 	}
 	invalid := false
 	for _, an := range kept {

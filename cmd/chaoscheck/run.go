@@ -227,7 +227,11 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	if err := cfg.Validate(); err != nil {
 		return cfg, err
 	}
-	return cfg.Resolve()
+	cfg, err = cfg.Resolve()
+	if err == nil && scenario == "" && !f.Changed("rate") {
+		cfg.Rate = runner.DefaultRateFor(cfg.Target, cfg.Workload)
+	}
+	return cfg, err
 }
 
 // runRun performs the run and maps its outcome to the exit code.

@@ -57,6 +57,18 @@ func TestRunFlagsOverrideTheScenarioPreset(t *testing.T) {
 		{"a scenario's nemesis stays when only the workload changes", []string{"-s", "leader-restart", "-w", "register"}, func(c runner.Config) bool {
 			return c.Nemesis == "restart-leader" && c.Workload == "register"
 		}},
+		{"postgres list-append runs at the target's rate, so transactions overlap", []string{"--target", "postgres", "--workload", "list-append"}, func(c runner.Config) bool {
+			return c.Rate == 1000 && c.Nemesis == "kill"
+		}},
+		{"an explicit rate wins over the target's", []string{"--target", "postgres", "--workload", "rw-register", "--rate", "50"}, func(c runner.Config) bool {
+			return c.Rate == 50
+		}},
+		{"the target's other workloads keep the default rate", []string{"--target", "postgres", "--workload", "bank"}, func(c runner.Config) bool {
+			return c.Rate == runner.DefaultRate
+		}},
+		{"list-append elsewhere keeps the default rate", []string{"--target", "raft", "--workload", "list-append"}, func(c runner.Config) bool {
+			return c.Rate == runner.DefaultRate
+		}},
 		{"every other flag", []string{"--concurrency", "9", "--rate", "0", "--keys", "2", "--seed", "42", "--nemesis-interval", "700ms",
 			"--store", "/tmp/s", "--op-timeout", "3s", "--check-timeout", "9s", "--nodes", "5", "--sut-bug", "no-dedup", "--sut-bug", "one-phase", "--workload", "bank"},
 			func(c runner.Config) bool {
