@@ -128,3 +128,56 @@ func TestRegisterWithMoreKeysThanOneRequestHolds(t *testing.T) {
 		t.Fatalf("verdict %s, err %v, notes %v; want a valid run", out.Results.Valid, err, out.Results.Notes)
 	}
 }
+
+// TestBadTargetFlagsWriteNothing: a target flag no run can start from is
+// a ConfigError before the run directory exists, so neither a run nor a
+// latest link is left behind (before, --isolation bogus exited 255 after
+// printing an UNKNOWN verdict, and --nodes 2 for etcd left an unknown run
+// that store/latest then pointed at).
+func TestBadTargetFlagsWriteNothing(t *testing.T) {
+	// Only --version is asked of the binary before boot.
+	fakeEtcd := filepath.Join(t.TempDir(), "etcd")
+	if err := os.WriteFile(fakeEtcd, []byte("#!/bin/sh\necho 'etcd Version: 3.7.3'\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"postgres --isolation bogus", func(c *Config) {
+			c.Target, c.Workload, c.Nemesis = "postgres", "list-append", "none"
+			c.TargetOptions = map[string]string{"isolation": "bogus"}
+		}, `--isolation "bogus"`},
+		{"etcd --nodes 2", func(c *Config) {
+			c.Target, c.Workload, c.Nemesis, c.NodeCount = "etcd", "register", "none", 2
+			c.TargetOptions = map[string]string{"etcd-bin": fakeEtcd}
+		}, "--nodes 2"},
+		{"etcd --etcd-bin missing", func(c *Config) {
+			c.Target, c.Workload, c.Nemesis = "etcd", "register", "none"
+			c.TargetOptions = map[string]string{"etcd-bin": "/nonexistent/etcd"}
+		}, "not found"},
+		{"raft --snapshot-interval x", func(c *Config) {
+			c.Target, c.Workload, c.Nemesis = "raft", "register", "none"
+			c.TargetOptions = map[string]string{"snapshot-interval": "x"}
+		}, "--snapshot-interval"},
+		{"process without --config", func(c *Config) {
+			c.Target, c.Workload, c.Nemesis = "process", "register", "none"
+		}, "--config is required"},
+		{"process config that is not there", func(c *Config) {
+			c.Target, c.Workload, c.Nemesis = "process", "register", "none"
+			c.TargetOptions = map[string]string{"config": "/nonexistent/my.toml"}
+		}, "my.toml"},
+	} {
+		c := Defaults()
+		c.Store, c.Log = t.TempDir(), testLogger(t)
+		tc.mod(&c)
+		out, err := Run(context.Background(), c)
+		if !IsConfigError(err) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Run() = %v; want a ConfigError naming %q", tc.name, err, tc.want)
+		}
+		if ents, _ := os.ReadDir(c.Store); out.Dir != "" || len(ents) > 0 {
+			t.Errorf("%s: wrote %q, store holds %d entries; want nothing written", tc.name, out.Dir, len(ents))
+		}
+	}
+}

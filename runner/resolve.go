@@ -35,7 +35,17 @@ func (c Config) target() (Config, target.Target, []string, error) {
 		return c, nil, nil, err
 	}
 	bugs, err := c.bugsFor(t)
-	return c, t, bugs, err
+	if err != nil {
+		return c, nil, nil, err
+	}
+	// The target's own judgement of its flags, before the run directory
+	// exists: a value no run can start from writes nothing.
+	if oc, ok := t.(target.OptionChecker); ok {
+		if err := oc.CheckOptions(c.TargetOptions, c.NodeCount, c.Workload, bugs); err != nil {
+			return c, nil, nil, &ConfigError{Err: err}
+		}
+	}
+	return c, t, bugs, nil
 }
 
 // resolve fills c.Target, c.Workload and c.Nemesis and returns the

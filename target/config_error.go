@@ -8,3 +8,13 @@ type ConfigError struct{ Err error }
 
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
+
+// OptionChecker is a Target that can judge its flags, the cluster size
+// and the seeded bugs before anything is booted. The runner calls
+// CheckOptions before it makes the run directory, so a bad --isolation or
+// --nodes is refused with exit 254 and nothing written, as every other
+// bad flag is; Boot still reports what only booting can find (endpoints
+// that do not answer). A non-nil error is the user's input.
+type OptionChecker interface {
+	CheckOptions(opts Options, nodes int, workload string, bugs []string) error
+}

@@ -129,25 +129,41 @@ func checkVersion(bin string) error {
 	return nil
 }
 
+// CheckOptions judges the flags, the binary and the cluster size before
+// the run starts (target.OptionChecker), as Boot does.
+func (etcdTarget) CheckOptions(opts target.Options, nodes int, workload string, _ []string) error {
+	_, _, err := checkOptions(opts, nodes, workload)
+	return err
+}
+
+// checkOptions parses the flags and checks the workload and the cluster
+// size (0: 3 members; ignored when attached).
+func checkOptions(opts target.Options, nodes int, workload string) (settings, int, error) {
+	s, err := parseSettings(opts)
+	if err != nil {
+		return s, 0, err
+	}
+	if workload != "" && !target.Supports(etcdTarget{}, workload) {
+		return s, 0, fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", workload)
+	}
+	if nodes == 0 {
+		nodes = 3
+	}
+	if len(s.endpoints) == 0 && nodes != 1 && nodes != 3 && nodes != 5 {
+		return s, 0, fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", nodes)
+	}
+	return s, nodes, nil
+}
+
 // Boot starts the members (or attaches to --endpoints) and returns once
 // every member serves. A bad flag or size is a *target.ConfigError.
 func (etcdTarget) Boot(ctx context.Context, env target.Env) (target.System, error) {
-	s, err := parseSettings(env.Options)
+	s, n, err := checkOptions(env.Options, env.Nodes, env.Workload)
 	if err != nil {
 		return nil, &target.ConfigError{Err: err}
 	}
-	if env.Workload != "" && !target.Supports(etcdTarget{}, env.Workload) {
-		return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: no driver for workload %q (have register, set, list-append)", env.Workload)}
-	}
 	if len(s.endpoints) > 0 {
 		return attach(ctx, env, s)
-	}
-	n := env.Nodes
-	if n == 0 {
-		n = 3
-	}
-	if n != 1 && n != 3 && n != 5 {
-		return nil, &target.ConfigError{Err: fmt.Errorf("etcd target: --nodes %d: want 1, 3 or 5", n)}
 	}
 	return boot(ctx, env, s, n)
 }

@@ -53,6 +53,10 @@ func TestBootRefusesBadConfig(t *testing.T) {
 			if !errors.As(err, &ce) {
 				t.Fatalf("error %q is not a *target.ConfigError (the CLI's exit 254)", err)
 			}
+			// The runner asks the same before it makes the run directory.
+			if err := (etcdTarget{}).CheckOptions(c.opts, c.nodes, c.w, nil); err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("CheckOptions: %v, want an error containing %q", err, c.want)
+			}
 		})
 	}
 }

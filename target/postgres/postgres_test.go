@@ -143,6 +143,12 @@ func TestBootRejectsBadOptions(t *testing.T) {
 		if sys, err := (Target{}).Boot(context.Background(), env); err == nil {
 			sys.Stop(true)
 			t.Errorf("%s: Boot accepted %+v", name, env)
+		} else if ce := (*target.ConfigError)(nil); !errors.As(err, &ce) {
+			t.Errorf("%s: %v is not a *target.ConfigError (exit 254)", name, err)
+		}
+		// The same refusal before anything is booted (no run directory).
+		if err := (Target{}).CheckOptions(env.Options, env.Nodes, env.Workload, env.Bugs); err == nil {
+			t.Errorf("%s: CheckOptions accepted %+v", name, env)
 		}
 	}
 }

@@ -91,19 +91,34 @@ func ParseIsolation(s string) (pgx.TxIsoLevel, error) {
 	return iso, nil
 }
 
-func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
-	iso, err := ParseIsolation(env.Options.Get(FlagIsolation, "serializable"))
-	if err != nil {
-		return nil, err
+// CheckOptions refuses a bad --isolation, a workload it has no driver for
+// and seeded bugs before the run starts (target.OptionChecker); Boot
+// checks the same.
+func (t Target) CheckOptions(opts target.Options, _ int, workload string, bugs []string) error {
+	if _, err := ParseIsolation(opts.Get(FlagIsolation, "serializable")); err != nil {
+		return err
 	}
-	if !slices.Contains(t.Workloads(), env.Workload) {
-		return nil, fmt.Errorf("postgres has no workload %q (want one of %s)", env.Workload, strings.Join(t.Workloads(), ", "))
+	if !slices.Contains(t.Workloads(), workload) {
+		return fmt.Errorf("postgres has no workload %q (want one of %s)", workload, strings.Join(t.Workloads(), ", "))
+	}
+	if len(bugs) > 0 {
+		return fmt.Errorf("postgres has no seeded bugs (asked for %v)", bugs)
+	}
+	if opts.Get(FlagDSN, "") == "" {
+		if _, err := pgserver.FindBinDir(opts.Get(FlagPGBin, "")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
+	if err := t.CheckOptions(env.Options, env.Nodes, env.Workload, env.Bugs); err != nil {
+		return nil, &target.ConfigError{Err: err}
 	}
 	// One server whatever Env.Nodes says: the runner passes its default
 	// cluster size to every target.
-	if len(env.Bugs) > 0 {
-		return nil, fmt.Errorf("postgres has no seeded bugs (asked for %v)", env.Bugs)
-	}
+	iso, _ := ParseIsolation(env.Options.Get(FlagIsolation, "serializable"))
 	s := &system{}
 	if dsn := env.Options.Get(FlagDSN, ""); dsn != "" {
 		if err := pgserver.Ping(ctx, dsn); err != nil {
@@ -124,6 +139,7 @@ func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error)
 		}
 		s.srv, s.dsn = srv, srv.DSN("postgres")
 	}
+	var err error
 	if s.drv, err = NewDriver(env.Workload, s.dsn, iso, Node, env.WorkloadOptions); err != nil {
 		s.Stop(true)
 		return nil, err

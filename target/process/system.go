@@ -34,14 +34,23 @@ type node struct {
 	proc *cluster.Proc
 }
 
+// fits says whether a run of workload on nodes nodes (0: the config's
+// count) can use cfg.
+func (cfg *Config) fits(nodes int, workload string) error {
+	if !slices.Contains(cfg.Client.Workloads, workload) {
+		return cfg.errorf("client.workloads", "does not list workload %q (it lists %s)", workload, strings.Join(cfg.Client.Workloads, ", "))
+	}
+	if len(cfg.Names) > 0 && nodes > 0 && nodes != len(cfg.Names) {
+		return cfg.errorf("names", "lists %d nodes, but %d were asked for", len(cfg.Names), nodes)
+	}
+	return nil
+}
+
 // boot starts every node described by cfg for env and waits until each
 // serves. On error nothing is left running.
 func boot(ctx context.Context, cfg *Config, env target.Env) (_ *system, err error) {
-	if !slices.Contains(cfg.Client.Workloads, env.Workload) {
-		return nil, &target.ConfigError{Err: cfg.errorf("client.workloads", "does not list workload %q (it lists %s)", env.Workload, strings.Join(cfg.Client.Workloads, ", "))}
-	}
-	if len(cfg.Names) > 0 && env.Nodes > 0 && env.Nodes != len(cfg.Names) {
-		return nil, &target.ConfigError{Err: cfg.errorf("names", "lists %d nodes, but %d were asked for", len(cfg.Names), env.Nodes)}
+	if err := cfg.fits(env.Nodes, env.Workload); err != nil {
+		return nil, &target.ConfigError{Err: err}
 	}
 	names := cfg.NodeNames(env.Nodes)
 	free, err := cluster.FreePorts(len(names) * len(cfg.Ports))

@@ -88,13 +88,28 @@ func (Target) Flags() []target.Flag {
 // environment variable its nodes read).
 func (Target) Bugs() []string { return nil }
 
+// CheckOptions reads the config and checks that it fits the run before
+// the run starts (target.OptionChecker); Boot reads it again.
+func (Target) CheckOptions(opts target.Options, nodes int, workload string, _ []string) error {
+	cfg, err := loadConfigFlag(opts)
+	if err != nil {
+		return err
+	}
+	return cfg.fits(nodes, workload)
+}
+
+// loadConfigFlag reads the config --config names.
+func loadConfigFlag(opts target.Options) (*Config, error) {
+	path := opts.Get(ConfigFlag, "")
+	if path == "" {
+		return nil, errors.New("process target: --config is required: the TOML file describing your system (docs/own-system.md)")
+	}
+	return LoadConfig(path)
+}
+
 // Boot reads the config named by --config and starts its nodes.
 func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
-	path := env.Options.Get(ConfigFlag, "")
-	if path == "" {
-		return nil, &target.ConfigError{Err: errors.New("process target: --config is required: the TOML file describing your system (docs/own-system.md)")}
-	}
-	cfg, err := LoadConfig(path)
+	cfg, err := loadConfigFlag(env.Options)
 	if err != nil {
 		return nil, &target.ConfigError{Err: err}
 	}

@@ -61,6 +61,13 @@ func snapshotInterval(o target.Options) (uint64, error) {
 	return n, nil
 }
 
+// CheckOptions refuses a bad --snapshot-interval before the run starts
+// (target.OptionChecker).
+func (Target) CheckOptions(opts target.Options, _ int, _ string, _ []string) error {
+	_, err := snapshotInterval(opts)
+	return err
+}
+
 // Boot starts env.Nodes replicas (3 by default) in env.Dir/n<i> and waits
 // for a leader.
 func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {

@@ -53,6 +53,13 @@ func (Target) Flags() []target.Flag { return []target.Flag{postgres.PGBinFlag} }
 
 func (Target) Bugs() []string { return []string{BugNoPrepare, BugForgetPrepared} }
 
+// CheckOptions refuses a --pg-bin without PostgreSQL (or no PostgreSQL
+// at all) before the run starts (target.OptionChecker).
+func (Target) CheckOptions(opts target.Options, _ int, _ string, _ []string) error {
+	_, err := pgserver.FindBinDir(opts.Get(postgres.FlagPGBin, ""))
+	return err
+}
+
 // Boot starts one PostgreSQL server and participant front per participant
 // (Env.WorkloadOptions.Participants, default 2), then the coordinator.
 func (t Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
