@@ -53,6 +53,13 @@ func ExitCode(v checker.Validity) int {
 // r that are zero are left out, so analyze can pass a Results filled only
 // by SetVerdict (and History).
 func WriteSummary(w io.Writer, r store.Results) error {
+	return WriteSummaryExit(w, r, ExitCode(r.Valid))
+}
+
+// WriteSummaryExit is WriteSummary for a command that exits with code
+// rather than the verdict's own: a run that failed (255) after it was
+// stored must not end its summary saying "exit 2".
+func WriteSummaryExit(w io.Writer, r store.Results, code int) error {
 	ew := &errwriter.Writer{W: w}
 	verdict := strings.ToUpper(r.Valid.String())
 	fmt.Fprintf(ew, "verdict: %s\n", verdict)
@@ -115,7 +122,7 @@ func WriteSummary(w io.Writer, r store.Results) error {
 	if r.Dir != "" {
 		fmt.Fprintf(ew, "stored in %s\n", r.Dir)
 	}
-	fmt.Fprintf(ew, "verdict: %s (exit %d)\n", verdict, ExitCode(r.Valid))
+	fmt.Fprintf(ew, "verdict: %s (exit %d)\n", verdict, code)
 	return ew.Err
 }
 

@@ -44,6 +44,8 @@ func TestUserInputErrorsExit254(t *testing.T) {
 		{"participant --data under a file", []string{"node", "participant", "--id", "p1", "--api", "127.0.0.1:0", "--data", filepath.Join(file, "p1")}, "is a file", ""},
 		{"serve --addr bad port", []string{"serve", "--store", tmp, "--addr", "127.0.0.1:99999"}, "--addr", ""},
 		{"node bogus", []string{"node", "bogus"}, `unknown command "bogus"`, ""},
+		// A target's own flag, judged before the run directory exists.
+		{"postgres --isolation bogus", []string{"run", "--target", "postgres", "--workload", "list-append", "--isolation", "bogus", "--store", fresh("iso")}, `--isolation "bogus"`, fresh("iso")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, errText, code := chaoscheck(t, tc.args...)
@@ -59,5 +61,33 @@ func TestUserInputErrorsExit254(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAFailedRunSaysTheExitItEndsWith: a run that fails after it was
+// stored (a node that exits at boot: chaoscheck's failure to boot the
+// system, 255) prints its summary, and the summary's last line names 255,
+// not the unknown verdict's 2 (it used to say "verdict: UNKNOWN (exit
+// 2)" and exit 255, as issue 16's row 5 did for --rate NaN).
+func TestAFailedRunSaysTheExitItEndsWith(t *testing.T) {
+	tmp := t.TempDir()
+	config := filepath.Join(tmp, "dead.toml")
+	toml := `nodes = 1
+ports = ["http"]
+[node]
+command = ["false"]
+[health]
+tcp = "{addr:http}"
+[client]
+command = ["true"]
+workloads = ["register"]
+`
+	if err := os.WriteFile(config, []byte(toml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errText, code := chaoscheck(t, "run", "--target", "process", "--config", config, "--nemesis", "none", "--time-limit", "1s", "--store", filepath.Join(tmp, "s"))
+	last := out[strings.LastIndex(strings.TrimRight(out, "\n"), "\n")+1:]
+	if code != exitInternal || !strings.Contains(errText, "exited while starting") || strings.TrimSpace(last) != "verdict: UNKNOWN (exit 255)" {
+		t.Fatalf("exit %d, last line %q, stderr %q; want 255, \"verdict: UNKNOWN (exit 255)\" and the boot error", code, last, errText)
 	}
 }

@@ -247,8 +247,14 @@ func runRun(cmd *cobra.Command, cfg runner.Config) error {
 		return badInput(err)
 	}
 	if out.Dir != "" {
+		// The summary's last line names the exit code the command ends
+		// with: 255 when the run failed, whatever its verdict says.
+		code := report.ExitCode(out.Results.Valid)
+		if err != nil {
+			code = exitInternal
+		}
 		fmt.Fprintln(cmd.OutOrStdout())
-		if werr := report.WriteSummary(cmd.OutOrStdout(), out.Results); werr != nil && err == nil {
+		if werr := report.WriteSummaryExit(cmd.OutOrStdout(), out.Results, code); werr != nil && err == nil {
 			err = werr
 		}
 	}
