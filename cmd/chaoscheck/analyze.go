@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -81,7 +82,7 @@ arguments, 255 internal error.`,
 func init() {
 	f := analyzeCmd.Flags()
 	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: for a run directory, the checkers the run used; else kv)")
-	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, list-append, rw-register")
+	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, replica-hash, list-append, rw-register")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable, list-append, rw-register: time limit for the check; running out gives unknown")
 	f.Var(&analyzeFlags.memory, "memory", "memory budget, e.g. 512MiB or 4GiB: the linearizability search gives up on a key (unknown, with a note) rather than exceed it (default: half the memory available when analyze starts)")
@@ -355,9 +356,13 @@ func resolveHistory(path string) (string, *runInfo, error) {
 		run.record, run.recordOK = rec, true
 		run.checkers = rec.Checkers
 	}
-	if len(run.checkers) == 0 {
-		if res, err := store.Load(dir); err == nil {
-			for _, c := range res.Checkers {
+	// results.json names every checker the run used: the workload's
+	// (config.json has those too) and the target's own, added after boot
+	// (etcd's replica-hash). Without the target's, analyze judged VALID an
+	// etcd run that run had found INVALID (diverged members).
+	if res, err := store.Load(dir); err == nil {
+		for _, c := range res.Checkers {
+			if !slices.Contains(run.checkers, c.Checker) {
 				run.checkers = append(run.checkers, c.Checker)
 			}
 		}

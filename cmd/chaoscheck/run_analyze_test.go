@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/chaoscheck/chaoscheck/store"
@@ -51,5 +52,44 @@ func TestAnalyzeOfAStoredRunAgreesWithTheRun(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(latest, "analysis.json")); err != nil {
 		t.Errorf("analyze of a run dir should write analysis.json beside results.json: %v", err)
+	}
+}
+
+// TestAnalyzeOfAStoredRunUsesTheTargetsCheckers: an etcd run is judged by
+// its workload's checkers and by the target's own (replica-hash, added
+// after boot, so named only in results.json). analyze of the run must use
+// both: it used to read the workload's from config.json alone and judge
+// VALID a run whose members diverged (etcd #13766 on v3.5.2, INVALID in
+// `run`). The files are a run directory as the runner writes them, cut to
+// one add, its final read and the members' hashes.
+func TestAnalyzeOfAStoredRunUsesTheTargetsCheckers(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		store.ConfigFile: `{"workload":"set","nemesis":"kill","target":"etcd","seed":1,"checkers":["set","stats"]}`,
+		store.HistoryFile: `{"index":0,"time":1,"type":"invoke","process":0,"f":"add","value":1}
+{"index":1,"time":2,"type":"ok","process":0,"f":"add","value":1}
+{"index":2,"time":3,"type":"invoke","process":1,"f":"read-all"}
+{"index":3,"time":4,"type":"ok","process":1,"f":"read-all","value":[1]}
+{"index":4,"time":5,"type":"invoke","process":2,"f":"final-hash"}
+{"index":5,"time":6,"type":"ok","process":2,"f":"final-hash","value":{"n1":{"revision":3,"hash":7,"hash_revision":2},"n2":{"revision":3,"hash":7,"hash_revision":2},"n3":{"revision":2,"hash":9,"hash_revision":2}}}
+`,
+		store.ResultsFile: `{"valid":false,"workload":"set","nemesis":"kill","seed":1,"ops":6,"checkers":[{"checker":"set","valid":true},{"checker":"stats","valid":true},{"checker":"replica-hash","valid":false}]}`,
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stdout, stderr, code := chaoscheck(t, "analyze", "--json", dir)
+	var a store.Results
+	if err := json.Unmarshal([]byte(stdout), &a); err != nil {
+		t.Fatalf("analyze --json: exit %d, %v\n%s\n%s", code, err, stdout, stderr)
+	}
+	var names []string
+	for _, c := range a.Checkers {
+		names = append(names, c.Checker)
+	}
+	if code != exitInvalid || strings.Join(names, ",") != "set,stats,replica-hash" {
+		t.Fatalf("analyze: exit %d with checkers %v; want 1 (the diverged member) with set, stats, replica-hash\n%s", code, names, stderr)
 	}
 }
