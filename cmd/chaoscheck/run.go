@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,19 +37,22 @@ the nemesis, its first workload, the workload's natural nemesis.
 
 Targets:
 ` + targetHelp() + `
-Workloads:
-  register  read, write, cas on --keys keys of the Raft store; linearizable (porcupine, per key)
-  set       unique adds to the Raft store, then a final read-all; nothing acknowledged is lost
+Workloads (which target has which: the table above):
+  register  read, write, cas on --keys keys; linearizable (porcupine, per key)
+  set       unique adds, then a final read-all; nothing acknowledged is lost
   bank      transfers between accounts on 2PC participants; money is conserved, every tx_id applied once
   retry     client-chosen tx_ids resubmitted after timeouts and as concurrent duplicates
             (on twopc transfers, on raft inserts); every tx_id applied exactly once
   register-per-node
             register with each client bound to one replica (Jepsen's way), so a
             replica serving stale reads is seen
+  list-append, rw-register
+            Elle's transactions of appends (writes) and reads over --keys active keys,
+            judged against --consistency-models (default strict-serializable)
 
 Nemeses (combine with commas, e.g. restart-leader,pause):
   none             no faults
-  restart-leader   SIGKILL the Raft leader, then restart it on its data dir
+  restart-leader   SIGKILL the leader (Raft, etcd), then restart it on its data dir
   kill             SIGKILL a random node; restart it at the next action
   pause            SIGSTOP a node (the leader half the time); SIGCONT it at the next action
   alternate-kill   hold the 2PC coordinator in its commit window (--pause-before-commit)
@@ -61,8 +65,16 @@ Nemeses (combine with commas, e.g. restart-leader,pause):
   coordinator-crash
                    kill a participant between prepare and commit, then the coordinator
                    in its commit window
-Without --nemesis, a workload gets its natural one: register and set
-restart-leader, bank alternate-kill, retry duplicate-retry.
+  partition        cut node-to-node links in a shape that fits the cluster; also
+                   partition-halves, -one, -ring, -bridge, -one-way, partition-leader
+  deposed-leader   isolate the leader and freeze it until another is elected, thaw it still cut off
+  partition-coordinator
+                   cut the 2PC coordinator from one participant inside the commit window
+  slow-network     delay every node-to-node link 100 ms ± 50 ms
+Without --nemesis, a workload gets its natural one when the target can take
+it: register and set restart-leader, bank alternate-kill, retry duplicate-retry;
+else restart-leader, kill or none, the first that fits (list-append on
+postgres: kill).
 
 Scenarios (presets; flags given explicitly override them):
 ` + scenarioHelp() + `
@@ -131,7 +143,22 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.DurationVar(&v.HealTimeout, "heal-timeout", d.HealTimeout, "how long to wait, once the faults are undone, for the system to be healthy again")
 	f.IntVar(&v.Participants, "participants", 0, "2PC participants for bank and retry (default 2)")
 	f.IntVar(&v.NodeCount, "nodes", 0, "cluster size: Raft replicas, etcd members (default: the target's, 3)")
-	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start the target's nodes with this deliberate bug (repeatable), so the checkers should find the run invalid: "+strings.Join(bugs.IDs(), ", ")+" (the bare name where the target has it)")
+	f.StringSliceVar(&v.SUTBugs, "sut-bug", nil, "self-test: start the target's nodes with this deliberate bug (repeatable), so the checkers should find the run invalid: "+strings.Join(allBugIDs(), ", ")+" (the bare name where the target has it)")
+}
+
+// allBugIDs lists every seeded bug: the embedded systems' (sut/bugs) and
+// those other targets declare (twopc-postgres/no-prepare …).
+func allBugIDs() []string {
+	ids := bugs.IDs()
+	for _, name := range target.Names() {
+		t, _ := target.ByName(name)
+		for _, b := range t.Bugs() {
+			if !slices.ContainsFunc(ids, func(id string) bool { return strings.HasSuffix(id, "/"+b) }) {
+				ids = append(ids, name+"/"+b)
+			}
+		}
+	}
+	return ids
 }
 
 // addTargetFlags defines every registered target's own flags (--etcd-bin

@@ -133,7 +133,10 @@ func TestRunHelpListsWorkloadsNemesesAndScenarios(t *testing.T) {
 		t.Fatalf("run --help: exit %d", code)
 	}
 	for _, want := range []string{"register", "bank", "retry", "restart-leader", "alternate-kill", "duplicate-retry",
-		"leader-restart", "prepare-commit-alternate", "retry-idempotent", "chaoscheck run --scenario", "--sut-bug", "Exit codes"} {
+		"leader-restart", "prepare-commit-alternate", "retry-idempotent", "chaoscheck run --scenario", "--sut-bug", "Exit codes",
+		// Every workload and nemesis is described, not only the first
+		// phase's, and the seeded bugs of every target are listed.
+		"  list-append, rw-register\n", "  partition-coordinator\n", "  slow-network ", "  deposed-leader ", "twopc-postgres/no-prepare"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("run --help lacks %q", want)
 		}
