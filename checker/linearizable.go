@@ -67,8 +67,8 @@ const LinearFile = "linear.html"
 //   - an info or unfinished write or cas may take effect at any point after
 //     its invocation, or never: its return is at infinity;
 //   - a read constrains nothing when it did not return ok or returned nil;
-//   - values compare by canonical form (json.Number "3" equals an EDN 3,
-//     not the string "3");
+//   - values compare by history.ValueKey, the one value rule (json.Number
+//     "3" equals an EDN 3 and 3.0, not the string "3");
 //   - real-time order is the order of ops in the history, as in Knossos,
 //     so histories without times (EDN) are judged correctly;
 //   - an op whose value has the wrong shape (a cas value that is not a
@@ -90,19 +90,19 @@ func NewLinearizable(opts LinearizableOptions) (Checker, error) {
 	if opts.MemoryLimit < 0 {
 		return nil, fmt.Errorf("linearizable: negative memory limit %d", opts.MemoryLimit)
 	}
-	initKey, err := regCanon(opts.Init)
+	initKey, err := history.ValueKey(opts.Init)
 	if err != nil {
 		return nil, fmt.Errorf("linearizable: initial value: %w", err)
 	}
 	if opts.MaxVisualizeOps <= 0 {
 		opts.MaxVisualizeOps = DefaultMaxVisualizeOps
 	}
-	return &linearizable{opts: opts, initKey: initKey, init: &regValue{id: 0, text: initKey.text()}}, nil
+	return &linearizable{opts: opts, initKey: initKey, init: &regValue{id: 0, text: initKey}}, nil
 }
 
 type linearizable struct {
 	opts    LinearizableOptions
-	initKey regValueKey
+	initKey string
 	init    *regValue // shared by every key's interner (see regInterner)
 }
 

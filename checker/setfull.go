@@ -2,7 +2,6 @@ package checker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -271,18 +270,15 @@ func setFullKey(h history.History, key string, ps []int32, res *Result) sfKeyRes
 	return out
 }
 
-// setFullElement is an element's identity: elementText for scalars, JSON
-// for lists and maps (Jepsen compares elements by value, whatever they
-// are).
+// setFullElement is an element's identity, history.ValueKey: Jepsen
+// compares elements by value, whatever they are, so lists and maps are
+// elements too; nil is not.
 func setFullElement(v any) (string, bool) {
-	if t, ok := elementText(v); ok {
-		return t, true
-	}
 	if v == nil {
 		return "", false
 	}
-	b, err := json.Marshal(v)
-	return string(b), err == nil
+	k, err := history.ValueKey(v)
+	return k, err == nil
 }
 
 func judgeSetFullElement(h history.History, key string, e *sfElem, res *Result, out *sfKeyResult) {
