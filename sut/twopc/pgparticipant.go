@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 )
 
 // A PostgreSQL participant speaks the participant API (protocol.go) to the
@@ -123,7 +125,7 @@ func StartPGParticipant(ctx context.Context, cfg PGParticipantConfig) (*PGPartic
 		pool.Close()
 		return nil, fmt.Errorf("pg participant %s: %w", cfg.ID, err)
 	}
-	if err := CheckAPIAddr(cfg.Addr); err != nil {
+	if err := loopback.Check(cfg.Addr); err != nil {
 		pool.Close()
 		return nil, err
 	}
