@@ -210,6 +210,23 @@ func (a *analysis) mopValue(t *txn, m int32) any {
 	return v
 }
 
+// mopOf reads micro-op mi of txn ti, [f k v]: its f, key id and raw
+// value. A mop of another shape, or whose key is not a scalar, is
+// recorded as malformed and ok is false: the caller drops the txn.
+func (a *analysis) mopOf(ti int32, mi int, m any) (f string, key int32, v any, ok bool) {
+	f, k, v, isMop := mopParts(m)
+	if !isMop {
+		a.malformed(a.op(ti), "micro-op %d, %s, is not [f k v]", mi, short(m))
+		return "", 0, nil, false
+	}
+	kval, isKey := a.vals.of(k)
+	if !isKey {
+		a.malformed(a.op(ti), "micro-op %d: key %s is not a scalar", mi, short(k))
+		return "", 0, nil, false
+	}
+	return f, a.key(kval), v, true
+}
+
 // mopParts splits a micro-op [f k v] into its parts.
 func mopParts(m any) (f string, k, v any, ok bool) {
 	l, isList := m.([]any)

@@ -229,6 +229,23 @@ func (rc *RaftCluster) DataDir(id uint64) string {
 	return filepath.Join(rc.cfg.Dir, raftNodeName(id))
 }
 
+// ProcNodes controls the replicas' processes by node name (n1, n2 …).
+func (rc *RaftCluster) ProcNodes() ProcNodes {
+	return ProcNodes{
+		lookup: func(node string) *Proc {
+			id, _ := RaftNodeID(node)
+			return rc.procs[id]
+		},
+		names: func() []string {
+			ns := make([]string, len(rc.ids))
+			for i, id := range rc.ids {
+				ns[i] = RaftNodeName(id)
+			}
+			return ns
+		},
+	}
+}
+
 // LogPath is replica id's node.log.
 func (rc *RaftCluster) LogPath(id uint64) string { return rc.procs[id].Spec().LogPath }
 

@@ -202,6 +202,11 @@ func (c *TwoPCCluster) API(name string) string { return c.apis[name] }
 // Dir is the cluster's directory.
 func (c *TwoPCCluster) Dir() string { return c.cfg.Dir }
 
+// ProcNodes controls the nodes' processes by name.
+func (c *TwoPCCluster) ProcNodes() ProcNodes {
+	return ProcNodes{lookup: func(node string) *Proc { return c.procs[node] }, names: c.Nodes}
+}
+
 // Client is a client of the coordinator with a 5s timeout.
 func (c *TwoPCCluster) Client() *twopc.Client { return c.client }
 
