@@ -26,27 +26,17 @@ func participantRoutes(p participantAPI) *http.ServeMux {
 	mux.HandleFunc("POST /prepare", p.handlePrepare)
 	mux.HandleFunc("POST /commit", func(w http.ResponseWriter, r *http.Request) {
 		var req CommitRequest
-		if !readJSON(w, r, &req) {
-			return
+		if readTxRequest(w, r, "commit", &req, &req.TxID) {
+			ack, status, err := p.commit(r.Context(), xidOf(req.TxID, req.XID), req.TxID, req.Ops)
+			answerAck(w, "commit", req.TxID, ack, status, err)
 		}
-		if req.TxID == "" {
-			writeError(w, http.StatusBadRequest, "commit needs a tx_id")
-			return
-		}
-		ack, status, err := p.commit(r.Context(), xidOf(req.TxID, req.XID), req.TxID, req.Ops)
-		answerAck(w, "commit", req.TxID, ack, status, err)
 	})
 	mux.HandleFunc("POST /abort", func(w http.ResponseWriter, r *http.Request) {
 		var req AbortRequest
-		if !readJSON(w, r, &req) {
-			return
+		if readTxRequest(w, r, "abort", &req, &req.TxID) {
+			ack, status, err := p.abort(r.Context(), xidOf(req.TxID, req.XID), req.TxID)
+			answerAck(w, "abort", req.TxID, ack, status, err)
 		}
-		if req.TxID == "" {
-			writeError(w, http.StatusBadRequest, "abort needs a tx_id")
-			return
-		}
-		ack, status, err := p.abort(r.Context(), xidOf(req.TxID, req.XID), req.TxID)
-		answerAck(w, "abort", req.TxID, ack, status, err)
 	})
 	mux.HandleFunc("POST /read", p.handleRead)
 	mux.HandleFunc("POST /release", p.handleRelease)
@@ -63,15 +53,28 @@ func answerAck(w http.ResponseWriter, what, txID string, ack Ack, status int, er
 	writeJSON(w, http.StatusOK, ack)
 }
 
+// readTxRequest decodes a request about one tx into req, answering the
+// error itself (400 when *txID, a field of req, is empty).
+func readTxRequest(w http.ResponseWriter, r *http.Request, what string, req any, txID *string) bool {
+	if !readJSON(w, r, req) {
+		return false
+	}
+	if *txID == "" {
+		writeError(w, http.StatusBadRequest, "%s needs a tx_id", what)
+		return false
+	}
+	return true
+}
+
 // readPrepare decodes a /prepare request, answering 400 itself when it
 // has no tx_id or no ops.
 func readPrepare(w http.ResponseWriter, r *http.Request) (PrepareRequest, bool) {
 	var req PrepareRequest
-	if !readJSON(w, r, &req) {
+	if !readTxRequest(w, r, "prepare", &req, &req.TxID) {
 		return req, false
 	}
-	if req.TxID == "" || len(req.Ops) == 0 {
-		writeError(w, http.StatusBadRequest, "prepare needs a tx_id and at least one op")
+	if len(req.Ops) == 0 {
+		writeError(w, http.StatusBadRequest, "prepare needs at least one op")
 		return req, false
 	}
 	return req, true
