@@ -261,13 +261,7 @@ func (rc *RaftCluster) proc(id uint64) (*Proc, error) {
 }
 
 // Kill sends SIGKILL to replica id and waits until it is gone.
-func (rc *RaftCluster) Kill(id uint64) error {
-	p, err := rc.proc(id)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
-}
+func (rc *RaftCluster) Kill(id uint64) error { return rc.ProcNodes().Kill(RaftNodeName(id)) }
 
 // Start starts replica id again on its data dir and waits until it
 // answers /status.
@@ -291,22 +285,10 @@ func (rc *RaftCluster) Restart(id uint64) error {
 }
 
 // Pause stops replica id with SIGSTOP.
-func (rc *RaftCluster) Pause(id uint64) error {
-	p, err := rc.proc(id)
-	if err != nil {
-		return err
-	}
-	return p.Pause()
-}
+func (rc *RaftCluster) Pause(id uint64) error { return rc.ProcNodes().Pause(RaftNodeName(id)) }
 
 // Resume continues a paused replica.
-func (rc *RaftCluster) Resume(id uint64) error {
-	p, err := rc.proc(id)
-	if err != nil {
-		return err
-	}
-	return p.Resume()
-}
+func (rc *RaftCluster) Resume(id uint64) error { return rc.ProcNodes().Resume(RaftNodeName(id)) }
 
 // Status asks replica id for its /status.
 func (rc *RaftCluster) Status(ctx context.Context, id uint64) (raftsql.Status, error) {

@@ -219,13 +219,7 @@ func (c *TwoPCCluster) node(name string) (*Proc, error) {
 }
 
 // Kill kills a node with SIGKILL and reaps it.
-func (c *TwoPCCluster) Kill(name string) error {
-	p, err := c.node(name)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
-}
+func (c *TwoPCCluster) Kill(name string) error { return c.ProcNodes().Kill(name) }
 
 // Start starts a stopped node on its data dir and port; it does not wait
 // for it (WaitUp does).
