@@ -21,7 +21,9 @@
 // it takes only input Read accepts without a warning, op for op as Read
 // gives it, and declines everything else with ErrNotStreamed, so errors
 // are always Read's), processes.go (Processes, per-process state in a
-// slice).
+// slice), normal.go (NormalValue: the one shape values arrive in),
+// valuekey.go (ValueKey and Int: the one rule for when two values are the
+// same value, which every checker compares by; docs/values.md).
 //
 // On disk a history is JSON Lines, one op per line in index order. The
 // Recorder writes each line with a single Write, so a crash leaves at most
