@@ -22,10 +22,11 @@ const (
 )
 
 // regValue is one distinct register value. Values are interned per key, so
-// equal values (by history.ValueKey, the one value rule) share one *regValue: a model state is a
-// *regValue, porcupine's Equal is pointer equality and Hash is the id, which
-// lets its cache of (linearized set, state) pairs work without rendering or
-// comparing values during the search.
+// equal values (by history.ValueKey, the one value rule) share one
+// *regValue: a model state is a *regValue, porcupine's Equal is pointer
+// equality and Hash is the id, which lets its cache of (linearized set,
+// state) pairs work without rendering or comparing values during the
+// search.
 type regValue struct {
 	id   uint64
 	text string // history.ValueKey: the value as a person reads it, 3, "x", [1 2]
