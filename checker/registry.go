@@ -45,7 +45,7 @@ func Register(name string, f Factory, workloads map[string][]string) {
 }
 
 // New builds one checker by its name: linearizable, txid, set, set-full,
-// bank, stats, or one a package registered (see Register).
+// bank, stats, replica-hash, or one a package registered (see Register).
 func New(name string, o Options) (Checker, error) {
 	switch name {
 	case "linearizable":
@@ -64,15 +64,18 @@ func New(name string, o Options) (Checker, error) {
 		return NewBank(BankOptions{Total: o.Total, Accounts: o.Accounts, AllowNegative: o.AllowNegative}), nil
 	case "stats":
 		return NewStats(), nil
+	case "replica-hash":
+		return NewReplicaHash(), nil
 	}
 	if f, ok := registered[name]; ok {
 		return f(o)
 	}
-	names := []string{"linearizable", "txid", "set", "set-full", "bank", "stats"}
+	names := []string{"linearizable", "txid", "set", "set-full", "bank", "stats", "replica-hash"}
+	builtin := len(names)
 	for n := range registered {
 		names = append(names, n)
 	}
-	sort.Strings(names[6:])
+	sort.Strings(names[builtin:])
 	return nil, fmt.Errorf("unknown checker %q (want one of %s)", name, strings.Join(names, ", "))
 }
 
