@@ -313,14 +313,14 @@ func (b *builder) add(op Op, has opFields, line int) error {
 	switch {
 	case !has.typ:
 		return b.errorAt(line, "op has no type")
-	case !has.f && isTxnValue(op.Value):
+	case !has.f && IsTxnValue(op.Value):
 		// Elle's own histories leave :f out of transactions: a value that
 		// is a list of micro-ops can only be one.
 		op.F, has.f = "txn", true
 		b.warnOnce(line, "ops without f whose value is a list of micro-ops are taken as f txn (Elle's histories)")
 	}
 	switch {
-	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index && isTxnValue(op.Value):
+	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index && IsTxnValue(op.Value):
 		// So do Elle's test histories with :process, when they hold
 		// completions only: each op is then its own process, which
 		// claims no session order the history does not state, invoked
@@ -375,9 +375,11 @@ func (b *builder) tooLarge(need int64, what string) error {
 // none: far above any process a recorder or Jepsen uses.
 const anonymousProcess = 1 << 40
 
-// isTxnValue reports whether v is a list of micro-ops: each a list whose
+// IsTxnValue reports whether v is a list of micro-ops: each a list whose
 // first element is append, r or w (Elle's list-append and rw-register).
-func isTxnValue(v any) bool {
+// Elle judges every client op whose value is one, whatever its f: some
+// Jepsen tests name their transactions read or write.
+func IsTxnValue(v any) bool {
 	l, ok := v.([]any)
 	if !ok || len(l) == 0 {
 		return false

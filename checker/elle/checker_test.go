@@ -431,3 +431,25 @@ func TestNoDependenciesIsUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestTxnsNamedReadAndWriteAreJudged(t *testing.T) {
+	// braft's Jepsen test (github.com/Deabus/braft_bug) names its rw-register
+	// transactions read and write; Elle judges every client op whose value
+	// is micro-ops. A write completes, then a read begun later misses it:
+	// G-single-realtime. The register read of process 2 is not a txn.
+	h := readEDN(t, `
+{:type :invoke, :f :write, :value [[:w 9 1]], :process 0, :time 1, :index 0}
+{:type :ok, :f :write, :value [[:w 9 1]], :process 0, :time 2, :index 1}
+{:type :invoke, :f :read, :value [[:r 9 nil]], :process 1, :time 3, :index 2}
+{:type :ok, :f :read, :value [[:r 9 nil]], :process 1, :time 4, :index 3}
+{:type :invoke, :f :read, :value nil, :process 2, :time 5, :index 4}
+{:type :ok, :f :read, :value 3, :process 2, :time 6, :index 5}
+`)
+	r := check(t, "rw-register", nil, h)
+	if r.Valid != checker.Invalid || !slices.Equal(kinds(r), []string{"G-single-realtime"}) {
+		t.Fatalf("%v %v %v", r.Valid, r.Anomalies, r.Notes)
+	}
+	if r.Counts["ignored"] != 1 {
+		t.Errorf("the register read should be ignored: counts %v", r.Counts)
+	}
+}
