@@ -613,6 +613,7 @@ func isJSONNumber(s string) bool {
 func (b *builder) readEDN(data []byte) error {
 	data = bytes.TrimPrefix(data, bom)
 	b.size = int64(len(data))
+	b.nilProcess = true
 	p := newEDNParser(data)
 	p.strs = b.strs
 	p.nums, p.keywords = map[string]ednNum{}, map[string]any{}

@@ -38,8 +38,9 @@ func TestReadTakesElleHistoriesWithoutFOrProcess(t *testing.T) {
 	}
 }
 
-// Only transactions get the defaults: any other op without f or process
-// is still an error naming the line.
+// Only transactions get the defaults: any other op without f is still an
+// error naming the line, and so is a completion without process that no
+// invocation of process nil opened.
 func TestReadStillRefusesOtherOpsWithoutFOrProcess(t *testing.T) {
 	for _, in := range []string{`{:type :ok, :value 3}`, `{:type :ok, :f :read, :value 3}`} {
 		if _, _, err := Read(strings.NewReader(in), "x.edn"); err == nil || !strings.Contains(err.Error(), "x.edn:1") {
@@ -55,5 +56,39 @@ func TestReadRefusesAnOddTxnWithoutProcess(t *testing.T) {
 		if _, _, err := Read(strings.NewReader(in), "x.edn"); err == nil || !strings.Contains(err.Error(), "x.edn:1") {
 			t.Errorf("Read(%s) = %v, want an error at line 1", in, err)
 		}
+	}
+}
+
+// Jepsen pairs ops by process and takes a missing :process as process nil,
+// one process like any other: Elle's histories/paper-example.edn has
+// invocations and completions and no process at all.
+func TestReadTakesOpsWithoutProcessAsJepsensNilProcess(t *testing.T) {
+	in := `{:index 0 :type :invoke, :value [[:append 1 1]]}
+{:index 1 :type :ok, :value [[:append 1 1]]}
+{:index 2 :type :invoke, :f :read, :value nil}
+{:index 3 :type :ok, :f :read, :value 3}
+{:index 4 :type :invoke, :process 7, :f :read, :value nil}
+{:index 5 :type :ok, :process 7, :f :read, :value 3}`
+	h, warns, err := Read(strings.NewReader(in), "paper.edn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 6 || len(warns) != 2 {
+		t.Fatalf("read %d ops and warnings %v, want 6 ops, a warning for f and one for process", len(h), warns)
+	}
+	for i := 1; i < 4; i++ {
+		if h[i].Process != h[0].Process {
+			t.Errorf("op %d has process %d, op 0 %d: ops without process are one process", i, h[i].Process, h[0].Process)
+		}
+	}
+	if h[0].Process == 7 || h[0].Process < 0 || h[4].Process != 7 {
+		t.Errorf("processes %d and %d: process nil must be a client process of its own", h[0].Process, h[4].Process)
+	}
+	if err := Validate(h, nil, "paper.edn"); err != nil {
+		t.Errorf("not well formed: %v", err)
+	}
+	// chaoscheck's JSON names every process: a missing one is still refused.
+	if _, _, err := Read(strings.NewReader(`{"type":"invoke","f":"read"}`), "x.jsonl"); err == nil || !strings.Contains(err.Error(), "no process") {
+		t.Errorf("JSON op without process: %v, want an error", err)
 	}
 }

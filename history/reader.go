@@ -295,6 +295,9 @@ type builder struct {
 	scan     *opScanner // JSON's fast path, made on first use
 	cutLine  int        // line of an op cut off by the end of the input, 0 if none
 	limit    int64      // bytes the ops may take in memory; 0: no limit
+	// nilProcess: an op without a process belongs to Jepsen's nil process
+	// (EDN, Jepsen's own format) rather than being refused (JSON, ours).
+	nilProcess bool
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -331,6 +334,12 @@ func (b *builder) add(op Op, has opFields, line int) error {
 		if err := b.add(inv, opFields{typ: true, process: true, f: true}, line); err != nil {
 			return err
 		}
+	case !has.process && b.nilProcess:
+		// Jepsen pairs an invocation with the next completion of the same
+		// process, and ops without :process all have process nil: one
+		// process (Elle's histories/paper-example.edn has none).
+		op.Process, has.process = nilProcess, true
+		b.warnOnce(line, "ops without process are taken as one process, as Jepsen takes process nil")
 	case !has.process:
 		return b.errorAt(line, "op has no process")
 	case !has.f:
@@ -374,6 +383,9 @@ func (b *builder) tooLarge(need int64, what string) error {
 // anonymousProcess numbers the processes given to transactions that named
 // none: far above any process a recorder or Jepsen uses.
 const anonymousProcess = 1 << 40
+
+// nilProcess numbers Jepsen's process nil, below the anonymous ones.
+const nilProcess = anonymousProcess - 1
 
 // IsTxnValue reports whether v is a list of micro-ops: each a list whose
 // first element is append, r or w (Elle's list-append and rw-register).
