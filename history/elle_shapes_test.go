@@ -92,3 +92,33 @@ func TestReadTakesOpsWithoutProcessAsJepsensNilProcess(t *testing.T) {
 		t.Errorf("JSON op without process: %v, want an error", err)
 	}
 }
+
+// Elle's tests build histories of completions only, all of process 0: each
+// is taken as invoked just before it completes, on its own process, so the
+// process order is the order of the file, as Elle takes it.
+func TestReadTakesElleCompletionsOfOneProcess(t *testing.T) {
+	in := `{:time 0, :process 0, :type :ok, :f :txn, :value [[:append :x 1] [:append :y 1]]}
+{:time 0, :process 0, :type :ok, :f :txn, :value [[:append :x 2] [:append :y 2]]}
+{:time 0, :process 0, :type :ok, :f :txn, :value [[:r :x [1 2]] [:r :y [2 1]]]}`
+	h, warns, err := Read(strings.NewReader(in), "g0.edn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 6 || len(warns) != 1 {
+		t.Fatalf("read %d ops, warnings %v; want 6 ops (an invoke per completion) and one warning", len(h), warns)
+	}
+	for i, op := range h {
+		if op.Process != 0 || (op.Type == Invoke) != (i%2 == 0) {
+			t.Fatalf("op %d = %+v, want process 0, invocations and completions alternating", i, op)
+		}
+	}
+	if err := Validate(h, nil, "g0.edn"); err != nil {
+		t.Errorf("not well formed: %v", err)
+	}
+	// Once the file has invoked, a completion without invocation is an
+	// error again: the history is Jepsen's, not a list of transactions.
+	bad := "{:process 0, :type :invoke, :f :txn, :value [[:append :x 1]]}\n" + in
+	if _, _, err := Read(strings.NewReader(bad), "x.edn"); err == nil {
+		t.Errorf("a completion of an open process after an invocation was accepted")
+	}
+}

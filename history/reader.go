@@ -298,6 +298,7 @@ type builder struct {
 	// nilProcess: an op without a process belongs to Jepsen's nil process
 	// (EDN, Jepsen's own format) rather than being refused (JSON, ours).
 	nilProcess bool
+	invoked    bool // an invocation was read (not made up by the reader)
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -310,9 +311,14 @@ const sizeAfter = 4096
 
 // opFields records which fields an op carried, for the required ones and
 // the index rule.
-type opFields struct{ index, typ, process, f bool }
+// synthetic marks an invocation the reader made up for a completion
+// that had none.
+type opFields struct{ index, typ, process, f, synthetic bool }
 
 func (b *builder) add(op Op, has opFields, line int) error {
+	if op.Type == Invoke && !has.synthetic {
+		b.invoked = true
+	}
 	switch {
 	case !has.typ:
 		return b.errorAt(line, "op has no type")
@@ -323,15 +329,20 @@ func (b *builder) add(op Op, has opFields, line int) error {
 		b.warnOnce(line, "ops without f whose value is a list of micro-ops are taken as f txn (Elle's histories)")
 	}
 	switch {
-	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index && IsTxnValue(op.Value):
-		// So do Elle's test histories with :process, when they hold
-		// completions only: each op is then its own process, which
-		// claims no session order the history does not state, invoked
-		// just before it completes.
-		op.Process, has.process = anonymousProcess+int64(len(b.h)), true
-		b.warnOnce(line, "transactions without process or invocation are taken as one process each, invoked just before they complete")
+	case op.F == "txn" && op.Type != Invoke && !has.index && IsTxnValue(op.Value) && (!has.process || !b.invoked):
+		// Elle's test histories often hold completions only, invoked just
+		// before they complete. Without :process each op is its own
+		// process, which claims no session order the history does not
+		// state; with one (Elle's tests give all process 0), its order is
+		// the process's, as Elle takes it.
+		if !has.process {
+			op.Process, has.process = anonymousProcess+int64(len(b.h)), true
+			b.warnOnce(line, "transactions without process or invocation are taken as one process each, invoked just before they complete")
+		} else {
+			b.warnOnce(line, "transactions without invocation are taken as invoked just before they complete")
+		}
 		inv := Op{Type: Invoke, Process: op.Process, F: op.F, Value: unreadTxn(op.Value), Time: op.Time}
-		if err := b.add(inv, opFields{typ: true, process: true, f: true}, line); err != nil {
+		if err := b.add(inv, opFields{typ: true, process: true, f: true, synthetic: true}, line); err != nil {
 			return err
 		}
 	case !has.process && b.nilProcess:
