@@ -122,3 +122,30 @@ func TestReadTakesElleCompletionsOfOneProcess(t *testing.T) {
 		t.Errorf("a completion of an open process after an invocation was accepted")
 	}
 }
+
+// Jepsen's own checker tests reuse a process after its info completion,
+// which a Jepsen run never does; the reader moves the later ops to a new
+// process, as the run would have, so the crashed op stays open to the end.
+func TestReadRenumbersAProcessReusedAfterInfo(t *testing.T) {
+	in := `{:process 1, :type :invoke, :f :add, :value 10}
+{:process 1, :type :info, :f :add, :value 10}
+{:process 1, :type :invoke, :f :add, :value 11}
+{:process 1, :type :info, :f :add, :value 11}
+{:process 1, :type :invoke, :f :add, :value 12}
+{:process 1, :type :ok, :f :add, :value 12}
+{:process 5, :type :invoke, :f :read, :value nil}
+{:process 5, :type :ok, :f :read, :value #{10 11 12}}`
+	h, warns, err := Read(strings.NewReader(in), "set.edn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warns) != 1 || warns[0].Line != 3 {
+		t.Fatalf("warnings %v, want one at line 3", warns)
+	}
+	want := []int64{1, 1, 6, 6, 7, 7, 5, 5}
+	for i, op := range h {
+		if op.Process != want[i] {
+			t.Fatalf("op %d has process %d, want %d (processes %v)", i, op.Process, want[i], want)
+		}
+	}
+}

@@ -464,10 +464,53 @@ func (b *builder) finish() (History, []Warning, error) {
 	if len(b.h) == 0 {
 		return nil, b.warnings, fmt.Errorf("%s: %w", b.file, ErrNoOps)
 	}
+	b.renumberCrashed()
 	if err := Validate(b.h, b.lines, b.file); err != nil {
 		return nil, b.warnings, err
 	}
 	return b.h, b.warnings, nil
+}
+
+// renumberCrashed gives a client process that invokes again after an info
+// completion a new number from that invocation on, above every number in
+// the history. A Jepsen run never reuses such a process (its worker
+// continues under a new one, as the crashed op may still take effect),
+// but hand-written histories do, Jepsen's own checker tests among them;
+// Jepsen's checkers pair them by order, and so does this.
+func (b *builder) renumberCrashed() {
+	type proc struct {
+		open, crashed bool
+		as            int64 // the number its ops get now
+		renumbered    bool
+	}
+	var procs Processes[proc]
+	next := int64(-1)
+	for i := range b.h {
+		op := &b.h[i]
+		if op.Process < 0 {
+			continue
+		}
+		p := procs.At(op.Process)
+		if op.Type == Invoke && p.crashed && !p.open {
+			if next < 0 {
+				for j := range b.h {
+					next = max(next, b.h[j].Process)
+				}
+			}
+			next++
+			p.as, p.renumbered, p.crashed = next, true, false
+			b.warnOnce(b.lines[i], "a process that invokes again after an info completion continues under a new process number, as in a Jepsen run")
+		}
+		if p.renumbered {
+			op.Process = p.as
+		}
+		switch {
+		case op.Type == Invoke:
+			p.open = true
+		case p.open:
+			p.open, p.crashed = false, op.Type == Info
+		}
+	}
 }
 
 // lastLine reports whether nothing but whitespace follows the line on
