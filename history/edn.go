@@ -508,6 +508,12 @@ func (p *ednParser) char() (string, error) {
 			return string(rune(n)), nil
 		}
 	}
+	if name[0] == 'o' && len(name) >= 2 && len(name) <= 4 {
+		// Clojure's reader takes octal characters up to \o377.
+		if n, err := strconv.ParseUint(name[1:], 8, 16); err == nil && n <= 0377 {
+			return string(rune(n)), nil
+		}
+	}
 	return "", p.errorf("unknown character literal \\%s", name)
 }
 
