@@ -10,7 +10,7 @@ import (
 // Options configures checkers built by name. Each checker reads only the
 // fields it needs.
 type Options struct {
-	Model         string        // linearizable: register, cas-register or kv
+	Model         string        // linearizable: register, cas-register, kv or mutex
 	Init          any           // linearizable: initial register value
 	Timeout       time.Duration // linearizable: search time limit
 	Memory        int64         // linearizable: memory budget in bytes, 0 for none (LinearizableOptions.MemoryLimit)
@@ -86,6 +86,7 @@ var workloadCheckers = map[string]struct {
 	"register":     {"register", []string{"linearizable", "stats"}},
 	"cas-register": {"cas-register", []string{"linearizable", "stats"}},
 	"kv":           {"kv", []string{"linearizable", "stats"}},
+	"mutex":        {"mutex", []string{"linearizable", "stats"}},
 	"set":          {"", []string{"set", "stats"}},
 	"set-full":     {"", []string{"set-full", "stats"}},
 	"bank":         {"", []string{"bank", "stats"}},

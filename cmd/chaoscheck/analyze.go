@@ -53,6 +53,7 @@ Workloads and their checkers:
   register      linearizable (one register: read, write)        + stats
   cas-register  linearizable (one register: read, write, cas)   + stats
   kv            linearizable (a cas-register per key)           + stats
+  mutex         linearizable (Knossos's mutex: acquire, release) + stats
   set           set (lost, unexpected, duplicated, recovered)   + stats
   set-full      set-full (every read: lost, stale, duplicated)  + stats
   bank          bank (every read sums to the total)             + stats
