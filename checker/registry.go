@@ -45,7 +45,7 @@ func Register(name string, f Factory, workloads map[string][]string) {
 }
 
 // New builds one checker by its name: linearizable, txid, set, set-full,
-// bank, stats, or one a package registered (see Register).
+// bank, counter, stats, or one a package registered (see Register).
 func New(name string, o Options) (Checker, error) {
 	switch name {
 	case "linearizable":
@@ -60,6 +60,8 @@ func New(name string, o Options) (Checker, error) {
 		return NewSet(), nil
 	case "set-full":
 		return NewSetFull(), nil
+	case "counter":
+		return NewCounter(), nil
 	case "bank":
 		return NewBank(BankOptions{Total: o.Total, Accounts: o.Accounts, AllowNegative: o.AllowNegative}), nil
 	case "stats":
@@ -68,11 +70,12 @@ func New(name string, o Options) (Checker, error) {
 	if f, ok := registered[name]; ok {
 		return f(o)
 	}
-	names := []string{"linearizable", "txid", "set", "set-full", "bank", "stats"}
+	names := []string{"linearizable", "txid", "set", "set-full", "bank", "counter", "stats"}
+	builtin := len(names)
 	for n := range registered {
 		names = append(names, n)
 	}
-	sort.Strings(names[6:])
+	sort.Strings(names[builtin:])
 	return nil, fmt.Errorf("unknown checker %q (want one of %s)", name, strings.Join(names, ", "))
 }
 
@@ -90,6 +93,7 @@ var workloadCheckers = map[string]struct {
 	"set":          {"", []string{"set", "stats"}},
 	"set-full":     {"", []string{"set-full", "stats"}},
 	"bank":         {"", []string{"bank", "stats"}},
+	"counter":      {"", []string{"counter", "stats"}},
 	"txid":         {"", []string{"txid", "stats"}},
 }
 
