@@ -100,12 +100,15 @@ func TestReadTakesElleCompletionsOfOneProcess(t *testing.T) {
 	in := `{:time 0, :process 0, :type :ok, :f :txn, :value [[:append :x 1] [:append :y 1]]}
 {:time 0, :process 0, :type :ok, :f :txn, :value [[:append :x 2] [:append :y 2]]}
 {:time 0, :process 0, :type :ok, :f :txn, :value [[:r :x [1 2]] [:r :y [2 1]]]}`
-	h, warns, err := Read(strings.NewReader(in), "g0.edn")
+	// A nemesis invocation first does not make the file a Jepsen history.
+	nemesis := "{:time 0, :process :nemesis, :type :invoke, :f :kill, :value nil}\n"
+	h, warns, err := Read(strings.NewReader(nemesis+in), "g0.edn")
 	if err != nil {
 		t.Fatal(err)
 	}
+	h = h[1:]
 	if len(h) != 6 || len(warns) != 1 {
-		t.Fatalf("read %d ops, warnings %v; want 6 ops (an invoke per completion) and one warning", len(h), warns)
+		t.Fatalf("read %d ops, warnings %v; want 6 client ops (an invoke per completion) and one warning", len(h), warns)
 	}
 	for i, op := range h {
 		if op.Process != 0 || (op.Type == Invoke) != (i%2 == 0) {

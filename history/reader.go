@@ -298,7 +298,7 @@ type builder struct {
 	// nilProcess: an op without a process belongs to Jepsen's nil process
 	// (EDN, Jepsen's own format) rather than being refused (JSON, ours).
 	nilProcess bool
-	invoked    bool // an invocation was read (not made up by the reader)
+	invoked    bool // a client invocation was read (not made up by the reader)
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -316,7 +316,7 @@ const sizeAfter = 4096
 type opFields struct{ index, typ, process, f, synthetic bool }
 
 func (b *builder) add(op Op, has opFields, line int) error {
-	if op.Type == Invoke && !has.synthetic {
+	if op.Type == Invoke && !has.synthetic && !(has.process && op.Process == NemesisProcess) {
 		b.invoked = true
 	}
 	switch {
