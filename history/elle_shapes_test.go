@@ -5,36 +5,63 @@ import (
 	"testing"
 )
 
-// Elle's own histories leave :f out of transactions and, holding
-// completions only, :process too; they are read as transactions, each its
-// own process, invoked just before it completes.
-func TestReadTakesElleHistoriesWithoutFOrProcess(t *testing.T) {
-	in := `[{:type :ok, :value [[:append 1 1] [:r 2 [1]]]}
-{:type :ok, :value [[:append 2 1] [:r 1 [1]]]}]`
-	h, warns, err := Read(strings.NewReader(in), "elle.edn")
-	if err != nil {
-		t.Fatal(err)
+// Elle's own histories leave :f out of transactions and often hold
+// completions only, with or without :process. Elle puts no real-time order
+// into a transaction without invocation, so each is read as invoked at the
+// start of the history, on a process of its own (a process may not have two
+// invocations open), completing where the file says.
+func TestReadTakesElleCompletionOnlyTransactions(t *testing.T) {
+	for name, in := range map[string]string{
+		"without process": `[{:type :ok, :value [[:append 1 1] [:r 2 [1]]]}
+{:type :ok, :value [[:append 2 1] [:r 1 [1]]]}
+{:type :fail, :value [[:append 3 1]]}]`,
+		// A nemesis invocation first does not make the file a Jepsen history.
+		"all of process 0": `{:time 0, :process :nemesis, :type :invoke, :f :kill, :value nil}
+{:time 0, :process 0, :type :ok, :f :txn, :value [[:append 1 1] [:r 2 [1]]]}
+{:time 0, :process 0, :type :ok, :f :txn, :value [[:append 2 1] [:r 1 [1]]]}
+{:time 0, :process 0, :type :fail, :f :txn, :value [[:append 3 1]]}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			h, _, err := Read(strings.NewReader(in), "elle.edn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var client History
+			for _, op := range h {
+				if op.IsClient() {
+					client = append(client, op)
+				}
+			}
+			if len(client) != 6 {
+				t.Fatalf("read %d client ops, want 6 (an invocation per completion): %+v", len(client), h)
+			}
+			want := []Type{Invoke, Invoke, Invoke, OK, OK, Fail}
+			for i, op := range client {
+				if op.F != "txn" || op.Type != want[i] || op.Process != client[i%3].Process {
+					t.Fatalf("op %d = %+v, want a txn %s; invocations first, completions in file order", i, op, want[i])
+				}
+			}
+			if client[0].Process == client[1].Process || client[1].Process == client[2].Process {
+				t.Errorf("transactions share a process: two invocations open at once, or a session order never stated")
+			}
+			if r := client[0].Value.([]any)[1].([]any); r[2] != nil {
+				t.Errorf("the invocation's read holds %v, want nil (not yet read)", r[2])
+			}
+			for i, op := range h {
+				if op.Index != int64(i) {
+					t.Fatalf("op %d has index %d: indexes must follow the new order", i, op.Index)
+				}
+			}
+			if err := Validate(h, nil, "elle.edn"); err != nil {
+				t.Errorf("not well formed: %v", err)
+			}
+		})
 	}
-	if len(h) != 4 || len(warns) != 2 {
-		t.Fatalf("read %d ops and %d warnings %v, want 4 ops (an invoke per completion) and 2 warnings", len(h), len(warns), warns)
-	}
-	for i, op := range h {
-		want := Invoke
-		if i%2 == 1 {
-			want = OK
-		}
-		if op.F != "txn" || op.Type != want || op.Process != h[i-i%2].Process {
-			t.Fatalf("op %d = %+v, want a txn %s of its own process", i, op, want)
-		}
-	}
-	if h[0].Process == h[2].Process {
-		t.Errorf("two transactions share process %d: a session order the history never stated", h[0].Process)
-	}
-	if r := h[0].Value.([]any)[1].([]any); r[2] != nil {
-		t.Errorf("the invocation's read holds %v, want nil (not yet read)", r[2])
-	}
-	if err := Validate(h, nil, "elle.edn"); err != nil {
-		t.Errorf("not well formed: %v", err)
+	// Once the file has invoked, a completion of a process without an open
+	// invocation is an error again: the history is Jepsen's.
+	bad := "{:process 0, :type :invoke, :f :txn, :value [[:append :x 1]]}\n{:process 0, :type :ok, :f :txn, :value [[:append :x 1]]}\n{:process 0, :type :ok, :f :txn, :value [[:append :x 2]]}"
+	if _, _, err := Read(strings.NewReader(bad), "x.edn"); err == nil || !strings.Contains(err.Error(), "x.edn:3") {
+		t.Errorf("a completion without invocation after an invocation: %v, want an error at line 3", err)
 	}
 }
 
@@ -90,39 +117,6 @@ func TestReadTakesOpsWithoutProcessAsJepsensNilProcess(t *testing.T) {
 	// chaoscheck's JSON names every process: a missing one is still refused.
 	if _, _, err := Read(strings.NewReader(`{"type":"invoke","f":"read"}`), "x.jsonl"); err == nil || !strings.Contains(err.Error(), "no process") {
 		t.Errorf("JSON op without process: %v, want an error", err)
-	}
-}
-
-// Elle's tests build histories of completions only, all of process 0: each
-// is taken as invoked just before it completes, on its own process, so the
-// process order is the order of the file, as Elle takes it.
-func TestReadTakesElleCompletionsOfOneProcess(t *testing.T) {
-	in := `{:time 0, :process 0, :type :ok, :f :txn, :value [[:append :x 1] [:append :y 1]]}
-{:time 0, :process 0, :type :ok, :f :txn, :value [[:append :x 2] [:append :y 2]]}
-{:time 0, :process 0, :type :ok, :f :txn, :value [[:r :x [1 2]] [:r :y [2 1]]]}`
-	// A nemesis invocation first does not make the file a Jepsen history.
-	nemesis := "{:time 0, :process :nemesis, :type :invoke, :f :kill, :value nil}\n"
-	h, warns, err := Read(strings.NewReader(nemesis+in), "g0.edn")
-	if err != nil {
-		t.Fatal(err)
-	}
-	h = h[1:]
-	if len(h) != 6 || len(warns) != 1 {
-		t.Fatalf("read %d ops, warnings %v; want 6 client ops (an invoke per completion) and one warning", len(h), warns)
-	}
-	for i, op := range h {
-		if op.Process != 0 || (op.Type == Invoke) != (i%2 == 0) {
-			t.Fatalf("op %d = %+v, want process 0, invocations and completions alternating", i, op)
-		}
-	}
-	if err := Validate(h, nil, "g0.edn"); err != nil {
-		t.Errorf("not well formed: %v", err)
-	}
-	// Once the file has invoked, a completion without invocation is an
-	// error again: the history is Jepsen's, not a list of transactions.
-	bad := "{:process 0, :type :invoke, :f :txn, :value [[:append :x 1]]}\n" + in
-	if _, _, err := Read(strings.NewReader(bad), "x.edn"); err == nil {
-		t.Errorf("a completion of an open process after an invocation was accepted")
 	}
 }
 

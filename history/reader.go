@@ -298,7 +298,11 @@ type builder struct {
 	// nilProcess: an op without a process belongs to Jepsen's nil process
 	// (EDN, Jepsen's own format) rather than being refused (JSON, ours).
 	nilProcess bool
-	invoked    bool // a client invocation was read (not made up by the reader)
+	invoked    bool // a client invocation was read
+	// early holds the invocations made up for completions that had none,
+	// with their lines; finish puts them before every op.
+	early      History
+	earlyLines []int
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -311,12 +315,10 @@ const sizeAfter = 4096
 
 // opFields records which fields an op carried, for the required ones and
 // the index rule.
-// synthetic marks an invocation the reader made up for a completion
-// that had none.
-type opFields struct{ index, typ, process, f, synthetic bool }
+type opFields struct{ index, typ, process, f bool }
 
 func (b *builder) add(op Op, has opFields, line int) error {
-	if op.Type == Invoke && !has.synthetic && !(has.process && op.Process == NemesisProcess) {
+	if op.Type == Invoke && !(has.process && op.Process == NemesisProcess) {
 		b.invoked = true
 	}
 	switch {
@@ -330,21 +332,17 @@ func (b *builder) add(op Op, has opFields, line int) error {
 	}
 	switch {
 	case op.F == "txn" && op.Type != Invoke && !has.index && IsTxnValue(op.Value) && (!has.process || !b.invoked):
-		// Elle's test histories often hold completions only, invoked just
-		// before they complete. Without :process each op is its own
-		// process, which claims no session order the history does not
-		// state; with one (Elle's tests give all process 0), its order is
-		// the process's, as Elle takes it.
-		if !has.process {
-			op.Process, has.process = anonymousProcess+int64(len(b.h)), true
-			b.warnOnce(line, "transactions without process or invocation are taken as one process each, invoked just before they complete")
-		} else {
-			b.warnOnce(line, "transactions without invocation are taken as invoked just before they complete")
-		}
-		inv := Op{Type: Invoke, Process: op.Process, F: op.F, Value: unreadTxn(op.Value), Time: op.Time}
-		if err := b.add(inv, opFields{typ: true, process: true, f: true, synthetic: true}, line); err != nil {
-			return err
-		}
+		// Elle's test histories often hold completions only. Elle orders
+		// such a transaction after nothing in real time (it has no
+		// invocation), so each is taken as invoked at the start of the
+		// history (finish puts the invocations there), on a process of
+		// its own: a process may not have two invocations open. A
+		// process the file names is dropped with its session order,
+		// which only the strong-session models would use.
+		op.Process, has.process = anonymousProcess+int64(len(b.h)+len(b.early)), true
+		b.warnOnce(line, "transactions without invocation are taken as invoked at the start of the history, each on a process of its own")
+		b.early = append(b.early, Op{Type: Invoke, Process: op.Process, F: op.F, Value: unreadTxn(op.Value), Time: op.Time})
+		b.earlyLines = append(b.earlyLines, line)
 	case !has.process && b.nilProcess:
 		// Jepsen pairs an invocation with the next completion of the same
 		// process, and ops without :process all have process nil: one
@@ -464,11 +462,27 @@ func (b *builder) finish() (History, []Warning, error) {
 	if len(b.h) == 0 {
 		return nil, b.warnings, fmt.Errorf("%s: %w", b.file, ErrNoOps)
 	}
+	b.prependEarly()
 	b.renumberCrashed()
 	if err := Validate(b.h, b.lines, b.file); err != nil {
 		return nil, b.warnings, err
 	}
 	return b.h, b.warnings, nil
+}
+
+// prependEarly puts the made-up invocations before every op and numbers
+// the ops again: no op had an index (completions without invocation are
+// taken only then).
+func (b *builder) prependEarly() {
+	if len(b.early) == 0 {
+		return
+	}
+	b.h = append(b.early, b.h...)
+	b.lines = append(b.earlyLines, b.lines...)
+	b.early, b.earlyLines = nil, nil
+	for i := range b.h {
+		b.h[i].Index = int64(i)
+	}
 }
 
 // renumberCrashed gives a client process that invokes again after an info

@@ -453,3 +453,31 @@ func TestTxnsNamedReadAndWriteAreJudged(t *testing.T) {
 		t.Errorf("the register read should be ignored: counts %v", r.Counts)
 	}
 }
+
+func TestCompletionOnlyTxnsHaveNoRealtimeOrderInto(t *testing.T) {
+	// Elle's realtime graph orders a txn after the txns that completed
+	// before its invocation; a txn written without invocation is ordered
+	// after none. So reading x empty after an append of 1 to x, both
+	// without invocation, is legal under strict serializability ...
+	completions := readEDN(t, `
+{:type :ok, :value [[:append :x 1]]}
+{:type :ok, :value [[:r :x nil]]}
+{:type :ok, :value [[:r :x [1]]]}
+`)
+	if r := check(t, "list-append", nil, completions); r.Valid != checker.Valid {
+		t.Fatalf("completions only: %v %v %v", r.Valid, r.Anomalies, r.Notes)
+	}
+	// ... but with the invocations written, the read begins after the
+	// append completed: a stale read.
+	invoked := readEDN(t, `
+{:type :invoke, :process 0, :value [[:append :x 1]]}
+{:type :ok, :process 0, :value [[:append :x 1]]}
+{:type :invoke, :process 1, :value [[:r :x nil]]}
+{:type :ok, :process 1, :value [[:r :x nil]]}
+{:type :invoke, :process 2, :value [[:r :x nil]]}
+{:type :ok, :process 2, :value [[:r :x [1]]]}
+`)
+	if r := check(t, "list-append", nil, invoked); r.Valid != checker.Invalid || !slices.Equal(kinds(r), []string{"G-single-realtime"}) {
+		t.Fatalf("with invocations: %v %v", r.Valid, r.Anomalies)
+	}
+}
