@@ -10,7 +10,9 @@ import (
 )
 
 // This file holds the sequential specifications the linearizable checker
-// hands to porcupine: Knossos's register and cas-register, one per key.
+// hands to porcupine: Knossos's register and cas-register, one per key, and
+// Knossos's mutex, which is a cas-register of two values: acquire is cas
+// unlocked→locked, release cas locked→unlocked.
 
 // linKind is what an operation does to a register.
 type linKind uint8
@@ -19,6 +21,14 @@ const (
 	linRead linKind = iota
 	linWrite
 	linCAS
+	linAcquire // a cas unlocked→locked, named for the mutex model
+	linRelease // a cas locked→unlocked
+)
+
+// The mutex model's two states.
+const (
+	mutexUnlocked = "unlocked"
+	mutexLocked   = "locked"
 )
 
 // regValue is one distinct register value. Values are interned per key, so
@@ -192,6 +202,10 @@ func (op *linOp) describe() string {
 		s = "read " + op.arg.text
 	case linWrite:
 		s = "write " + op.arg.text
+	case linAcquire:
+		s = "acquire"
+	case linRelease:
+		s = "release"
 	default:
 		s = "cas " + op.arg.text + "→" + op.to.text
 	}

@@ -126,8 +126,10 @@ func (a *analysis) malformed(op *history.Op, format string, args ...any) {
 }
 
 // pair pairs every client txn invocation with its completion, in
-// invocation order. Ops of other fs are counted as ignored: a txn history
-// may hold nemesis ops and reads of other workloads.
+// invocation order. A txn is an op with f txn, or any client op whose
+// value is a list of micro-ops (Elle reads every client op: Jepsen tests
+// such as braft's name their transactions read and write). Other ops are
+// counted as ignored: a txn history may hold reads of other workloads.
 func (a *analysis) pair() {
 	open := make(map[int64]int32)
 	for i := range a.h {
@@ -136,7 +138,7 @@ func (a *analysis) pair() {
 			continue
 		}
 		if op.Type == history.Invoke {
-			if op.F != "txn" {
+			if op.F != "txn" && !history.IsTxnValue(op.Value) {
 				a.counts["ignored"]++
 				continue
 			}

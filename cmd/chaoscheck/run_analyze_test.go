@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -52,4 +53,45 @@ func TestAnalyzeOfAStoredRunAgreesWithTheRun(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(latest, "analysis.json")); err != nil {
 		t.Errorf("analyze of a run dir should write analysis.json beside results.json: %v", err)
 	}
+}
+
+// TestAnalyzeOfAStoredRunKeepsTheTargetsCheckers: a run whose target adds
+// checkers of its own (etcd's replica-hash) records them in config.json,
+// and analyze of that run dir re-judges with them: a diverged member found
+// by the run is found again, not dropped.
+func TestAnalyzeOfAStoredRunKeepsTheTargetsCheckers(t *testing.T) {
+	dir := t.TempDir()
+	rec := store.Record{Workload: "register", Nemesis: "kill", Target: "etcd", Seed: 1}
+	if err := rec.SetJudgement([]string{"linearizable", "stats", "replica-hash"}, checker.Options{Model: "register"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := store.EncodeRecord(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := `{"index":0,"type":"invoke","process":0,"f":"write","key":"k0","value":1}
+{"index":1,"type":"ok","process":0,"f":"write","key":"k0","value":1}
+{"index":2,"type":"invoke","process":1,"f":"final-hash"}
+{"index":3,"type":"ok","process":1,"f":"final-hash","value":{"n1":{"revision":5,"hash":7},"n2":{"revision":5,"hash":7},"n3":{"revision":5,"hash":9}}}
+`
+	if err := os.WriteFile(filepath.Join(dir, store.ConfigFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, store.HistoryFile), []byte(hist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := chaoscheck(t, "analyze", "--json", dir)
+	var a store.Results
+	if err := json.Unmarshal([]byte(stdout), &a); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, stdout, stderr)
+	}
+	if code != exitInvalid || a.Valid != checker.Invalid {
+		t.Fatalf("analyze of a run whose members diverged: exit %d, %v; want invalid\n%s", code, a.Valid, stdout)
+	}
+	for _, r := range a.Checkers {
+		if r.Checker == "replica-hash" && len(r.Anomalies) == 1 && r.Anomalies[0].Kind == "replica-divergence" && r.Anomalies[0].Key == "n3" {
+			return
+		}
+	}
+	t.Fatalf("no replica-divergence naming n3 among %+v", a.Checkers)
 }
