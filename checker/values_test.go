@@ -39,8 +39,8 @@ var valueRuleCases = []valueRuleCase{
 {"index":1,"time":2,"type":"ok","process":0,"f":"add","value":{{V}}}
 {"index":2,"time":3,"type":"invoke","process":1,"f":"read"}
 {"index":3,"time":4,"type":"ok","process":1,"f":"read","value":[{{R}}]}`},
-	// A balance or a count that is a string is no number at all: the read
-	// is malformed, and the verdict unknown.
+	// A balance, a count or a counter's value that is a string is no
+	// number at all: the read is malformed, and the verdict unknown.
 	{"bank", checker.Options{Accounts: []string{"a", "b"}}, checker.Valid, checker.Unknown, `
 {"index":0,"time":1,"type":"invoke","process":0,"f":"read-balances"}
 {"index":1,"time":2,"type":"ok","process":0,"f":"read-balances","value":{"a":{{V}},"b":{{V}}}}
@@ -51,6 +51,11 @@ var valueRuleCases = []valueRuleCase{
 {"index":1,"time":2,"type":"ok","process":0,"f":"txn","tx_id":"t1"}
 {"index":2,"time":3,"type":"invoke","process":1,"f":"final-read"}
 {"index":3,"time":4,"type":"ok","process":1,"f":"final-read","value":{"p1":{"t1":{{R}}}}}`},
+	{"counter", checker.Options{}, checker.Valid, checker.Unknown, `
+{"index":0,"time":1,"type":"invoke","process":0,"f":"add","value":{{V}}}
+{"index":1,"time":2,"type":"ok","process":0,"f":"add","value":{{V}}}
+{"index":2,"time":3,"type":"invoke","process":1,"f":"read"}
+{"index":3,"time":4,"type":"ok","process":1,"f":"read","value":{{R}}}`},
 	// A read of an element never appended is Elle's garbage read.
 	{"list-append", checker.Options{}, checker.Valid, checker.Invalid, `
 {"index":0,"time":1,"type":"invoke","process":0,"f":"txn","value":[["append","x",{{V}}]]}
@@ -70,7 +75,7 @@ var valueRuleCases = []valueRuleCase{
 
 // TestEveryCheckerComparesValuesByOneRule: whatever a checker compares
 // (a register's value, a set element, a balance, an effect-row count, a
-// list element, a transactional register), it follows history.ValueKey:
+// counter's value, a list element, a transactional register), it follows history.ValueKey:
 // every numeric spelling of 1 is 1, so each spelling gets the verdict of
 // 1; the string "1" is not the number 1, so it never does (the set
 // checker once read "1" as 1, and called a lost element present).
