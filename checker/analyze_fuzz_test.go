@@ -68,10 +68,10 @@ func FuzzAnalyze(f *testing.F) {
 }
 
 // analyze runs every checker on h, as `analyze --checkers
-// linearizable,txid,set,bank,stats` does, each with a bound.
+// linearizable,txid,set,bank,counter,stats` does, each with a bound.
 func analyze(t *testing.T, h history.History) []checker.Result {
 	t.Helper()
-	cs, err := checker.Build([]string{"linearizable", "txid", "set", "bank", "stats"},
+	cs, err := checker.Build([]string{"linearizable", "txid", "set", "bank", "counter", "stats"},
 		checker.Options{Model: "kv", Init: json.Number("0"), Timeout: 2 * time.Second, Memory: 1 << 30})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,8 @@ type BankOptions struct {
 // accounts, so every ok "read-balances" (Jepsen's bank workload calls it
 // "read": {:f :read, :value {0 100, 1 0}}) — during the run and the final one —
 // must see the same total, over exactly the known accounts, none below zero
-// unless allowed. A read that sees a transfer half-done breaks the total:
+// unless allowed, none nil (Jepsen's nil-balance: the account's row was not
+// found). A read that sees a transfer half-done breaks the total:
 // that is a snapshot-isolation violation, the anomaly this checker is for.
 // "transfer" ops are not judged here; the txid checker judges them.
 func NewBank(opts BankOptions) Checker {
@@ -65,13 +66,21 @@ func (c bankChecker) Check(ctx context.Context, h history.History) Result {
 		if read.F != "read-balances" && read.F != "read" || !read.IsOK() || !read.IsClient() {
 			continue
 		}
-		balances, sum, err := balancesOf(read.Value)
+		balances, sum, nils, err := balancesOf(read.Value)
 		if err != nil {
 			res.Anomalies = append(res.Anomalies, malformedAnomaly(*read, err.Error()))
 			unjudged = true
 			continue
 		}
 		res.Counts["reads"]++
+		if len(nils) > 0 {
+			// Jepsen's nil-balance: the read found no balance for an
+			// account (a row gone); it has no total to judge.
+			res.Counts["bad-reads"]++
+			res.Anomalies = append(res.Anomalies, Anomaly{Kind: "nil-balance", Ops: []int64{read.Index}, Key: nils[0],
+				Detail: fmt.Sprintf("the read has no balance (nil) for account %s", strings.Join(nils, ", "))})
+			continue
+		}
 		if accounts == nil {
 			accounts, sorted = accountSet(slices.Collect(maps.Keys(balances)))
 		}
@@ -169,18 +178,23 @@ func accountSet(names []string) (map[string]bool, []string) {
 }
 
 // balancesOf checks a read-balances value — a map from account to an
-// integer balance — and sums it; sum is nil when it leaves int64. The map
-// is used as it is: copying 10 balances of each of 200,000 reads costs
-// more than judging them.
-func balancesOf(v any) (balances map[string]any, sum *int64, err error) {
+// integer balance — and sums it; sum is nil when it leaves int64, nils
+// lists (sorted) the accounts whose balance is nil. The map is used as it
+// is: copying 10 balances of each of 200,000 reads costs more than judging
+// them.
+func balancesOf(v any) (balances map[string]any, sum *int64, nils []string, err error) {
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, nil, fmt.Errorf("read-balances value %s is not a map of account to balance", valueForDetail(v))
+		return nil, nil, nil, fmt.Errorf("read-balances value %s is not a map of account to balance", valueForDetail(v))
 	}
 	var total int64
 	overflow := false
 	var bad []string
 	for a, bv := range m {
+		if bv == nil {
+			nils = append(nils, a)
+			continue
+		}
 		b, ok := integerValue(bv)
 		if !ok {
 			bad = append(bad, fmt.Sprintf("%s=%s", a, valueForDetail(bv)))
@@ -192,10 +206,11 @@ func balancesOf(v any) (balances map[string]any, sum *int64, err error) {
 	}
 	if len(bad) > 0 {
 		slices.Sort(bad)
-		return nil, nil, fmt.Errorf("read-balances has non-integer balances: %s", strings.Join(bad, ", "))
+		return nil, nil, nil, fmt.Errorf("read-balances has non-integer balances: %s", strings.Join(bad, ", "))
 	}
+	slices.Sort(nils)
 	if overflow {
-		return m, nil, nil
+		return m, nil, nils, nil
 	}
-	return m, &total, nil
+	return m, &total, nils, nil
 }

@@ -7,6 +7,11 @@
 // nothing wrong. A check that ran out of time, was cancelled, or lacked the
 // observations it needs (no final read) is Unknown, never True.
 //
+// Invariant: every checker compares values by history.ValueKey and reads
+// integers by history.Int, the one value rule (numbers by value, a string
+// never equal to a number); none coerces values its own way.
+// values_test.go holds each checker to it.
+//
 // A checker may also judge a history as it is read (stream.go): its
 // Streamer's Result must be what Check gives on the same history, or say
 // that it needs the whole history (complete false), never a different

@@ -23,9 +23,9 @@ import (
 
 // LinearizableOptions configures the linearizable checker.
 type LinearizableOptions struct {
-	Model string // "register", "cas-register" or "kv"
+	Model string // "register", "cas-register", "kv" or "mutex"
 	// Init is the initial value of every register: nil by default, a
-	// json.Number for numbers (--init 0).
+	// json.Number for numbers (--init 0). A mutex starts unlocked.
 	Init any
 	// Timeout bounds the whole search; 0 means no limit. Running out makes
 	// the verdict unknown, never valid.
@@ -61,14 +61,15 @@ const LinearFile = "linear.html"
 // which keeps memory flat however many keys there are. Rules, after
 // Knossos:
 //   - ops are read, write and cas (value [from, to]); the register model
-//     has no cas. Other fs are ignored with a note (final reads and the like
-//     belong to other checkers);
+//     has no cas. The mutex model's ops are acquire and release: acquiring
+//     a held lock or releasing a free one is illegal. Other fs are ignored
+//     with a note (final reads and the like belong to other checkers);
 //   - a fail op never happened and is dropped;
 //   - an info or unfinished write or cas may take effect at any point after
 //     its invocation, or never: its return is at infinity;
 //   - a read constrains nothing when it did not return ok or returned nil;
-//   - values compare by canonical form (json.Number "3" equals an EDN 3,
-//     not the string "3");
+//   - values compare by history.ValueKey, the one value rule (json.Number
+//     "3" equals an EDN 3 and 3.0, not the string "3");
 //   - real-time order is the order of ops in the history, as in Knossos,
 //     so histories without times (EDN) are judged correctly;
 //   - an op whose value has the wrong shape (a cas value that is not a
@@ -81,8 +82,10 @@ const LinearFile = "linear.html"
 func NewLinearizable(opts LinearizableOptions) (Checker, error) {
 	switch opts.Model {
 	case "register", "cas-register", "kv":
+	case "mutex":
+		opts.Init = mutexUnlocked
 	default:
-		return nil, fmt.Errorf("linearizable: unknown model %q: want register, cas-register or kv", opts.Model)
+		return nil, fmt.Errorf("linearizable: unknown model %q: want register, cas-register, kv or mutex", opts.Model)
 	}
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("linearizable: negative timeout %v", opts.Timeout)
@@ -90,19 +93,19 @@ func NewLinearizable(opts LinearizableOptions) (Checker, error) {
 	if opts.MemoryLimit < 0 {
 		return nil, fmt.Errorf("linearizable: negative memory limit %d", opts.MemoryLimit)
 	}
-	initKey, err := regCanon(opts.Init)
+	initKey, err := history.ValueKey(opts.Init)
 	if err != nil {
 		return nil, fmt.Errorf("linearizable: initial value: %w", err)
 	}
 	if opts.MaxVisualizeOps <= 0 {
 		opts.MaxVisualizeOps = DefaultMaxVisualizeOps
 	}
-	return &linearizable{opts: opts, initKey: initKey, init: &regValue{id: 0, text: initKey.text()}}, nil
+	return &linearizable{opts: opts, initKey: initKey, init: &regValue{id: 0, text: initKey}}, nil
 }
 
 type linearizable struct {
 	opts    LinearizableOptions
-	initKey regValueKey
+	initKey string
 	init    *regValue // shared by every key's interner (see regInterner)
 }
 
@@ -399,6 +402,15 @@ func (c *linearizable) add(g *linGroup, invOp, comp *history.Op, inv, done int32
 	case "write":
 		r.kind = linWrite
 		r.arg, err = g.in.intern(linOperand(invOp, comp))
+	case "acquire", "release":
+		from, to := mutexUnlocked, mutexLocked
+		r.kind = linAcquire
+		if invOp.F == "release" {
+			from, to, r.kind = to, from, linRelease
+		}
+		if r.arg, err = g.in.intern(from); err == nil {
+			r.to, err = g.in.intern(to)
+		}
 	case "cas":
 		r.kind = linCAS
 		v, ok := linOperand(invOp, comp).([]any)
@@ -530,6 +542,9 @@ func (c *linearizable) checkKey(ctx context.Context, stop *atomic.Bool, budget *
 
 // knows reports whether the model has operation f.
 func (c *linearizable) knows(f string) bool {
+	if c.opts.Model == "mutex" {
+		return f == "acquire" || f == "release"
+	}
 	switch f {
 	case "read", "write":
 		return true

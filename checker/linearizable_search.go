@@ -58,7 +58,7 @@ func regStepTyped(s int32, op *regOp) (bool, int32) {
 		return op.arg == s, s
 	case linWrite:
 		return true, op.arg
-	case linCAS:
+	case linCAS, linAcquire, linRelease:
 		if op.arg == s {
 			return true, op.to
 		}

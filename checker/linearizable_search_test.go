@@ -205,7 +205,7 @@ func FuzzRegSearchMatchesPorcupine(f *testing.F) {
 func TestRegInternerSharesIDsByCanonicalForm(t *testing.T) {
 	same := []any{json.Number("3"), json.Number("3.0"), 3, json.Number("03"), json.Number("3e0"), json.Number("3")}
 	for _, order := range [][]any{same, {same[1], same[0], same[2]}} {
-		in := newRegInterner(regValueKey{}, &regValue{text: "nil"})
+		in := newRegInterner("nil", &regValue{text: "nil"})
 		want, err := in.intern(order[0])
 		if err != nil {
 			t.Fatal(err)

@@ -3,10 +3,6 @@ package checker
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/anishathalye/porcupine"
 
@@ -14,7 +10,9 @@ import (
 )
 
 // This file holds the sequential specifications the linearizable checker
-// hands to porcupine: Knossos's register and cas-register, one per key.
+// hands to porcupine: Knossos's register and cas-register, one per key, and
+// Knossos's mutex, which is a cas-register of two values: acquire is cas
+// unlocked→locked, release cas locked→unlocked.
 
 // linKind is what an operation does to a register.
 type linKind uint8
@@ -23,149 +21,25 @@ const (
 	linRead linKind = iota
 	linWrite
 	linCAS
+	linAcquire // a cas unlocked→locked, named for the mutex model
+	linRelease // a cas locked→unlocked
+)
+
+// The mutex model's two states.
+const (
+	mutexUnlocked = "unlocked"
+	mutexLocked   = "locked"
 )
 
 // regValue is one distinct register value. Values are interned per key, so
-// equal values (by canonical form) share one *regValue: a model state is a
-// *regValue, porcupine's Equal is pointer equality and Hash is the id, which
-// lets its cache of (linearized set, state) pairs work without rendering or
-// comparing values during the search.
+// equal values (by history.ValueKey, the one value rule) share one
+// *regValue: a model state is a *regValue, porcupine's Equal is pointer
+// equality and Hash is the id, which lets its cache of (linearized set,
+// state) pairs work without rendering or comparing values during the
+// search.
 type regValue struct {
 	id   uint64
-	text string // the value as a person reads it: 3, "x", [1 2]
-}
-
-// regValueKey is a value's canonical form, the key it is interned under:
-// json.Number "3", "3.0" and an EDN 3 are one number; the string "3" is not.
-type regValueKey struct {
-	kind byte // 0 nil, 'n' number, 's' string, 'b' bool, 'c' list or map
-	s    string
-}
-
-// regCanon returns the canonical form of a value in the shapes history
-// readers produce (nil, bool, json.Number, string, []any, map[string]any),
-// plus Go numbers for histories built in code. Other shapes are an error.
-func regCanon(v any) (regValueKey, error) {
-	switch x := v.(type) {
-	case nil:
-		return regValueKey{}, nil
-	case bool:
-		return regValueKey{'b', strconv.FormatBool(x)}, nil
-	case string:
-		return regValueKey{'s', x}, nil
-	case json.Number:
-		n, err := regCanonNumber(string(x))
-		return regValueKey{'n', n}, err
-	case int:
-		return regValueKey{'n', strconv.Itoa(x)}, nil
-	case int64:
-		return regValueKey{'n', strconv.FormatInt(x, 10)}, nil
-	case int32:
-		return regValueKey{'n', strconv.FormatInt(int64(x), 10)}, nil
-	case uint64:
-		return regValueKey{'n', strconv.FormatUint(x, 10)}, nil
-	case float64:
-		return regValueKey{'n', regCanonFloat(x)}, nil
-	case []any, map[string]any:
-		var b strings.Builder
-		if err := regCanonCompound(&b, x); err != nil {
-			return regValueKey{}, err
-		}
-		return regValueKey{'c', b.String()}, nil
-	default:
-		return regValueKey{}, fmt.Errorf("unsupported value type %T", v)
-	}
-}
-
-// regCanonNumber canonicalizes a number's text: integers lose leading zeros
-// and a plus sign whatever their size; "3.0" and "3e0" become "3".
-func regCanonNumber(t string) (string, error) {
-	digits, neg := t, false
-	if digits != "" && (digits[0] == '-' || digits[0] == '+') {
-		digits, neg = digits[1:], digits[0] == '-'
-	}
-	if digits != "" && strings.Trim(digits, "0123456789") == "" {
-		digits = strings.TrimLeft(digits, "0")
-		if digits == "" {
-			return "0", nil
-		}
-		if neg {
-			if len(t) == len(digits)+1 {
-				return t, nil // already canonical: no allocation on the hot path
-			}
-			return "-" + digits, nil
-		}
-		return digits, nil
-	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil {
-		return "", fmt.Errorf("malformed number %q", t)
-	}
-	return regCanonFloat(f), nil
-}
-
-func regCanonFloat(f float64) string {
-	if f == math.Trunc(f) && math.Abs(f) < 1<<53 {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// regCanonCompound writes a list as [a b] and a map as {k v, …} with sorted
-// keys, elements in their canonical text, so equal structures compare equal.
-func regCanonCompound(b *strings.Builder, v any) error {
-	switch x := v.(type) {
-	case []any:
-		b.WriteByte('[')
-		for i, e := range x {
-			if i > 0 {
-				b.WriteByte(' ')
-			}
-			if err := regCanonCompound(b, e); err != nil {
-				return err
-			}
-		}
-		b.WriteByte(']')
-		return nil
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		b.WriteByte('{')
-		for i, k := range keys {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(strconv.Quote(k))
-			b.WriteByte(' ')
-			if err := regCanonCompound(b, x[k]); err != nil {
-				return err
-			}
-		}
-		b.WriteByte('}')
-		return nil
-	default:
-		k, err := regCanon(v)
-		if err != nil {
-			return err
-		}
-		b.WriteString(k.text())
-		return nil
-	}
-}
-
-// text renders a canonical value for people: strings quoted, nil as nil.
-func (k regValueKey) text() string {
-	switch k.kind {
-	case 0:
-		return "nil"
-	case 's':
-		return strconv.Quote(k.s)
-	default:
-		return k.s
-	}
+	text string // history.ValueKey: the value as a person reads it, 3, "x", [1 2]
 }
 
 // regInterner interns one key's values; id 0 is the initial value. Every
@@ -173,15 +47,15 @@ func (k regValueKey) text() string {
 // one Model.Init serves all keys even when porcupine checks several keys in
 // one call.
 type regInterner struct {
-	m    map[regValueKey]int32
+	m    map[string]int32
 	vals []*regValue // by id
 	// small holds id+1 of the canonical numbers 0 … len-1 interned so far:
 	// the values of most histories, found without rendering a key.
 	small [64]int32
 }
 
-func newRegInterner(initKey regValueKey, init *regValue) *regInterner {
-	return &regInterner{m: map[regValueKey]int32{initKey: 0}, vals: []*regValue{init}}
+func newRegInterner(initKey string, init *regValue) *regInterner {
+	return &regInterner{m: map[string]int32{initKey: 0}, vals: []*regValue{init}}
 }
 
 func (in *regInterner) intern(v any) (int32, error) {
@@ -214,7 +88,7 @@ func regSmall(v any) (int, bool) {
 }
 
 func (in *regInterner) internSlow(v any) (int32, error) {
-	k, err := regCanon(v)
+	k, err := history.ValueKey(v)
 	if err != nil {
 		return 0, err
 	}
@@ -223,7 +97,7 @@ func (in *regInterner) internSlow(v any) (int32, error) {
 	}
 	id := int32(len(in.vals))
 	in.m[k] = id
-	in.vals = append(in.vals, &regValue{id: uint64(id), text: k.text()})
+	in.vals = append(in.vals, &regValue{id: uint64(id), text: k})
 	return id, nil
 }
 
@@ -328,6 +202,10 @@ func (op *linOp) describe() string {
 		s = "read " + op.arg.text
 	case linWrite:
 		s = "write " + op.arg.text
+	case linAcquire:
+		s = "acquire"
+	case linRelease:
+		s = "release"
 	default:
 		s = "cas " + op.arg.text + "→" + op.to.text
 	}

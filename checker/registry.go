@@ -10,7 +10,7 @@ import (
 // Options configures checkers built by name. Each checker reads only the
 // fields it needs.
 type Options struct {
-	Model         string        // linearizable: register, cas-register or kv
+	Model         string        // linearizable: register, cas-register, kv or mutex
 	Init          any           // linearizable: initial register value
 	Timeout       time.Duration // linearizable: search time limit
 	Memory        int64         // linearizable: memory budget in bytes, 0 for none (LinearizableOptions.MemoryLimit)
@@ -45,7 +45,8 @@ func Register(name string, f Factory, workloads map[string][]string) {
 }
 
 // New builds one checker by its name: linearizable, txid, set, set-full,
-// bank, stats, replica-hash, or one a package registered (see Register).
+// bank, counter, stats, replica-hash, or one a package registered (see
+// Register).
 func New(name string, o Options) (Checker, error) {
 	switch name {
 	case "linearizable":
@@ -60,6 +61,8 @@ func New(name string, o Options) (Checker, error) {
 		return NewSet(), nil
 	case "set-full":
 		return NewSetFull(), nil
+	case "counter":
+		return NewCounter(), nil
 	case "bank":
 		return NewBank(BankOptions{Total: o.Total, Accounts: o.Accounts, AllowNegative: o.AllowNegative}), nil
 	case "stats":
@@ -70,7 +73,7 @@ func New(name string, o Options) (Checker, error) {
 	if f, ok := registered[name]; ok {
 		return f(o)
 	}
-	names := []string{"linearizable", "txid", "set", "set-full", "bank", "stats", "replica-hash"}
+	names := []string{"linearizable", "txid", "set", "set-full", "bank", "counter", "stats", "replica-hash"}
 	builtin := len(names)
 	for n := range registered {
 		names = append(names, n)
@@ -89,9 +92,11 @@ var workloadCheckers = map[string]struct {
 	"register":     {"register", []string{"linearizable", "stats"}},
 	"cas-register": {"cas-register", []string{"linearizable", "stats"}},
 	"kv":           {"kv", []string{"linearizable", "stats"}},
+	"mutex":        {"mutex", []string{"linearizable", "stats"}},
 	"set":          {"", []string{"set", "stats"}},
 	"set-full":     {"", []string{"set-full", "stats"}},
 	"bank":         {"", []string{"bank", "stats"}},
+	"counter":      {"", []string{"counter", "stats"}},
 	"txid":         {"", []string{"txid", "stats"}},
 }
 

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"strconv"
-	"strings"
 
 	"github.com/chaoscheck/chaoscheck/history"
 )
@@ -212,102 +210,27 @@ func (setChecker) Check(ctx context.Context, h history.History) Result {
 	return res
 }
 
-// elementText is an element's canonical text, the identity the set
-// checker compares: numbers in their shortest form (json.Number "3", 3,
-// "3.0" and "+03" are one element), strings that spell a number as that
-// number (a store may hand back "3" for an added 3), other strings as they
-// are. Lists, maps and nil are not elements.
+// elementText is a set element's identity: history.ValueKey, the one
+// value rule (numbers by value, so json.Number "3", 3 and "3.0" are one
+// element; the string "3" is another). Lists, maps, nil and values the
+// rule refuses are not elements.
 func elementText(v any) (string, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		return numberText(string(x)), true
-	case string:
-		return numberText(x), true
-	case bool:
-		return strconv.FormatBool(x), true
-	case int:
-		return strconv.Itoa(x), true
-	case int64:
-		return strconv.FormatInt(x, 10), true
-	case float64:
-		return floatText(x), true
+	switch v.(type) {
+	case nil, []any, map[string]any:
+		return "", false
 	}
-	return "", false
+	k, err := history.ValueKey(v)
+	if err != nil || k[0] == '[' || k[0] == '{' {
+		return "", false
+	}
+	return k, true
 }
 
-// numberText canonicalizes s if it spells a number, else returns it.
-// Integers of any length keep every digit; other numbers go through
-// float64, so an integral float beyond int64 ("1e19") does not match the
-// same value spelled as an integer.
-func numberText(s string) string {
-	if canonicalInt(s) {
-		return s // the common case, without an allocation
-	}
-	d := strings.TrimLeft(s, "+-")
-	if len(s)-len(d) <= 1 && d != "" && strings.Trim(d, "0123456789") == "" {
-		d = strings.TrimLeft(d, "0")
-		if d == "" {
-			return "0"
-		}
-		if s[0] == '-' {
-			return "-" + d
-		}
-		return d
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-		return floatText(f)
-	}
-	return s
-}
-
-func floatText(f float64) string {
-	if f == math.Trunc(f) && f >= math.MinInt64 && f < math.MaxInt64 {
-		return strconv.FormatInt(int64(f), 10)
-	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
-}
-
-// canonicalInt reports whether s is an integer in its shortest decimal
-// form: -?(0|[1-9][0-9]*), not -0.
-func canonicalInt(s string) bool {
-	d := strings.TrimPrefix(s, "-")
-	if d == "" || (d[0] == '0' && len(d) > 1) || s == "-0" {
-		return false
-	}
-	for i := 0; i < len(d); i++ {
-		if d[i] < '0' || d[i] > '9' {
-			return false
-		}
-	}
-	return true
-}
-
-// integerValue reads an integer (a balance, an effect-row count) from the
-// shapes history.Op.Value may hold. Integral floats ("5.0") are accepted;
-// anything else is not an integer.
+// integerValue reads an integer (a balance, an effect-row count) by the
+// one value rule (history.Int): a string is not an integer.
 func integerValue(v any) (int64, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return n, true
-		}
-		f, err := strconv.ParseFloat(string(x), 64)
-		return integralFloat(f, err == nil)
-	case int:
-		return int64(x), true
-	case int64:
-		return x, true
-	case float64:
-		return integralFloat(x, true)
-	}
-	return 0, false
-}
-
-func integralFloat(f float64, ok bool) (int64, bool) {
-	if !ok || f != math.Trunc(f) || f < math.MinInt64 || f >= math.MaxInt64 {
-		return 0, false
-	}
-	return int64(f), true
+	n, err := history.Int(v)
+	return n, err == nil
 }
 
 // malformedAnomaly names an op whose value has the wrong shape. A checker

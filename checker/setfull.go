@@ -2,7 +2,6 @@ package checker
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -30,7 +29,8 @@ import (
 // A read only judges elements whose add was invoked before the read
 // completed; it may miss an element whose add is concurrent with it.
 // Valid is false for any lost or duplicated element, unknown when no
-// element became stable (nothing was read back), true otherwise.
+// element became stable (nothing was read back) on some key, true
+// otherwise.
 // Histories of Jepsen's independent keys ([k v] values) are checked per
 // key. The latency of visibility (known → stable, known → lost) is in
 // Details, in milliseconds.
@@ -94,11 +94,16 @@ func (setFullChecker) Check(ctx context.Context, h history.History) Result {
 	var stableLat, lostLat []int64
 	var stale []SetFullStale
 	unjudged := false
+	var noStable []string // keys on which no element became stable
 	for _, k := range keys {
 		if ctx.Err() != nil {
 			return interruptedResult(ctx, res)
 		}
+		stableBefore := res.Counts["stable"]
 		r := setFullKey(h, k, byKey[k], &res)
+		if res.Counts["stable"] == stableBefore {
+			noStable = append(noStable, k)
+		}
 		unjudged = unjudged || r.unjudged
 		stableLat = append(stableLat, r.stable...)
 		lostLat = append(lostLat, r.lost...)
@@ -115,9 +120,18 @@ func (setFullChecker) Check(ctx context.Context, h history.History) Result {
 	res.Details = det
 	res.Counts["malformed"] = CountKind(res.Anomalies, "malformed")
 	res.Valid = anomalyVerdict(res.Anomalies, unjudged)
-	if res.Valid == Valid && res.Counts["stable"] == 0 {
+	// Jepsen's set-full is unknown without a stable element, and Jepsen's
+	// independent checker is unknown when any key is: so is a history
+	// with a key that nothing read back.
+	switch {
+	case res.Valid != Valid || len(noStable) == 0:
+	case len(keys) == 1 && keys[0] == "":
 		res.Valid = Unknown
 		res.Notes = append(res.Notes, "no element became stable (no ok read saw an added element): set-full cannot judge")
+	default:
+		res.Valid = Unknown
+		res.Notes = append(res.Notes, fmt.Sprintf("on %d of %d keys no element became stable (no ok read saw an added element), e.g. key %s: set-full cannot judge them",
+			len(noStable), len(keys), noStable[0]))
 	}
 	if n := res.Counts["stale"]; n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d elements were stale: a read begun after the element was known missed it (legal unless the set must be linearizable)", n))
@@ -271,18 +285,15 @@ func setFullKey(h history.History, key string, ps []int32, res *Result) sfKeyRes
 	return out
 }
 
-// setFullElement is an element's identity: elementText for scalars, JSON
-// for lists and maps (Jepsen compares elements by value, whatever they
-// are).
+// setFullElement is an element's identity, history.ValueKey: Jepsen
+// compares elements by value, whatever they are, so lists and maps are
+// elements too; nil is not.
 func setFullElement(v any) (string, bool) {
-	if t, ok := elementText(v); ok {
-		return t, true
-	}
 	if v == nil {
 		return "", false
 	}
-	b, err := json.Marshal(v)
-	return string(b), err == nil
+	k, err := history.ValueKey(v)
+	return k, err == nil
 }
 
 func judgeSetFullElement(h history.History, key string, e *sfElem, res *Result, out *sfKeyResult) {

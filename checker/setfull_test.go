@@ -86,6 +86,16 @@ func TestSetFullJudgesEveryRead(t *testing.T) {
 {:type :invoke, :f :read, :value [b nil], :process 1, :time 600, :index 6}
 {:type :ok, :f :read, :value [b #{}], :process 1, :time 700, :index 7}`,
 			Invalid, []string{"lost"}, map[string]int{"keys": 2, "lost": 1, "stable": 1}},
+		// Jepsen's independent checker merges the keys' verdicts: one key
+		// nothing was read back on is unknown, so the history is too.
+		{"a key nothing was read back on is unknown", `
+{:type :invoke, :f :add, :value [a 1], :process 0, :time 0, :index 0}
+{:type :ok, :f :add, :value [a 1], :process 0, :time 100, :index 1}
+{:type :invoke, :f :add, :value [b 1], :process 0, :time 200, :index 2}
+{:type :ok, :f :add, :value [b 1], :process 0, :time 300, :index 3}
+{:type :invoke, :f :read, :value [a nil], :process 1, :time 400, :index 4}
+{:type :ok, :f :read, :value [a #{1}], :process 1, :time 500, :index 5}`,
+			Unknown, nil, map[string]int{"keys": 2, "stable": 1, "never-read": 1}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 )
 
 // Fault is what happens to bytes flowing from one node to another. The
@@ -125,7 +127,7 @@ func (n *Net) Via(from, to, upstream string) (string, error) {
 	if from == "" || to == "" || from == to {
 		return "", fmt.Errorf("faultnet: link %q → %q: want two different node names", from, to)
 	}
-	if err := checkLoopback(upstream); err != nil {
+	if err := loopback.Check(upstream); err != nil {
 		return "", fmt.Errorf("faultnet: link %s → %s: %w", from, to, err)
 	}
 	n.mu.Lock()
@@ -147,17 +149,6 @@ func (n *Net) Via(from, to, upstream string) (string, error) {
 	n.wg.Go(func() { n.accept(px) })
 	n.log.Debug("faultnet link", "from", from, "to", to, "upstream", upstream, "via", ln.Addr().String())
 	return ln.Addr().String(), nil
-}
-
-func checkLoopback(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("upstream %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" || port == "" {
-		return fmt.Errorf("upstream %q: not a loopback host:port", addr)
-	}
-	return nil
 }
 
 // Nodes lists every node named by Via so far, sorted.

@@ -8,8 +8,13 @@
 // most one completion of the same process: ok (it took effect), fail (it
 // certainly did not) or info (unknown: it may take effect at any time up to
 // the end of the history). A process with an info completion never invokes
-// again; its worker continues under a new process number. Process -1 is
-// the nemesis.
+// again; its worker continues under a new process number (readers give a
+// hand-written history that reuses one a new number, and warn). Process -1
+// is the nemesis. In EDN, Jepsen's format, an op without :process belongs
+// to Jepsen's process nil, one process like any other. A transaction
+// written without invocation (Elle's test histories) is given one at the
+// start of the history, on a process of its own: like Elle, nothing then
+// precedes it in real time.
 //
 // Files: op.go (Op, History), pairs.go (invocations with completions),
 // recorder.go (Recorder, WriteJSONL), reader.go (Read, format detection,
@@ -21,7 +26,9 @@
 // it takes only input Read accepts without a warning, op for op as Read
 // gives it, and declines everything else with ErrNotStreamed, so errors
 // are always Read's), processes.go (Processes, per-process state in a
-// slice).
+// slice), normal.go (NormalValue: the one shape values arrive in),
+// valuekey.go (ValueKey and Int: the one rule for when two values are the
+// same value, which every checker compares by; docs/values.md).
 //
 // On disk a history is JSON Lines, one op per line in index order. The
 // Recorder writes each line with a single Write, so a crash leaves at most

@@ -508,6 +508,12 @@ func (p *ednParser) char() (string, error) {
 			return string(rune(n)), nil
 		}
 	}
+	if name[0] == 'o' && len(name) >= 2 && len(name) <= 4 {
+		// Clojure's reader takes octal characters up to \o377.
+		if n, err := strconv.ParseUint(name[1:], 8, 16); err == nil && n <= 0377 {
+			return string(rune(n)), nil
+		}
+	}
 	return "", p.errorf("unknown character literal \\%s", name)
 }
 
@@ -613,6 +619,7 @@ func isJSONNumber(s string) bool {
 func (b *builder) readEDN(data []byte) error {
 	data = bytes.TrimPrefix(data, bom)
 	b.size = int64(len(data))
+	b.nilProcess = true
 	p := newEDNParser(data)
 	p.strs = b.strs
 	p.nums, p.keywords = map[string]ednNum{}, map[string]any{}

@@ -47,6 +47,8 @@ func UnpackIndependent(h History) (History, bool) {
 }
 
 // independentTuple splits op's value [k v] into the key's text and v.
+// Op.Key is text, so a string key "3" and a number key 3 become one key
+// here: histories do not mix the two (docs/values.md, Limitations).
 func independentTuple(op *Op) (string, any, bool) {
 	if op.Key != "" {
 		return "", nil, false
@@ -57,7 +59,9 @@ func independentTuple(op *Op) (string, any, bool) {
 	}
 	switch k := t[0].(type) {
 	case json.Number:
-		return string(k), t[1], true
+		// By value (ValueKey's rule), so [3.0 v] and [3 v] are one key.
+		n, err := numberKey(string(k))
+		return n, t[1], err == nil
 	case string:
 		return k, t[1], true
 	case int:

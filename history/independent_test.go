@@ -13,6 +13,7 @@ func TestUnpackIndependentTuples(t *testing.T) {
 {:type :ok, :f :cas, :value [3 [1 2]], :process 0, :index 2}
 {:type :invoke, :f :read, :value [:k nil], :process 1, :index 3}
 {:type :ok, :f :read, :value [:k 7], :process 1, :index 4}
+{:type :invoke, :f :read, :value [3.0 nil], :process 2, :index 5}
 `), "ind.edn")
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +22,7 @@ func TestUnpackIndependentTuples(t *testing.T) {
 	if !ok {
 		t.Fatal("not recognized as independent")
 	}
-	if u[0].Key != "3" || u[3].Key != "k" || u[4].Value != json.Number("7") || u[3].Value != nil {
+	if u[0].Key != "3" || u[3].Key != "k" || u[5].Key != "3" || u[4].Value != json.Number("7") || u[3].Value != nil {
 		t.Fatalf("unpacked %+v", u)
 	}
 	if v, _ := u[0].Value.([]any); len(v) != 2 || v[0] != json.Number("1") {

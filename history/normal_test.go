@@ -44,16 +44,3 @@ func TestRecorderHistoryIsTheFileReadBack(t *testing.T) {
 		}
 	}
 }
-
-func TestIntReadsEveryShapeOfAnInteger(t *testing.T) {
-	for _, v := range []any{int64(7), 7, json.Number("7"), float64(7)} {
-		if n, err := Int(v); err != nil || n != 7 {
-			t.Errorf("Int(%v %T) = %d, %v; want 7", v, v, n, err)
-		}
-	}
-	for _, v := range []any{nil, "7", 7.5, json.Number("7.5"), float64(1 << 60)} {
-		if n, err := Int(v); err == nil {
-			t.Errorf("Int(%v %T) = %d, want an error", v, v, n)
-		}
-	}
-}

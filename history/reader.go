@@ -295,6 +295,14 @@ type builder struct {
 	scan     *opScanner // JSON's fast path, made on first use
 	cutLine  int        // line of an op cut off by the end of the input, 0 if none
 	limit    int64      // bytes the ops may take in memory; 0: no limit
+	// nilProcess: an op without a process belongs to Jepsen's nil process
+	// (EDN, Jepsen's own format) rather than being refused (JSON, ours).
+	nilProcess bool
+	invoked    bool // a client invocation was read
+	// early holds the invocations made up for completions that had none,
+	// with their lines; finish puts them before every op.
+	early      History
+	earlyLines []int
 	// size is the input's length in bytes when known, and read how much of
 	// it the ops so far took: growing h by append alone copied a 1M-op
 	// history many times over and dominated reading it.
@@ -310,27 +318,37 @@ const sizeAfter = 4096
 type opFields struct{ index, typ, process, f bool }
 
 func (b *builder) add(op Op, has opFields, line int) error {
+	if op.Type == Invoke && !(has.process && op.Process == NemesisProcess) {
+		b.invoked = true
+	}
 	switch {
 	case !has.typ:
 		return b.errorAt(line, "op has no type")
-	case !has.f && isTxnValue(op.Value):
+	case !has.f && IsTxnValue(op.Value):
 		// Elle's own histories leave :f out of transactions: a value that
 		// is a list of micro-ops can only be one.
 		op.F, has.f = "txn", true
 		b.warnOnce(line, "ops without f whose value is a list of micro-ops are taken as f txn (Elle's histories)")
 	}
 	switch {
-	case !has.process && op.F == "txn" && op.Type != Invoke && !has.index && isTxnValue(op.Value):
-		// So do Elle's test histories with :process, when they hold
-		// completions only: each op is then its own process, which
-		// claims no session order the history does not state, invoked
-		// just before it completes.
-		op.Process, has.process = anonymousProcess+int64(len(b.h)), true
-		b.warnOnce(line, "transactions without process or invocation are taken as one process each, invoked just before they complete")
-		inv := Op{Type: Invoke, Process: op.Process, F: op.F, Value: unreadTxn(op.Value), Time: op.Time}
-		if err := b.add(inv, opFields{typ: true, process: true, f: true}, line); err != nil {
-			return err
-		}
+	case op.F == "txn" && op.Type != Invoke && !has.index && IsTxnValue(op.Value) && (!has.process || !b.invoked):
+		// Elle's test histories often hold completions only. Elle orders
+		// such a transaction after nothing in real time (it has no
+		// invocation), so each is taken as invoked at the start of the
+		// history (finish puts the invocations there), on a process of
+		// its own: a process may not have two invocations open. A
+		// process the file names is dropped with its session order,
+		// which only the strong-session models would use.
+		op.Process, has.process = anonymousProcess+int64(len(b.h)+len(b.early)), true
+		b.warnOnce(line, "transactions without invocation are taken as invoked at the start of the history, each on a process of its own")
+		b.early = append(b.early, Op{Type: Invoke, Process: op.Process, F: op.F, Value: unreadTxn(op.Value), Time: op.Time})
+		b.earlyLines = append(b.earlyLines, line)
+	case !has.process && b.nilProcess:
+		// Jepsen pairs an invocation with the next completion of the same
+		// process, and ops without :process all have process nil: one
+		// process (Elle's histories/paper-example.edn has none).
+		op.Process, has.process = nilProcess, true
+		b.warnOnce(line, "ops without process are taken as one process, as Jepsen takes process nil")
 	case !has.process:
 		return b.errorAt(line, "op has no process")
 	case !has.f:
@@ -375,9 +393,14 @@ func (b *builder) tooLarge(need int64, what string) error {
 // none: far above any process a recorder or Jepsen uses.
 const anonymousProcess = 1 << 40
 
-// isTxnValue reports whether v is a list of micro-ops: each a list whose
+// nilProcess numbers Jepsen's process nil, below the anonymous ones.
+const nilProcess = anonymousProcess - 1
+
+// IsTxnValue reports whether v is a list of micro-ops: each a list whose
 // first element is append, r or w (Elle's list-append and rw-register).
-func isTxnValue(v any) bool {
+// Elle judges every client op whose value is one, whatever its f: some
+// Jepsen tests name their transactions read or write.
+func IsTxnValue(v any) bool {
 	l, ok := v.([]any)
 	if !ok || len(l) == 0 {
 		return false
@@ -439,10 +462,69 @@ func (b *builder) finish() (History, []Warning, error) {
 	if len(b.h) == 0 {
 		return nil, b.warnings, fmt.Errorf("%s: %w", b.file, ErrNoOps)
 	}
+	b.prependEarly()
+	b.renumberCrashed()
 	if err := Validate(b.h, b.lines, b.file); err != nil {
 		return nil, b.warnings, err
 	}
 	return b.h, b.warnings, nil
+}
+
+// prependEarly puts the made-up invocations before every op and numbers
+// the ops again: no op had an index (completions without invocation are
+// taken only then).
+func (b *builder) prependEarly() {
+	if len(b.early) == 0 {
+		return
+	}
+	b.h = append(b.early, b.h...)
+	b.lines = append(b.earlyLines, b.lines...)
+	b.early, b.earlyLines = nil, nil
+	for i := range b.h {
+		b.h[i].Index = int64(i)
+	}
+}
+
+// renumberCrashed gives a client process that invokes again after an info
+// completion a new number from that invocation on, above every number in
+// the history. A Jepsen run never reuses such a process (its worker
+// continues under a new one, as the crashed op may still take effect),
+// but hand-written histories do, Jepsen's own checker tests among them;
+// Jepsen's checkers pair them by order, and so does this.
+func (b *builder) renumberCrashed() {
+	type proc struct {
+		open, crashed bool
+		as            int64 // the number its ops get now
+		renumbered    bool
+	}
+	var procs Processes[proc]
+	next := int64(-1)
+	for i := range b.h {
+		op := &b.h[i]
+		if op.Process < 0 {
+			continue
+		}
+		p := procs.At(op.Process)
+		if op.Type == Invoke && p.crashed && !p.open {
+			if next < 0 {
+				for j := range b.h {
+					next = max(next, b.h[j].Process)
+				}
+			}
+			next++
+			p.as, p.renumbered, p.crashed = next, true, false
+			b.warnOnce(b.lines[i], "a process that invokes again after an info completion continues under a new process number, as in a Jepsen run")
+		}
+		if p.renumbered {
+			op.Process = p.as
+		}
+		switch {
+		case op.Type == Invoke:
+			p.open = true
+		case p.open:
+			p.open, p.crashed = false, op.Type == Info
+		}
+	}
 }
 
 // lastLine reports whether nothing but whitespace follows the line on

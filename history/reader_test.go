@@ -81,6 +81,15 @@ func TestReadNormalizesEveryFormat(t *testing.T) {
 			}}},
 		},
 		{
+			// Clojure's reader (and so Jepsen's) takes every character
+			// name and octal escape; prn writes the names.
+			name:  "edn character names and octal characters",
+			input: `{:type :invoke, :f :x, :process 0, :value [\space \tab \return \backspace \formfeed \u00e9 \o101 \o0 \\ \(]}`,
+			want: History{{Index: 0, Type: Invoke, Process: 0, F: "x", Value: []any{
+				" ", "\t", "\r", "\b", "\f", "é", "A", "\x00", "\\", "(",
+			}}},
+		},
+		{
 			name:  "edn string keys for op fields",
 			input: `{"type" "invoke" "f" "read" "process" 0}`,
 			want:  History{{Index: 0, Type: Invoke, Process: 0, F: "read"}},

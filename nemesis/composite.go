@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"strings"
+	"time"
 
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/target"
@@ -14,11 +15,13 @@ import (
 // composite interleaves several nemeses in seeded random order, like
 // Jepsen's composed nemesis, but in cycles: each cycle of len(parts)
 // actions gives every part one turn, so even a short run sees every kind
-// of fault.
+// of fault. A part in the middle of its own cycle (Cycler) keeps the turn
+// until that cycle ends, at the pace it asks for (Pacer).
 type composite struct {
 	parts []Nemesis
 	cycle []int              // the parts whose turn is still to come in this cycle
 	byF   map[string]Nemesis // which part made an action with this f
+	last  Nemesis            // the part whose action came last
 }
 
 func newComposite(parts []Nemesis) *composite {
@@ -43,14 +46,26 @@ func (c *composite) Setup(ctx context.Context, sys target.System) error {
 }
 
 func (c *composite) Op(rng *rand.Rand) history.Op {
-	if len(c.cycle) == 0 {
-		c.cycle = rng.Perm(len(c.parts))
+	p := c.last
+	if cy, ok := p.(Cycler); !ok || !cy.InCycle() {
+		if len(c.cycle) == 0 {
+			c.cycle = rng.Perm(len(c.parts))
+		}
+		p = c.parts[c.cycle[0]]
+		c.cycle = c.cycle[1:]
 	}
-	p := c.parts[c.cycle[0]]
-	c.cycle = c.cycle[1:]
+	c.last = p
 	op := p.Op(rng)
 	c.byF[op.F] = p
 	return op
+}
+
+// Next is the pace the part that acted last asks for (0: the interval).
+func (c *composite) Next() time.Duration {
+	if p, ok := c.last.(Pacer); ok {
+		return p.Next()
+	}
+	return 0
 }
 
 func (c *composite) Invoke(ctx context.Context, sys target.System, op history.Op) history.Op {

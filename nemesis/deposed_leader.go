@@ -78,6 +78,14 @@ func (d *deposedLeader) Op(*rand.Rand) history.Op {
 	return history.Op{F: deposedFs[d.step], Value: d.node}
 }
 
+// InCycle is true from start-partition until stop-partition: a composite
+// must not put another fault inside the cycle.
+func (d *deposedLeader) InCycle() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.step != 0
+}
+
 // Next is 0 (the schedule's interval) except after start-partition: the
 // pause must follow the cut within a fraction of an election timeout.
 func (d *deposedLeader) Next() time.Duration {

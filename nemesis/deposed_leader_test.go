@@ -113,3 +113,46 @@ func TestDeposedLeaderNeedsAMajorityBesideTheLeader(t *testing.T) {
 type twoNodes struct{ noSystem }
 
 func (twoNodes) Nodes() []string { return []string{"n1", "n2"} }
+
+// In a composite, deposed-leader's cycle is never split by another part's
+// action, and the composite passes on its pace (the pause 1 ms after the
+// cut).
+func TestCompositeKeepsDeposedLeaderCycleWhole(t *testing.T) {
+	fn := faultnet.New(nil)
+	defer fn.Close()
+	d, _ := Parse("deposed-leader", Options{Net: fn})
+	other := &fakeNemesis{name: "zap"}
+	c := newComposite([]Nemesis{other, d})
+	sys := &electingNodes{paused: map[string]bool{}}
+	if err := c.Setup(context.Background(), sys); err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewSource(3))
+	var fs []string
+	for range 15 {
+		done := c.Invoke(context.Background(), sys, c.Op(rng))
+		if done.Error != "" {
+			t.Fatalf("%s: %s", done.F, done.Error)
+		}
+		fs = append(fs, done.F)
+		if want := map[bool]time.Duration{true: time.Millisecond}[done.F == "start-partition"]; c.Next() != want {
+			t.Fatalf("after %s the composite asks for %v, want %v", done.F, c.Next(), want)
+		}
+	}
+	cycles := 0
+	for i, f := range fs {
+		if f != "start-partition" {
+			continue
+		}
+		if i+4 > len(fs) {
+			break
+		}
+		if got := fs[i : i+4]; !reflect.DeepEqual(got, deposedFs[:]) {
+			t.Fatalf("actions %v: a deposed-leader cycle split as %v", fs, got)
+		}
+		cycles++
+	}
+	if cycles < 2 || len(other.invoked) < 2 {
+		t.Fatalf("actions %v: %d whole cycles and %d other actions, want both parts to act", fs, cycles, len(other.invoked))
+	}
+}

@@ -40,10 +40,18 @@ type Nemesis interface {
 
 // Pacer is a nemesis whose actions do not all follow each other at the
 // schedule's interval: Next, asked after each action, says how long to
-// wait before the next one (0: the interval). A composite does not pass it
-// on: there the parts take turns at the interval.
+// wait before the next one (0: the interval). A composite passes on the
+// pace of the part that acted last.
 type Pacer interface {
 	Next() time.Duration
+}
+
+// Cycler is a nemesis whose actions form cycles that mean something only
+// whole (deposed-leader: cut, pause, resume, heal). InCycle reports whether
+// a cycle has begun and not ended; a composite keeps the turn with such a
+// part until it ends, so no other fault lands inside the cycle.
+type Cycler interface {
+	InCycle() bool
 }
 
 // Options configure the nemeses and their schedule.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -205,8 +206,8 @@ func escapePath(p string) string {
 
 // CheckAddr refuses a listen address that is not loopback unless
 // allowRemote: the store holds every run's history and node logs, and
-// the server has no authentication. "localhost" counts as loopback; a
-// missing host (":8080") means every interface.
+// the server has no authentication. Loopback is loopback.IsHost's rule,
+// the one nodes follow; a missing host (":8080") means every interface.
 func CheckAddr(addr string, allowRemote bool) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -215,10 +216,7 @@ func CheckAddr(addr string, allowRemote bool) error {
 	if allowRemote {
 		return nil
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if loopback.IsHost(host) {
 		return nil
 	}
 	what := host

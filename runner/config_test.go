@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chaoscheck/chaoscheck/target"
 )
 
 func TestScenarioPresets(t *testing.T) {
@@ -196,5 +198,34 @@ func TestResolvePicksTargetWorkloadAndNemesisThatFit(t *testing.T) {
 		if got := [3]string{c.Target, c.Workload, c.Nemesis}; err != nil || got != tc.want {
 			t.Errorf("%s: resolved to %v (%v), want %v", tc.name, got, err, tc.want)
 		}
+	}
+}
+
+// The process target's option-less features are kill and pause; help must
+// still name the nemeses a config adds, each under the condition that
+// adds it, and none the config cannot add.
+func TestMoreNemesesNamesWhatAConfigAdds(t *testing.T) {
+	pt, err := target.ByName("process")
+	if err != nil {
+		t.Fatal(err)
+	}
+	more := strings.Join(MoreNemeses(pt), "\n")
+	for _, want := range []string{
+		"when the config has [leader]: restart-leader",
+		"when the config has [commit_window]: alternate-kill",
+		"partition-leader",
+	} {
+		if !strings.Contains(more, want) {
+			t.Errorf("MoreNemeses(process) lacks %q:\n%s", want, more)
+		}
+	}
+	for _, never := range []string{"lag-follower", "coordinator-crash", "duplicate-retry", "kill,"} {
+		if strings.Contains(more, never) {
+			t.Errorf("MoreNemeses(process) offers %q, which no config gives:\n%s", never, more)
+		}
+	}
+	raft, _ := target.ByName("raft")
+	if got := MoreNemeses(raft); got != nil {
+		t.Errorf("raft's features do not depend on options, yet MoreNemeses = %v", got)
 	}
 }

@@ -161,14 +161,62 @@ func (c *Config) misfit(candidates []target.Target, needs []target.Feature) erro
 
 // NemesesFor lists the nemeses target t can serve with opts.
 func NemesesFor(t target.Target, opts target.Options) []string {
+	return nemesesWith(t.Features(opts))
+}
+
+// nemesesWith lists the nemeses a system with features fs can take.
+func nemesesWith(fs []target.Feature) []string {
 	var ns []string
 	for _, n := range nemesis.Names() {
 		needs, _ := nemesis.Needs(n)
-		if _, ok := target.Has(t.Features(opts), needs...); ok {
+		if _, ok := target.Has(fs, needs...); ok {
 			ns = append(ns, n)
 		}
 	}
 	return ns
+}
+
+// MoreNemeses lists, for a target.Conditional, the nemeses its options
+// can add beyond NemesesFor(t, nil), grouped by the conditions that add
+// the features they need: "when a node's command names its peers:
+// partition, partition-one, …".
+func MoreNemeses(t target.Target) []string {
+	c, ok := t.(target.Conditional)
+	if !ok {
+		return nil
+	}
+	base := t.Features(nil)
+	all := slices.Clone(base)
+	more := c.MoreFeatures()
+	for f := range more {
+		all = append(all, f)
+	}
+	byCond := map[string][]string{}
+	var conds []string
+	for _, n := range nemesesWith(all) {
+		needs, _ := nemesis.Needs(n)
+		var cs []string
+		for _, f := range needs {
+			if !slices.Contains(base, f) {
+				cs = append(cs, more[f])
+			}
+		}
+		if len(cs) == 0 {
+			continue
+		}
+		slices.Sort(cs)
+		k := strings.Join(cs, " and ")
+		if _, seen := byCond[k]; !seen {
+			conds = append(conds, k)
+		}
+		byCond[k] = append(byCond[k], n)
+	}
+	slices.SortFunc(conds, func(a, b string) int { return len(a) - len(b) })
+	out := make([]string, len(conds))
+	for i, k := range conds {
+		out[i] = "when " + k + ": " + strings.Join(byCond[k], ", ")
+	}
+	return out
 }
 
 // bugsFor maps the seeded bugs of c onto t's nodes: each given as

@@ -166,12 +166,8 @@ func (r *run) note(format string, args ...any) {
 func (r *run) execute(ctx context.Context) error {
 	cfg := r.cfg
 	r.log.Info("run", "dir", r.dir.Dir, "workload", cfg.Workload, "nemesis", cfg.Nemesis, "scenario", cfg.Scenario, "seed", cfg.Seed)
-	raw, err := r.record()
+	err := r.writeRecord(nil)
 	if err != nil {
-		return err
-	}
-	r.res.Config = raw
-	if err := store.WriteJSON(r.dir.Path(store.ConfigFile), raw); err != nil {
 		return err
 	}
 	// The history file exists from the start, so a run that fails to
@@ -196,6 +192,18 @@ func (r *run) execute(ctx context.Context) error {
 			r.note("stop %s: %v", cfg.Target, err)
 		}
 	}()
+	if o, ok := r.sys.(target.Observer); ok {
+		// config.json was written before boot; the target's own checkers
+		// (etcd's replica-hash) join it now, so analyze of this run
+		// re-judges with them too.
+		var names []string
+		for _, c := range o.Checkers() {
+			names = append(names, c.Name())
+		}
+		if err := r.writeRecord(names); err != nil {
+			return err
+		}
+	}
 	r.driver = r.sys.Driver()
 	// Drivers retry their setup until the system answers; a system that
 	// refuses it for good must not hold the run forever.
@@ -260,8 +268,19 @@ func (r *run) execute(ctx context.Context) error {
 	return nil
 }
 
+// writeRecord writes config.json, the run's record, with the target's own
+// checkers (extra) after the workload's.
+func (r *run) writeRecord(extra []string) error {
+	raw, err := r.record(extra)
+	if err != nil {
+		return err
+	}
+	r.res.Config = raw
+	return store.WriteJSON(r.dir.Path(store.ConfigFile), raw)
+}
+
 // record is config.json: the run's store.Record over its whole Config.
-func (r *run) record() (json.RawMessage, error) {
+func (r *run) record(extra []string) (json.RawMessage, error) {
 	cfg := r.cfg
 	rec := store.Record{Workload: cfg.Workload, Nemesis: cfg.Nemesis, Scenario: cfg.Scenario, Target: cfg.Target,
 		Seed: cfg.Seed, SUTBugs: cfg.SUTBugs, Reproduce: cfg.Command()}
@@ -271,6 +290,7 @@ func (r *run) record() (json.RawMessage, error) {
 		if !slices.Contains(names, "stats") {
 			names = append(slices.Clone(names), "stats")
 		}
+		names = append(slices.Clone(names), extra...)
 		if err := rec.SetJudgement(names, jd.Options); err != nil {
 			return nil, fmt.Errorf("runner: %w", err)
 		}

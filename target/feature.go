@@ -41,3 +41,13 @@ func Has(fs []Feature, need ...Feature) (Feature, bool) {
 	}
 	return "", true
 }
+
+// Conditional is a Target some of whose features depend on what its
+// options describe (the process target: on its config file). Help lists
+// the nemeses these features add, with the conditions, so a user does
+// not take the option-less list for all the target can do.
+type Conditional interface {
+	// MoreFeatures maps each feature the options can add to the
+	// condition that adds it, in words.
+	MoreFeatures() map[Feature]string
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -60,18 +61,26 @@ func historyTotal(path string) (total, index int64, err error) {
 			continue
 		}
 		var op struct {
-			Index   int64            `json:"index"`
-			Type    string           `json:"type"`
-			F       string           `json:"f"`
-			Process int64            `json:"process"`
-			Value   map[string]int64 `json:"value"`
+			Index   int64          `json:"index"`
+			Type    string         `json:"type"`
+			F       string         `json:"f"`
+			Process int64          `json:"process"`
+			Value   map[string]any `json:"value"`
 		}
-		if json.Unmarshal(sc.Bytes(), &op) != nil || op.Type != "ok" || op.F != "read-balances" || op.Process < 0 || len(op.Value) == 0 {
+		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
+		dec.UseNumber()
+		if dec.Decode(&op) != nil || op.Type != "ok" || op.F != "read-balances" || op.Process < 0 || len(op.Value) == 0 {
 			continue
 		}
-		for _, b := range op.Value {
-			total += b
+		sum, ok := int64(0), true
+		for _, v := range op.Value {
+			b, err := history.Int(v) // the one value rule: 5.0 is 5, "5" is no balance
+			sum, ok = sum+b, ok && err == nil
 		}
+		if !ok {
+			continue
+		}
+		total = sum
 		return total, op.Index, nil
 	}
 	if err := sc.Err(); err != nil {

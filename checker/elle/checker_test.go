@@ -458,3 +458,53 @@ func TestNoDependenciesIsUnknown(t *testing.T) {
 		}
 	}
 }
+
+func TestTxnsNamedReadAndWriteAreJudged(t *testing.T) {
+	// braft's Jepsen test (github.com/Deabus/braft_bug) names its rw-register
+	// transactions read and write; Elle judges every client op whose value
+	// is micro-ops. A write completes, then a read begun later misses it:
+	// G-single-realtime. The register read of process 2 is not a txn.
+	h := readEDN(t, `
+{:type :invoke, :f :write, :value [[:w 9 1]], :process 0, :time 1, :index 0}
+{:type :ok, :f :write, :value [[:w 9 1]], :process 0, :time 2, :index 1}
+{:type :invoke, :f :read, :value [[:r 9 nil]], :process 1, :time 3, :index 2}
+{:type :ok, :f :read, :value [[:r 9 nil]], :process 1, :time 4, :index 3}
+{:type :invoke, :f :read, :value nil, :process 2, :time 5, :index 4}
+{:type :ok, :f :read, :value 3, :process 2, :time 6, :index 5}
+`)
+	r := check(t, "rw-register", nil, h)
+	if r.Valid != checker.Invalid || !slices.Equal(kinds(r), []string{"G-single-realtime"}) {
+		t.Fatalf("%v %v %v", r.Valid, r.Anomalies, r.Notes)
+	}
+	if r.Counts["ignored"] != 1 {
+		t.Errorf("the register read should be ignored: counts %v", r.Counts)
+	}
+}
+
+func TestCompletionOnlyTxnsHaveNoRealtimeOrderInto(t *testing.T) {
+	// Elle's realtime graph orders a txn after the txns that completed
+	// before its invocation; a txn written without invocation is ordered
+	// after none. So reading x empty after an append of 1 to x, both
+	// without invocation, is legal under strict serializability ...
+	completions := readEDN(t, `
+{:type :ok, :value [[:append :x 1]]}
+{:type :ok, :value [[:r :x nil]]}
+{:type :ok, :value [[:r :x [1]]]}
+`)
+	if r := check(t, "list-append", nil, completions); r.Valid != checker.Valid {
+		t.Fatalf("completions only: %v %v %v", r.Valid, r.Anomalies, r.Notes)
+	}
+	// ... but with the invocations written, the read begins after the
+	// append completed: a stale read.
+	invoked := readEDN(t, `
+{:type :invoke, :process 0, :value [[:append :x 1]]}
+{:type :ok, :process 0, :value [[:append :x 1]]}
+{:type :invoke, :process 1, :value [[:r :x nil]]}
+{:type :ok, :process 1, :value [[:r :x nil]]}
+{:type :invoke, :process 2, :value [[:r :x nil]]}
+{:type :ok, :process 2, :value [[:r :x [1]]]}
+`)
+	if r := check(t, "list-append", nil, invoked); r.Valid != checker.Invalid || !slices.Equal(kinds(r), []string{"G-single-realtime"}) {
+		t.Fatalf("with invocations: %v %v", r.Valid, r.Anomalies)
+	}
+}

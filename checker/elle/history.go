@@ -126,8 +126,10 @@ func (a *analysis) malformed(op *history.Op, format string, args ...any) {
 }
 
 // pair pairs every client txn invocation with its completion, in
-// invocation order. Ops of other fs are counted as ignored: a txn history
-// may hold nemesis ops and reads of other workloads.
+// invocation order. A txn is an op with f txn, or any client op whose
+// value is a list of micro-ops (Elle reads every client op: Jepsen tests
+// such as braft's name their transactions read and write). Other ops are
+// counted as ignored: a txn history may hold reads of other workloads.
 func (a *analysis) pair() {
 	open := make(map[int64]int32)
 	for i := range a.h {
@@ -136,7 +138,7 @@ func (a *analysis) pair() {
 			continue
 		}
 		if op.Type == history.Invoke {
-			if op.F != "txn" {
+			if op.F != "txn" && !history.IsTxnValue(op.Value) {
 				a.counts["ignored"]++
 				continue
 			}
@@ -208,6 +210,23 @@ func (a *analysis) mopValue(t *txn, m int32) any {
 	list, _ := a.txnValue(t).([]any)
 	_, _, v, _ := mopParts(list[m-t.m0])
 	return v
+}
+
+// mopOf reads micro-op mi of txn ti, [f k v]: its f, key id and raw
+// value. A mop of another shape, or whose key is not a scalar, is
+// recorded as malformed and ok is false: the caller drops the txn.
+func (a *analysis) mopOf(ti int32, mi int, m any) (f string, key int32, v any, ok bool) {
+	f, k, v, isMop := mopParts(m)
+	if !isMop {
+		a.malformed(a.op(ti), "micro-op %d, %s, is not [f k v]", mi, short(m))
+		return "", 0, nil, false
+	}
+	kval, isKey := a.vals.of(k)
+	if !isKey {
+		a.malformed(a.op(ti), "micro-op %d: key %s is not a scalar", mi, short(k))
+		return "", 0, nil, false
+	}
+	return f, a.key(kval), v, true
 }
 
 // mopParts splits a micro-op [f k v] into its parts.

@@ -226,17 +226,10 @@ func (la *listAppend) parse(ti int32, t *txn, list []any) bool {
 	la.state = la.state[:0]
 	la.scratch = la.scratch[:0]
 	for mi, m := range list {
-		f, k, v, isMop := mopParts(m)
+		f, key, v, isMop := la.mopOf(ti, mi, m)
 		if !isMop {
-			la.malformed(la.op(ti), "micro-op %d, %s, is not [f k v]", mi, short(m))
 			return false
 		}
-		kval, isKey := la.vals.of(k)
-		if !isKey {
-			la.malformed(la.op(ti), "micro-op %d: key %s is not a scalar", mi, short(k))
-			return false
-		}
-		key := la.key(kval)
 		switch f {
 		case "append":
 			x, isVal := la.vals.of(v)
@@ -683,70 +676,39 @@ func (la *listAppend) dataEdges(ctx context.Context, e *edges) error {
 }
 
 // lostUpdates reports committed txns that read the same version of a key
-// and then both appended to it: one overwrote the other's premise (Elle's
-// lost-update, found directly rather than as a cycle, since unread appends
-// leave the cycle's edges unknown).
+// (their first read of it) and then both appended to it (lostUpdateGroups).
 func (la *listAppend) lostUpdates() {
 	type readKey struct {
 		k    int32
 		n    int32
 		hash uint64
 	}
-	groups := map[readKey][]int32{}
-	var order []readKey
-	for ti := range la.txns {
-		t := &la.txns[ti]
-		if t.typ != txnOK {
-			continue
+	firstRead := func(t *txn, m int32) (readKey, bool) {
+		md := &la.mops[m]
+		if md.kind != mopRead || md.n < 0 {
+			return readKey{}, false
 		}
-		for m := t.m0; m < t.m1; m++ {
-			md := &la.mops[m]
-			if md.kind != mopRead || md.n < 0 {
-				continue
-			}
-			first := true
-			for p := t.m0; p < m; p++ {
-				if la.mops[p].kind == mopRead && la.mops[p].key == md.key {
-					first = false // not the txn's first read of the key
-					break
-				}
-			}
-			if !first {
-				continue
-			}
-			for n := m + 1; n < t.m1; n++ {
-				if la.mops[n].kind == mopAppend && la.mops[n].key == md.key {
-					rk := readKey{md.key, md.n, md.hash}
-					if _, seen := groups[rk]; !seen {
-						order = append(order, rk)
-					}
-					groups[rk] = append(groups[rk], int32(ti))
-					break
-				}
+		for p := t.m0; p < m; p++ {
+			if la.mops[p].kind == mopRead && la.mops[p].key == md.key {
+				return readKey{}, false // not the txn's first read of the key
 			}
 		}
+		return readKey{md.key, md.n, md.hash}, true
 	}
-	for _, rk := range order {
-		ts := groups[rk]
-		if len(ts) < 2 {
-			continue
-		}
-		ops := make([]int64, len(ts))
-		for i, t := range ts {
-			ops[i] = la.opIndex(t)
-		}
+	for _, g := range lostUpdateGroups(la.analysis, mopAppend, firstRead) {
+		rk, t0 := g.state, g.txns[0]
 		read := "[]"
 		if rk.n > 0 {
-			for m := la.txns[ts[0]].m0; m < la.txns[ts[0]].m1; m++ {
+			for m := la.txns[t0].m0; m < la.txns[t0].m1; m++ {
 				if md := la.mops[m]; md.kind == mopRead && md.key == rk.k && md.hash == rk.hash {
-					read = la.vals.listText(la.readList(ts[0], m))
+					read = la.vals.listText(la.readList(t0, m))
 					break
 				}
 			}
 		}
-		la.add("lost-update", ops, rk.k, fmt.Sprintf(
+		la.add("lost-update", g.ops, rk.k, fmt.Sprintf(
 			"ops %s all read key %s = %s and then appended to it: each committed an update based on a state another one overwrote (lost update)",
-			joinInts(ops), la.keyText(rk.k), read))
+			joinInts(g.ops), la.keyText(rk.k), read))
 	}
 }
 

@@ -65,17 +65,10 @@ func (r *rwRegister) analyze(ctx context.Context, e *edges) error {
 func (r *rwRegister) parse(ti int32, t *txn, list []any) bool {
 	r.state = r.state[:0]
 	for mi, m := range list {
-		f, k, v, isMop := mopParts(m)
+		f, key, v, isMop := r.mopOf(ti, mi, m)
 		if !isMop {
-			r.malformed(r.op(ti), "micro-op %d, %s, is not [f k v]", mi, short(m))
 			return false
 		}
-		kval, isKey := r.vals.of(k)
-		if !isKey {
-			r.malformed(r.op(ti), "micro-op %d: key %s is not a scalar", mi, short(k))
-			return false
-		}
-		key := r.key(kval)
 		x := nilVal
 		if v != nil {
 			var isVal bool
@@ -237,44 +230,19 @@ func (r *rwRegister) dataEdges(e *edges) {
 	}
 }
 
-// lostUpdates: committed txns that read the same value of a key and then
-// both wrote it.
+// lostUpdates: committed txns that read the same value of a key (an
+// external read) and then both wrote it (lostUpdateGroups).
 func (r *rwRegister) lostUpdates() {
-	groups := map[kv][]int32{}
-	var order []kv
-	for ti := range r.txns {
-		t := &r.txns[ti]
-		if t.typ != txnOK {
-			continue
+	extRead := func(t *txn, m int32) (kv, bool) {
+		md := r.mops[m]
+		if md.kind != mopRead || !r.extRead(t, m) {
+			return kv{}, false
 		}
-		for m := t.m0; m < t.m1; m++ {
-			md := r.mops[m]
-			if md.kind != mopRead || !r.extRead(t, m) {
-				continue
-			}
-			for n := m + 1; n < t.m1; n++ {
-				if r.mops[n].kind == mopWrite && r.mops[n].key == md.key {
-					g := kv{md.key, md.v}
-					if _, seen := groups[g]; !seen {
-						order = append(order, g)
-					}
-					groups[g] = append(groups[g], int32(ti))
-					break
-				}
-			}
-		}
+		return kv{md.key, md.v}, true
 	}
-	for _, g := range order {
-		ts := groups[g]
-		if len(ts) < 2 {
-			continue
-		}
-		ops := make([]int64, len(ts))
-		for i, t := range ts {
-			ops[i] = r.opIndex(t)
-		}
-		r.add("lost-update", ops, g.k, fmt.Sprintf(
+	for _, g := range lostUpdateGroups(r.analysis, mopWrite, extRead) {
+		r.add("lost-update", g.ops, g.state.k, fmt.Sprintf(
 			"ops %s all read key %s = %s and then wrote it: each committed an update based on a state another one overwrote (lost update)",
-			joinInts(ops), r.keyText(g.k), r.vals.text(g.v)))
+			joinInts(g.ops), r.keyText(g.state.k), r.vals.text(g.state.v)))
 	}
 }

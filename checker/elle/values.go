@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/chaoscheck/chaoscheck/history"
 )
 
 // val is a key or an element in the form the analysis compares: an
@@ -21,57 +23,60 @@ const (
 	nilVal val = internedTag
 )
 
-// values interns non-integer keys and elements. Strings and numbers stay
-// apart, as they do in Clojure: the string "3" is not the number 3.
+// values interns non-integer keys and elements by history.ValueKey, the
+// one value rule: numbers by value (3.0 is 3), and strings apart from
+// numbers, as in Clojure: the string "3" is not the number 3.
 type values struct {
-	ids   map[string]val
-	texts []string // id-1 → text, for printing
+	ids   map[string]val // ValueKey → val
+	texts []string       // id-1 → text, for printing
 }
 
 func newValues() *values { return &values{ids: map[string]val{}} }
 
-// of returns the canonical val of v and whether v is a scalar (nil is not).
+// of returns the canonical val of v and whether v is a scalar (nil, lists,
+// maps and values the rule refuses are not).
 func (vs *values) of(v any) (val, bool) {
 	switch x := v.(type) {
 	case json.Number:
-		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil && n > -smallLimit && n < smallLimit {
-			return val(n), true
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return vs.ofInt(n), true
 		}
-		if f, err := strconv.ParseFloat(string(x), 64); err == nil && f == math.Trunc(f) && f > -smallLimit && f < smallLimit {
-			return val(int64(f)), true
-		}
-		return vs.intern("n" + string(x)), true
 	case int:
 		return vs.ofInt(int64(x)), true
 	case int64:
 		return vs.ofInt(x), true
-	case float64:
-		if x == math.Trunc(x) && x > -smallLimit && x < smallLimit {
-			return val(int64(x)), true
-		}
-		return vs.intern("n" + strconv.FormatFloat(x, 'g', -1, 64)), true
-	case string:
-		return vs.intern("s" + x), true
-	case bool:
-		return vs.intern("b" + strconv.FormatBool(x)), true
+	case nil, []any, map[string]any:
+		return 0, false
 	}
-	return 0, false
+	k, err := history.ValueKey(v)
+	if err != nil {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(k, 10, 64); err == nil {
+		return vs.ofInt(n), true
+	}
+	text := k
+	if s, ok := v.(string); ok {
+		text = s // EDN keywords arrive as strings: print them bare
+	}
+	return vs.intern(k, text), true
 }
 
 func (vs *values) ofInt(n int64) val {
 	if n > -smallLimit && n < smallLimit {
 		return val(n)
 	}
-	return vs.intern("n" + strconv.FormatInt(n, 10))
+	k := strconv.FormatInt(n, 10)
+	return vs.intern(k, k)
 }
 
-func (vs *values) intern(s string) val {
-	if id, ok := vs.ids[s]; ok {
+func (vs *values) intern(key, text string) val {
+	if id, ok := vs.ids[key]; ok {
 		return id
 	}
-	vs.texts = append(vs.texts, s)
+	vs.texts = append(vs.texts, text)
 	id := internedTag + val(len(vs.texts))
-	vs.ids[s] = id
+	vs.ids[key] = id
 	return id
 }
 
@@ -84,7 +89,7 @@ func (vs *values) text(v val) string {
 	if v > -smallLimit {
 		return strconv.FormatInt(int64(v), 10)
 	}
-	return vs.texts[int(v-internedTag)-1][1:]
+	return vs.texts[int(v-internedTag)-1]
 }
 
 // listText prints a list of vals as [a b c], eliding the middle of long

@@ -54,9 +54,11 @@ Workloads and their checkers:
   register      linearizable (one register: read, write)        + stats
   cas-register  linearizable (one register: read, write, cas)   + stats
   kv            linearizable (a cas-register per key)           + stats
+  mutex         linearizable (Knossos's mutex: acquire, release) + stats
   set           set (lost, unexpected, duplicated, recovered)   + stats
   set-full      set-full (every read: lost, stale, duplicated)  + stats
   bank          bank (every read sums to the total)             + stats
+  counter       counter (every read within the adds' bounds)    + stats
   txid          txid (every tx_id applied exactly once)         + stats
   list-append   Elle: txns of appends and list reads (G0 … G2)  + stats
   rw-register   Elle: txns of register writes and reads         + stats
@@ -82,7 +84,7 @@ arguments, 255 internal error.`,
 func init() {
 	f := analyzeCmd.Flags()
 	f.StringVarP(&analyzeFlags.workload, "workload", "w", "", "workload whose checkers judge the history: "+strings.Join(checker.Workloads(), ", ")+" (default: for a run directory, the checkers the run used; else kv)")
-	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, stats, replica-hash, list-append, rw-register")
+	f.StringSliceVar(&analyzeFlags.checkers, "checkers", nil, "explicit checker list instead of --workload: linearizable, txid, set, set-full, bank, counter, stats, replica-hash, list-append, rw-register")
 	f.StringVar(&analyzeFlags.init, "init", "nil", "linearizable: initial register value, as JSON (0, \"x\") or nil")
 	f.DurationVar(&analyzeFlags.timeout, "timeout", 5*time.Minute, "linearizable, list-append, rw-register: time limit for the check; running out gives unknown")
 	f.Var(&analyzeFlags.memory, "memory", "memory budget, e.g. 512MiB or 4GiB: the linearizability search gives up on a key (unknown, with a note) rather than exceed it (default: half the memory available when analyze starts)")
@@ -356,9 +358,9 @@ func resolveHistory(path string) (string, *runInfo, error) {
 		run.record, run.recordOK = rec, true
 		run.checkers = rec.Checkers
 	}
-	// results.json names every checker the run used: the workload's
-	// (config.json has those too) and the target's own, added after boot
-	// (etcd's replica-hash). Without the target's, analyze judged VALID an
+	// results.json names every checker the run used. config.json names
+	// the target's own (etcd's replica-hash) only in runs stored since
+	// the runner records them; without them analyze judged VALID an older
 	// etcd run that run had found INVALID (diverged members).
 	if res, err := store.Load(dir); err == nil {
 		for _, c := range res.Checkers {

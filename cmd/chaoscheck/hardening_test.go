@@ -42,6 +42,9 @@ func TestUserInputErrorsExit254(t *testing.T) {
 		{"selftest store is a file", []string{"selftest", "--bugs", "twopc/one-phase", "--store", file}, "not a directory", ""},
 		{"node raft --data a file", []string{"node", "raft", "--data", file}, "is a file", ""},
 		{"participant --data under a file", []string{"node", "participant", "--id", "p1", "--api", "127.0.0.1:0", "--data", filepath.Join(file, "p1")}, "is a file", ""},
+		{"participant --api not loopback", []string{"node", "participant", "--id", "p1", "--api", "0.0.0.0:7101", "--data", fresh("p1")}, "is not loopback", ""},
+		{"node raft --api not loopback", []string{"node", "raft", "--id", "1", "--peers", "1=127.0.0.1:7101", "--peer-apis", "1=127.0.0.1:7001", "--api", "10.0.0.1:7001", "--data", fresh("n1")}, "is not loopback", ""},
+		{"node raft --peers not loopback", []string{"node", "raft", "--id", "1", "--peers", "1=192.168.1.5:7101", "--api", "127.0.0.1:7001", "--data", fresh("n1")}, "is not loopback", ""},
 		{"serve --addr bad port", []string{"serve", "--store", tmp, "--addr", "127.0.0.1:99999"}, "--addr", ""},
 		{"node bogus", []string{"node", "bogus"}, `unknown command "bogus"`, ""},
 		// A target's own flag, judged before the run directory exists.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 	"github.com/chaoscheck/chaoscheck/sut/bugs"
 	"github.com/chaoscheck/chaoscheck/sut/raftsql"
 )
@@ -113,7 +114,7 @@ func raftConfig() (raftsql.Config, error) {
 	if err != nil {
 		return raftsql.Config{}, fmt.Errorf("--peer-apis: %w", err)
 	}
-	if err := raftsql.CheckLoopback(f.api); err != nil {
+	if err := loopback.Check(f.api); err != nil {
 		return raftsql.Config{}, fmt.Errorf("--api: %w", err)
 	}
 	names, err := bugs.ResolveNames(bugs.Raft, f.bugs)

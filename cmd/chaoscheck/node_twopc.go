@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 	"github.com/chaoscheck/chaoscheck/sut/twopc"
 )
 
@@ -108,8 +109,8 @@ func runTwoPCNode(kind string, haveRequired bool, required, api, data string, bu
 	if err := checkDataDir("--data", data); err != nil {
 		return badInput(fmt.Errorf("%s: %w", kind, err))
 	}
-	if err := twopc.CheckAPIAddr(api); err != nil {
-		return badInput(err)
+	if err := loopback.Check(api); err != nil {
+		return badInput(fmt.Errorf("--api: %w", err))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()

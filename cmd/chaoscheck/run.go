@@ -200,6 +200,9 @@ func targetHelp() string {
 		fmt.Fprintf(&b, "  %-16s %s\n", name, t.Doc())
 		fmt.Fprintf(&b, "  %-16s workloads: %s\n", "", strings.Join(t.Workloads(), ", "))
 		fmt.Fprintf(&b, "  %-16s nemeses:   %s\n", "", strings.Join(runner.NemesesFor(t, nil), ", "))
+		for _, n := range runner.MoreNemeses(t) {
+			fmt.Fprintf(&b, "  %-16s            and, %s\n", "", n)
+		}
 	}
 	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/store"
 )
 
@@ -55,13 +56,13 @@ func TestAnalyzeOfAStoredRunAgreesWithTheRun(t *testing.T) {
 	}
 }
 
-// TestAnalyzeOfAStoredRunUsesTheTargetsCheckers: an etcd run is judged by
-// its workload's checkers and by the target's own (replica-hash, added
-// after boot, so named only in results.json). analyze of the run must use
-// both: it used to read the workload's from config.json alone and judge
-// VALID a run whose members diverged (etcd #13766 on v3.5.2, INVALID in
-// `run`). The files are a run directory as the runner writes them, cut to
-// one add, its final read and the members' hashes.
+// TestAnalyzeOfAStoredRunUsesTheTargetsCheckers: a run stored before the
+// runner recorded the target's checkers in config.json names replica-hash
+// only in results.json. analyze of it must still use it: it read the
+// workload's checkers from config.json alone and judged VALID a run whose
+// members diverged (etcd #13766 on v3.5.2, INVALID in `run`). The files
+// are such a run directory, cut to one add, its final read and the
+// members' hashes.
 func TestAnalyzeOfAStoredRunUsesTheTargetsCheckers(t *testing.T) {
 	dir := t.TempDir()
 	files := map[string]string{
@@ -92,4 +93,45 @@ func TestAnalyzeOfAStoredRunUsesTheTargetsCheckers(t *testing.T) {
 	if code != exitInvalid || strings.Join(names, ",") != "set,stats,replica-hash" {
 		t.Fatalf("analyze: exit %d with checkers %v; want 1 (the diverged member) with set, stats, replica-hash\n%s", code, names, stderr)
 	}
+}
+
+// TestAnalyzeOfAStoredRunKeepsTheTargetsCheckers: a run whose target adds
+// checkers of its own (etcd's replica-hash) records them in config.json,
+// and analyze of that run dir re-judges with them: a diverged member found
+// by the run is found again, not dropped.
+func TestAnalyzeOfAStoredRunKeepsTheTargetsCheckers(t *testing.T) {
+	dir := t.TempDir()
+	rec := store.Record{Workload: "register", Nemesis: "kill", Target: "etcd", Seed: 1}
+	if err := rec.SetJudgement([]string{"linearizable", "stats", "replica-hash"}, checker.Options{Model: "register"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := store.EncodeRecord(rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist := `{"index":0,"type":"invoke","process":0,"f":"write","key":"k0","value":1}
+{"index":1,"type":"ok","process":0,"f":"write","key":"k0","value":1}
+{"index":2,"type":"invoke","process":1,"f":"final-hash"}
+{"index":3,"type":"ok","process":1,"f":"final-hash","value":{"n1":{"revision":5,"hash":7},"n2":{"revision":5,"hash":7},"n3":{"revision":5,"hash":9}}}
+`
+	if err := os.WriteFile(filepath.Join(dir, store.ConfigFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, store.HistoryFile), []byte(hist), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := chaoscheck(t, "analyze", "--json", dir)
+	var a store.Results
+	if err := json.Unmarshal([]byte(stdout), &a); err != nil {
+		t.Fatalf("exit %d: %v\n%s\n%s", code, err, stdout, stderr)
+	}
+	if code != exitInvalid || a.Valid != checker.Invalid {
+		t.Fatalf("analyze of a run whose members diverged: exit %d, %v; want invalid\n%s", code, a.Valid, stdout)
+	}
+	for _, r := range a.Checkers {
+		if r.Checker == "replica-hash" && len(r.Anomalies) == 1 && r.Anomalies[0].Kind == "replica-divergence" && r.Anomalies[0].Key == "n3" {
+			return
+		}
+	}
+	t.Fatalf("no replica-divergence naming n3 among %+v", a.Checkers)
 }

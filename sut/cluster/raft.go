@@ -229,6 +229,23 @@ func (rc *RaftCluster) DataDir(id uint64) string {
 	return filepath.Join(rc.cfg.Dir, raftNodeName(id))
 }
 
+// ProcNodes controls the replicas' processes by node name (n1, n2 …).
+func (rc *RaftCluster) ProcNodes() ProcNodes {
+	return ProcNodes{
+		lookup: func(node string) *Proc {
+			id, _ := RaftNodeID(node)
+			return rc.procs[id]
+		},
+		names: func() []string {
+			ns := make([]string, len(rc.ids))
+			for i, id := range rc.ids {
+				ns[i] = RaftNodeName(id)
+			}
+			return ns
+		},
+	}
+}
+
 // LogPath is replica id's node.log.
 func (rc *RaftCluster) LogPath(id uint64) string { return rc.procs[id].Spec().LogPath }
 
@@ -244,13 +261,7 @@ func (rc *RaftCluster) proc(id uint64) (*Proc, error) {
 }
 
 // Kill sends SIGKILL to replica id and waits until it is gone.
-func (rc *RaftCluster) Kill(id uint64) error {
-	p, err := rc.proc(id)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
-}
+func (rc *RaftCluster) Kill(id uint64) error { return rc.ProcNodes().Kill(RaftNodeName(id)) }
 
 // Start starts replica id again on its data dir and waits until it
 // answers /status.
@@ -274,22 +285,10 @@ func (rc *RaftCluster) Restart(id uint64) error {
 }
 
 // Pause stops replica id with SIGSTOP.
-func (rc *RaftCluster) Pause(id uint64) error {
-	p, err := rc.proc(id)
-	if err != nil {
-		return err
-	}
-	return p.Pause()
-}
+func (rc *RaftCluster) Pause(id uint64) error { return rc.ProcNodes().Pause(RaftNodeName(id)) }
 
 // Resume continues a paused replica.
-func (rc *RaftCluster) Resume(id uint64) error {
-	p, err := rc.proc(id)
-	if err != nil {
-		return err
-	}
-	return p.Resume()
-}
+func (rc *RaftCluster) Resume(id uint64) error { return rc.ProcNodes().Resume(RaftNodeName(id)) }
 
 // Status asks replica id for its /status.
 func (rc *RaftCluster) Status(ctx context.Context, id uint64) (raftsql.Status, error) {

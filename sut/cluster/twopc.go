@@ -202,6 +202,11 @@ func (c *TwoPCCluster) API(name string) string { return c.apis[name] }
 // Dir is the cluster's directory.
 func (c *TwoPCCluster) Dir() string { return c.cfg.Dir }
 
+// ProcNodes controls the nodes' processes by name.
+func (c *TwoPCCluster) ProcNodes() ProcNodes {
+	return ProcNodes{lookup: func(node string) *Proc { return c.procs[node] }, names: c.Nodes}
+}
+
 // Client is a client of the coordinator with a 5s timeout.
 func (c *TwoPCCluster) Client() *twopc.Client { return c.client }
 
@@ -214,13 +219,7 @@ func (c *TwoPCCluster) node(name string) (*Proc, error) {
 }
 
 // Kill kills a node with SIGKILL and reaps it.
-func (c *TwoPCCluster) Kill(name string) error {
-	p, err := c.node(name)
-	if err != nil {
-		return err
-	}
-	return p.Kill()
-}
+func (c *TwoPCCluster) Kill(name string) error { return c.ProcNodes().Kill(name) }
 
 // Start starts a stopped node on its data dir and port; it does not wait
 // for it (WaitUp does).

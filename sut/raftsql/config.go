@@ -7,12 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 )
 
 // Config is one replica's configuration; cmd/chaoscheck fills it from
@@ -91,8 +92,8 @@ func (c Config) validate() error {
 }
 
 // ParseAddrs parses "1=127.0.0.1:7101,2=127.0.0.1:7102" into id → address.
-// Addresses must be on 127.0.0.1 (or localhost): nodes never listen
-// beyond the loopback interface.
+// Addresses must be on the loopback interface (loopback.Check): nodes
+// never listen beyond it.
 func ParseAddrs(s string) (map[uint64]string, error) {
 	m := map[uint64]string{}
 	if strings.TrimSpace(s) == "" {
@@ -107,7 +108,7 @@ func ParseAddrs(s string) (map[uint64]string, error) {
 		if err != nil || id == 0 {
 			return nil, fmt.Errorf("%q: node id must be a positive integer", part)
 		}
-		if err := CheckLoopback(addr); err != nil {
+		if err := loopback.Check(addr); err != nil {
 			return nil, fmt.Errorf("%q: %w", part, err)
 		}
 		if _, dup := m[id]; dup {
@@ -130,21 +131,4 @@ func FormatAddrs(m map[uint64]string) string {
 		parts[i] = fmt.Sprintf("%d=%s", id, m[id])
 	}
 	return strings.Join(parts, ",")
-}
-
-// CheckLoopback accepts host:port addresses on the loopback interface.
-func CheckLoopback(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return err
-	}
-	if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-		return fmt.Errorf("bad port %q", port)
-	}
-	if host != "localhost" {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			return fmt.Errorf("host %q is not a loopback address (nodes listen on 127.0.0.1 only)", host)
-		}
-	}
-	return nil
 }

@@ -11,17 +11,20 @@ import (
 	"net/http"
 	"syscall"
 	"time"
+
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 )
 
 // maxBody bounds every request body a node reads.
 const maxBody = 1 << 20
 
-// listenLoopback listens on addr, which must be on 127.0.0.1: the embedded
-// SUT is never reachable from outside the machine. A port still held by a
+// listenLoopback listens on addr, which must be on the loopback interface
+// (loopback.Check): the embedded SUT is never reachable from outside the
+// machine. A port still held by a
 // node that was just killed is retried for a few seconds.
 func listenLoopback(ctx context.Context, addr string) (net.Listener, error) {
-	if err := CheckAPIAddr(addr); err != nil {
-		return nil, err
+	if err := loopback.Check(addr); err != nil {
+		return nil, fmt.Errorf("api %w", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -38,18 +41,6 @@ func listenLoopback(ctx context.Context, addr string) (net.Listener, error) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// CheckAPIAddr checks that addr is host:port on 127.0.0.1.
-func CheckAPIAddr(addr string) error {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("api address %q: %w", addr, err)
-	}
-	if host != "127.0.0.1" || port == "" {
-		return fmt.Errorf("api address %q: nodes listen on 127.0.0.1:<port> only", addr)
-	}
-	return nil
 }
 
 // serve runs an HTTP server on ln until ctx ends, then shuts it down.

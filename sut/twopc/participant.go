@@ -111,14 +111,7 @@ func RunParticipant(ctx context.Context, cfg ParticipantConfig) error {
 }
 
 func (p *participant) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /prepare", p.handlePrepare)
-	mux.HandleFunc("POST /commit", p.handleCommit)
-	mux.HandleFunc("POST /abort", p.handleAbort)
-	mux.HandleFunc("POST /read", p.handleRead)
-	mux.HandleFunc("POST /release", p.handleRelease)
-	mux.HandleFunc("GET /status", p.handleStatus)
-	mux.HandleFunc("GET /observe", p.handleObserve)
+	mux := participantRoutes(p)
 	mux.Handle(failpoint.Prefix, failpoint.Handler())
 	return mux
 }
@@ -159,12 +152,8 @@ func xidOf(txID, xid string) string {
 }
 
 func (p *participant) handlePrepare(w http.ResponseWriter, r *http.Request) {
-	var req PrepareRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if req.TxID == "" || len(req.Ops) == 0 {
-		writeError(w, http.StatusBadRequest, "prepare needs a tx_id and at least one op")
+	req, ok := readPrepare(w, r)
+	if !ok {
 		return
 	}
 	resp, fresh, err := p.prepare(r.Context(), xidOf(req.TxID, req.XID), req)
@@ -248,23 +237,6 @@ func (p *participant) validateLocked(ctx context.Context, xid string, ops []Op) 
 	return "", nil
 }
 
-func (p *participant) handleCommit(w http.ResponseWriter, r *http.Request) {
-	var req CommitRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if req.TxID == "" {
-		writeError(w, http.StatusBadRequest, "commit needs a tx_id")
-		return
-	}
-	ack, status, err := p.commit(r.Context(), xidOf(req.TxID, req.XID), req.TxID, req.Ops)
-	if err != nil {
-		writeError(w, status, "commit %s: %v", req.TxID, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ack)
-}
-
 // commit applies a prepared tx once. A repeat is a no-op success. A tx
 // never prepared here is refused unless the request carries its ops (only
 // the one-phase seeded bug sends them); it is then validated and applied
@@ -314,23 +286,6 @@ func (p *participant) releaseLocked(xid string) {
 		}
 	}
 	delete(p.inDoubt, xid)
-}
-
-func (p *participant) handleAbort(w http.ResponseWriter, r *http.Request) {
-	var req AbortRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if req.TxID == "" {
-		writeError(w, http.StatusBadRequest, "abort needs a tx_id")
-		return
-	}
-	ack, status, err := p.abort(r.Context(), xidOf(req.TxID, req.XID), req.TxID)
-	if err != nil {
-		writeError(w, status, "abort %s: %v", req.TxID, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ack)
 }
 
 // abort records xid ABORTED, also when it was never heard of, so that a

@@ -14,6 +14,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/chaoscheck/chaoscheck/internal/loopback"
 )
 
 // A PostgreSQL participant speaks the participant API (protocol.go) to the
@@ -123,7 +125,7 @@ func StartPGParticipant(ctx context.Context, cfg PGParticipantConfig) (*PGPartic
 		pool.Close()
 		return nil, fmt.Errorf("pg participant %s: %w", cfg.ID, err)
 	}
-	if err := CheckAPIAddr(cfg.Addr); err != nil {
+	if err := loopback.Check(cfg.Addr); err != nil {
 		pool.Close()
 		return nil, err
 	}
@@ -194,17 +196,7 @@ func (p *PGParticipant) createTables(ctx context.Context) error {
 	})
 }
 
-func (p *PGParticipant) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /prepare", p.handlePrepare)
-	mux.HandleFunc("POST /commit", p.handleCommit)
-	mux.HandleFunc("POST /abort", p.handleAbort)
-	mux.HandleFunc("POST /read", p.handleRead)
-	mux.HandleFunc("POST /release", p.handleRelease)
-	mux.HandleFunc("GET /status", p.handleStatus)
-	mux.HandleFunc("GET /observe", p.handleObserve)
-	return mux
-}
+func (p *PGParticipant) routes() http.Handler { return participantRoutes(p) }
 
 // gidLiteral quotes an xid as the string literal PREPARE TRANSACTION and
 // COMMIT PREPARED take (they accept no parameters).
@@ -234,12 +226,8 @@ const (
 )
 
 func (p *PGParticipant) handlePrepare(w http.ResponseWriter, r *http.Request) {
-	var req PrepareRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if req.TxID == "" || len(req.Ops) == 0 {
-		writeError(w, http.StatusBadRequest, "prepare needs a tx_id and at least one op")
+	req, ok := readPrepare(w, r)
+	if !ok {
 		return
 	}
 	resp, err := p.prepare(r.Context(), xidOf(req.TxID, req.XID), req.TxID, req.Ops)
@@ -349,23 +337,6 @@ func (p *PGParticipant) state(ctx context.Context, xid string) (string, error) {
 	return st, err
 }
 
-func (p *PGParticipant) handleCommit(w http.ResponseWriter, r *http.Request) {
-	var req CommitRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if req.TxID == "" {
-		writeError(w, http.StatusBadRequest, "commit needs a tx_id")
-		return
-	}
-	ack, status, err := p.commit(r.Context(), xidOf(req.TxID, req.XID), req.TxID, req.Ops)
-	if err != nil {
-		writeError(w, status, "commit %s: %v", req.TxID, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ack)
-}
-
 // commit is COMMIT PREPARED. A repeat finds no prepared xid and the
 // effect row: a no-op success. A tx never prepared here is refused unless
 // the request carries its ops (the coordinator's one-phase seeded bug),
@@ -399,23 +370,6 @@ func (p *PGParticipant) commit(ctx context.Context, xid, txID string, ops []Op) 
 		return Ack{}, http.StatusConflict, errors.New(reason)
 	}
 	return Ack{TxID: txID, State: StateCommitted, Changed: true}, 0, nil
-}
-
-func (p *PGParticipant) handleAbort(w http.ResponseWriter, r *http.Request) {
-	var req AbortRequest
-	if !readJSON(w, r, &req) {
-		return
-	}
-	if req.TxID == "" {
-		writeError(w, http.StatusBadRequest, "abort needs a tx_id")
-		return
-	}
-	ack, status, err := p.abort(r.Context(), xidOf(req.TxID, req.XID), req.TxID)
-	if err != nil {
-		writeError(w, status, "abort %s: %v", req.TxID, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ack)
 }
 
 // abort is ROLLBACK PREPARED; an xid not prepared here is recorded

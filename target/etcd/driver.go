@@ -3,7 +3,6 @@ package etcd
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -111,13 +110,4 @@ func (c *client) Invoke(ctx context.Context, op history.Op) history.Op {
 func failed(op history.Op, msg string) history.Op {
 	op.Type, op.Error = history.Fail, msg
 	return op
-}
-
-// toInt reads an integer operand whatever shape it arrived in
-// (history.Int), or a decimal string.
-func toInt(v any) (int64, error) {
-	if x, ok := v.(string); ok {
-		return strconv.ParseInt(x, 10, 64)
-	}
-	return history.Int(v)
 }

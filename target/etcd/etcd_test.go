@@ -244,7 +244,7 @@ func checkAppendsConsistent(t *testing.T, h history.History) {
 }
 
 func toStr(v any) string {
-	n, err := toInt(v)
+	n, err := history.Int(v)
 	if err != nil {
 		return "?" + strings.TrimSpace(err.Error())
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chaoscheck/chaoscheck/checker"
+	"github.com/chaoscheck/chaoscheck/faultnet"
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/internal/etcdbin"
 	"github.com/chaoscheck/chaoscheck/target"
@@ -36,16 +37,27 @@ func etcdBin(t testing.TB, version string) string {
 // when the test ends.
 func bootEtcd(t testing.TB, bin string, nodes int, w string, opts target.Options) *system {
 	t.Helper()
+	return bootEtcdVia(t, nil, bin, nodes, w, opts)
+}
+
+// bootEtcdVia is bootEtcd with the members' peer links through nw (nil:
+// direct), which a partition test cuts.
+func bootEtcdVia(t testing.TB, nw *faultnet.Net, bin string, nodes int, w string, opts target.Options) *system {
+	t.Helper()
 	o := target.Options{FlagBin: bin}
 	for k, v := range opts {
 		o[k] = v
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sys, err := etcdTarget{}.Boot(ctx, target.Env{
+	env := target.Env{
 		Dir: t.TempDir(), Nodes: nodes, Workload: w, Options: o,
 		WorkloadOptions: workload.Options{Keys: 3, OpTimeout: 2 * time.Second},
-	})
+	}
+	if nw != nil {
+		env.Net = nw // a nil *faultnet.Net in the interface would not be nil
+	}
+	sys, err := etcdTarget{}.Boot(ctx, env)
 	if err != nil {
 		t.Fatalf("boot: %v", err)
 	}

@@ -45,7 +45,7 @@ func parseTxn(value any) ([]microOp, error) {
 			return nil, fmt.Errorf("micro-op %v is not [f, key, value]", r)
 		}
 		f, _ := m[0].(string)
-		k, err := toInt(m[1])
+		k, err := history.Int(m[1])
 		if err != nil {
 			return nil, fmt.Errorf("micro-op %v: key %v", r, err)
 		}
@@ -53,7 +53,7 @@ func parseTxn(value any) ([]microOp, error) {
 		switch f {
 		case "r":
 		case "append":
-			if mop.v, err = toInt(m[2]); err != nil {
+			if mop.v, err = history.Int(m[2]); err != nil {
 				return nil, fmt.Errorf("micro-op %v: value %v", r, err)
 			}
 		default:

@@ -12,8 +12,20 @@ import (
 	"github.com/chaoscheck/chaoscheck/internal/etcdbin"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
 	"github.com/chaoscheck/chaoscheck/target"
-	"github.com/chaoscheck/chaoscheck/workload"
 )
+
+// bootPartitionable boots three members for the register workload with
+// their peer links through a faultnet.Net, and sets the workload up.
+func bootPartitionable(t *testing.T, opts target.Options) (*faultnet.Net, *system, *testRun) {
+	nw := faultnet.New(nil)
+	t.Cleanup(func() { nw.Close() })
+	s := bootEtcdVia(t, nw, etcdBin(t, etcdbin.Default), 3, Register, opts)
+	r := newTestRun(t, s)
+	if err := s.Driver().Setup(setupCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	return nw, s, r
+}
 
 // TestRegisterPartition boots the members with their peer links through
 // faultnet, isolates the leader under load (the majority must elect
@@ -21,24 +33,7 @@ import (
 // the cluster in halves, heals, and requires no false alarm.
 func TestRegisterPartition(t *testing.T) {
 	t.Parallel()
-	nw := faultnet.New(nil)
-	t.Cleanup(func() { nw.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sys, err := etcdTarget{}.Boot(ctx, target.Env{
-		Dir: t.TempDir(), Nodes: 3, Workload: Register, Net: nw,
-		Options:         target.Options{FlagBin: etcdBin(t, etcdbin.Default)},
-		WorkloadOptions: workload.Options{Keys: 3},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sys.(*system)
-	t.Cleanup(func() { s.Stop(true) })
-	r := newTestRun(t, s)
-	if err := s.Driver().Setup(setupCtx(t)); err != nil {
-		t.Fatal(err)
-	}
+	nw, s, r := bootPartitionable(t, nil)
 	var isolated, successor string
 	r.load(generator(t, Register, 9), 6, 10*time.Second, func(ctx context.Context) {
 		lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -107,24 +102,7 @@ func TestRegisterPartition(t *testing.T) {
 // majority accepts writes); the linearizable checker must say so.
 func TestSerializableReadsCaughtStale(t *testing.T) {
 	t.Parallel()
-	nw := faultnet.New(nil)
-	t.Cleanup(func() { nw.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	sys, err := etcdTarget{}.Boot(ctx, target.Env{
-		Dir: t.TempDir(), Nodes: 3, Workload: Register, Net: nw,
-		Options:         target.Options{FlagBin: etcdBin(t, etcdbin.Default), FlagSerializable: "true"},
-		WorkloadOptions: workload.Options{Keys: 3},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := sys.(*system)
-	t.Cleanup(func() { s.Stop(true) })
-	r := newTestRun(t, s)
-	if err := s.Driver().Setup(setupCtx(t)); err != nil {
-		t.Fatal(err)
-	}
+	nw, s, r := bootPartitionable(t, target.Options{FlagSerializable: "true"})
 	r.load(generator(t, Register, 10), 6, 8*time.Second, func(ctx context.Context) {
 		sleepCtx(ctx, time.Second)
 		g := faultnet.Isolate(s.Nodes(), "n1")

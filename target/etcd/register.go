@@ -38,7 +38,7 @@ func (c *client) register(ctx context.Context, op history.Op) history.Op {
 		}
 		return op
 	case "write":
-		v, err := toInt(op.Value)
+		v, err := history.Int(op.Value)
 		if err != nil {
 			return failed(op, "write: "+err.Error())
 		}
@@ -49,8 +49,8 @@ func (c *client) register(ctx context.Context, op history.Op) history.Op {
 		if !ok || len(fromTo) != 2 {
 			return failed(op, fmt.Sprintf("cas value %v is not [from, to]", op.Value))
 		}
-		from, err1 := toInt(fromTo[0])
-		to, err2 := toInt(fromTo[1])
+		from, err1 := history.Int(fromTo[0])
+		to, err2 := history.Int(fromTo[1])
 		if err1 != nil || err2 != nil {
 			return failed(op, fmt.Sprintf("cas value %v is not two integers", op.Value))
 		}

@@ -2,6 +2,7 @@ package etcd_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/internal/etcdbin"
 	"github.com/chaoscheck/chaoscheck/runner"
+	"github.com/chaoscheck/chaoscheck/store"
 	"github.com/chaoscheck/chaoscheck/target/etcd"
 )
 
@@ -77,6 +79,11 @@ func TestRunEtcdValid(t *testing.T) {
 			}
 			if len(out.Results.NemesisCounts) == 0 {
 				t.Fatal("the nemesis never acted")
+			}
+			// analyze of this run dir must re-judge with the member
+			// comparison too: the record names it.
+			if rec, err := store.ReadRecord(out.Dir); err != nil || !slices.Contains(rec.Checkers, "replica-hash") {
+				t.Fatalf("config.json checkers %v (%v), want replica-hash among them", rec.Checkers, err)
 			}
 		})
 	}

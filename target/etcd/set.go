@@ -28,7 +28,7 @@ func (c *client) set(ctx context.Context, op history.Op) history.Op {
 	kv := c.m.client
 	switch op.F {
 	case "add":
-		v, err := toInt(op.Value)
+		v, err := history.Int(op.Value)
 		if err != nil {
 			return failed(op, "add: "+err.Error())
 		}

@@ -2,10 +2,8 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 
@@ -157,23 +155,9 @@ func parseList(s string) ([]any, error) {
 	return out, nil
 }
 
-// asInt reads an integer from the shapes an op's value may hold: Go
-// integers from a generator, float64 or json.Number from a decoded file.
+// asInt reads an integer operand by the one value rule (history.Int): a
+// string is refused, not converted, so what is stored is what was asked.
 func asInt(v any) (int64, bool) {
-	switch x := v.(type) {
-	case int:
-		return int64(x), true
-	case int64:
-		return x, true
-	case int32:
-		return int64(x), true
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x), true
-		}
-	case json.Number:
-		n, err := x.Int64()
-		return n, err == nil
-	}
-	return 0, false
+	n, err := history.Int(v)
+	return n, err == nil
 }

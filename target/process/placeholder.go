@@ -121,6 +121,30 @@ func (s scope) value(p []string) (string, error) {
 		}
 		return args[i], nil
 	}
+	// onePort reads the arguments :P; nodePort reads :NODE:P.
+	onePort := func() (string, error) {
+		if err := want(1); err != nil {
+			return "", err
+		}
+		return port(0)
+	}
+	nodePort := func() (string, string, error) {
+		if err := want(2); err != nil {
+			return "", "", err
+		}
+		if !slices.Contains(s.l.names, args[0]) {
+			return "", "", fmt.Errorf("no node %q (nodes: %s)", args[0], strings.Join(s.l.names, ", "))
+		}
+		p, err := port(1)
+		return args[0], p, err
+	}
+	// portOrAddr is node's port p as {port…} or {addr…} asks for it.
+	portOrAddr := func(node, p string) string {
+		if name == "port" {
+			return strconv.Itoa(s.l.ports[node][p])
+		}
+		return s.l.addr(node, p)
+	}
 	switch name {
 	case "config_dir":
 		return s.c.Dir, want(0)
@@ -130,10 +154,7 @@ func (s scope) value(p []string) (string, error) {
 		if s.node != "" {
 			return "", fmt.Errorf("client scope only; a node names its peers with {peers:P}")
 		}
-		if err := want(1); err != nil {
-			return "", err
-		}
-		p, err := port(0)
+		p, err := onePort()
 		if err != nil {
 			return "", err
 		}
@@ -148,20 +169,11 @@ func (s scope) value(p []string) (string, error) {
 			return v, want(0)
 		}
 		if name == "addr" || name == "port" {
-			if err := want(2); err != nil {
-				return "", err
-			}
-			if !slices.Contains(s.l.names, args[0]) {
-				return "", fmt.Errorf("no node %q (nodes: %s)", args[0], strings.Join(s.l.names, ", "))
-			}
-			p, err := port(1)
+			node, p, err := nodePort()
 			if err != nil {
 				return "", err
 			}
-			if name == "port" {
-				return strconv.Itoa(s.l.ports[args[0]][p]), nil
-			}
-			return s.l.addr(args[0], p), nil
+			return portOrAddr(node, p), nil
 		}
 		return "", fmt.Errorf("unknown in the commit window's scope ({participant}, {hold_ms}, {tx_id}, {addr:NODE:P}, {port:NODE:P}, {config_dir}, {nodes})")
 	}
@@ -176,22 +188,13 @@ func (s scope) value(p []string) (string, error) {
 	case "node_dir":
 		return s.l.nodeDir(s.node), want(0)
 	case "port", "addr":
-		if err := want(1); err != nil {
-			return "", err
-		}
-		p, err := port(0)
+		p, err := onePort()
 		if err != nil {
 			return "", err
 		}
-		if name == "port" {
-			return strconv.Itoa(s.l.ports[s.node][p]), nil
-		}
-		return s.l.addr(s.node, p), nil
+		return portOrAddr(s.node, p), nil
 	case "peers", "peer_addrs":
-		if err := want(1); err != nil {
-			return "", err
-		}
-		p, err := port(0)
+		p, err := onePort()
 		if err != nil {
 			return "", err
 		}
@@ -211,17 +214,11 @@ func (s scope) value(p []string) (string, error) {
 		}
 		return strings.Join(parts, ","), nil
 	case "peer":
-		if err := want(2); err != nil {
-			return "", err
-		}
-		if !slices.Contains(s.l.names, args[0]) {
-			return "", fmt.Errorf("no node %q (nodes: %s)", args[0], strings.Join(s.l.names, ", "))
-		}
-		p, err := port(1)
+		node, p, err := nodePort()
 		if err != nil {
 			return "", err
 		}
-		return s.peerAddr(args[0], p)
+		return s.peerAddr(node, p)
 	}
 	return "", fmt.Errorf("unknown placeholder (see docs/own-system.md)")
 }

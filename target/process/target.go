@@ -47,6 +47,16 @@ func (Target) Features(opts target.Options) []target.Feature {
 	return cfg.Features()
 }
 
+// MoreFeatures says which features a config adds to Kill and Pause, and
+// when (run's help lists the nemeses they add).
+func (Target) MoreFeatures() map[target.Feature]string {
+	return map[target.Feature]string{
+		target.Partition:           "a node's command names its peers",
+		target.LeaderFeature:       "the config has [leader]",
+		target.CommitWindowFeature: "the config has [commit_window]",
+	}
+}
+
 // Features says what a system booted from c can do (see Target.Features).
 func (c *Config) Features() []target.Feature {
 	fs := []target.Feature{target.Kill, target.Pause}

@@ -2,9 +2,7 @@ package raft
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
 
 	"github.com/chaoscheck/chaoscheck/history"
 	"github.com/chaoscheck/chaoscheck/sut/cluster"
@@ -187,22 +185,17 @@ func queryCompletion(inv history.Op, node uint64, err error) history.Op {
 	return c
 }
 
-// cellInt reads an INTEGER cell as JSON delivered it; nil stays nil.
+// cellInt reads an INTEGER cell as JSON delivered it, by the one value
+// rule (history.Int); nil stays nil.
 func cellInt(v any) (any, error) {
-	switch x := v.(type) {
-	case nil:
+	if v == nil {
 		return nil, nil
-	case int64:
-		return x, nil
-	case json.Number:
-		return x.Int64()
-	case float64:
-		if x != math.Trunc(x) || math.Abs(x) > 1<<53 {
-			return nil, fmt.Errorf("cell %v is not an integer", x)
-		}
-		return int64(x), nil
 	}
-	return nil, fmt.Errorf("cell %v (%T) is not an integer", v, v)
+	n, err := history.Int(v)
+	if err != nil {
+		return nil, fmt.Errorf("cell: %w", err)
+	}
+	return n, nil
 }
 
 // requestIDs names the raftsql requests of one client: unique per process,

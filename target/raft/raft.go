@@ -18,12 +18,6 @@ func init() { target.Register(Target{}, true) }
 // Name is the target's name.
 const Name = "raft"
 
-// Timeouts: a node's own start, and the whole cluster's first election.
-const (
-	upTimeout   = 20 * time.Second
-	bootTimeout = 30 * time.Second
-)
-
 // Target boots the embedded Raft store.
 type Target struct{}
 
@@ -94,8 +88,8 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &System{rc: rc, workload: env.Workload, opts: env.WorkloadOptions.WithDefaults()}
-	if err := rc.WaitHealthy(ctx, bootTimeout); err != nil {
+	s := &System{ProcNodes: rc.ProcNodes(), rc: rc, workload: env.Workload, opts: env.WorkloadOptions.WithDefaults()}
+	if err := rc.WaitHealthy(ctx, cluster.BootTimeout); err != nil {
 		s.Stop(true)
 		return nil, fmt.Errorf("raft cluster not healthy after boot: %w", err)
 	}
@@ -105,22 +99,15 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 // System is a running embedded Raft cluster.
 type System struct {
 	target.Routes
-	rc       *cluster.RaftCluster
-	workload string
-	opts     workload.Options
+	cluster.ProcNodes // Nodes, Running, Kill, Pause, Resume
+	rc                *cluster.RaftCluster
+	workload          string
+	opts              workload.Options
 }
 
 // Raft is the cluster itself, for the nemeses that act on the embedded
 // store's own failpoints (lag-follower).
 func (s *System) Raft() *cluster.RaftCluster { return s.rc }
-
-func (s *System) Nodes() []string {
-	var ns []string
-	for _, id := range s.rc.IDs() {
-		ns = append(ns, cluster.RaftNodeName(id))
-	}
-	return ns
-}
 
 func (s *System) proc(node string) (uint64, *cluster.Proc, error) {
 	id, ok := cluster.RaftNodeID(node)
@@ -128,35 +115,6 @@ func (s *System) proc(node string) (uint64, *cluster.Proc, error) {
 		return 0, nil, fmt.Errorf("no node %q", node)
 	}
 	return id, s.rc.Node(id), nil
-}
-
-func (s *System) Running(node string) bool {
-	_, p, err := s.proc(node)
-	return err == nil && p.Running()
-}
-
-func (s *System) Kill(node string) error {
-	id, _, err := s.proc(node)
-	if err != nil {
-		return err
-	}
-	return s.rc.Kill(id)
-}
-
-func (s *System) Pause(node string) error {
-	id, _, err := s.proc(node)
-	if err != nil {
-		return err
-	}
-	return s.rc.Pause(id)
-}
-
-func (s *System) Resume(node string) error {
-	id, _, err := s.proc(node)
-	if err != nil {
-		return err
-	}
-	return s.rc.Resume(id)
 }
 
 // Start starts node and waits until it answers /status.
@@ -168,7 +126,7 @@ func (s *System) Start(ctx context.Context, node string) error {
 	if err := s.rc.Start(id); err != nil {
 		return err
 	}
-	err = cluster.WaitFor(ctx, upTimeout, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err = cluster.WaitFor(ctx, cluster.NodeUpTimeout, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
 		if !p.Running() {
 			return false, errors.New("process exited")
 		}
@@ -191,7 +149,7 @@ func (s *System) WaitHealthy(ctx context.Context, timeout time.Duration) error {
 // (a paused or killed leader) that takes an election timeout or two.
 func (s *System) Leader(ctx context.Context) (string, error) {
 	var id uint64
-	err := cluster.WaitFor(ctx, upTimeout, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+	err := cluster.WaitFor(ctx, cluster.NodeUpTimeout, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
 		sctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		var err error
@@ -214,14 +172,10 @@ func (s *System) ClientAddrs() []string {
 }
 
 func (s *System) Stop(kill bool) error {
-	if !kill {
-		return s.rc.Stop()
+	if kill {
+		return s.KillAll()
 	}
-	var errs []error
-	for _, id := range s.rc.IDs() {
-		errs = append(errs, s.rc.Kill(id))
-	}
-	return errors.Join(errs...)
+	return s.rc.Stop()
 }
 
 // Driver returns the driver of the workload the system was booted for.

@@ -2,7 +2,6 @@ package twopc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,12 +15,6 @@ func init() { target.Register(Target{}, true) }
 
 // Name is the target's name.
 const Name = "twopc"
-
-// Timeouts: a node's own start, and the whole cluster's first health.
-const (
-	upTimeout   = 20 * time.Second
-	bootTimeout = 30 * time.Second
-)
 
 // Target boots the embedded 2PC system.
 type Target struct{}
@@ -63,8 +56,8 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &System{tc: tc, workload: env.Workload, opts: opts}
-	if err := tc.WaitHealthy(ctx, bootTimeout); err != nil {
+	s := &System{ProcNodes: tc.ProcNodes(), tc: tc, workload: env.Workload, opts: opts}
+	if err := tc.WaitHealthy(ctx, cluster.BootTimeout); err != nil {
 		s.Stop(true)
 		return nil, fmt.Errorf("2pc cluster not healthy after boot: %w", err)
 	}
@@ -74,44 +67,22 @@ func (Target) Boot(ctx context.Context, env target.Env) (target.System, error) {
 // System is a running embedded 2PC cluster.
 type System struct {
 	target.Routes
-	tc       *cluster.TwoPCCluster
-	workload string
-	opts     workload.Options
+	cluster.ProcNodes // Nodes, Running, Kill, Pause, Resume
+	tc                *cluster.TwoPCCluster
+	workload          string
+	opts              workload.Options
 }
 
 // TwoPC is the cluster itself, for the nemeses that act on the embedded
 // coordinator's own failpoints (coordinator-crash).
 func (s *System) TwoPC() *cluster.TwoPCCluster { return s.tc }
 
-func (s *System) Nodes() []string { return s.tc.Nodes() }
-
-func (s *System) Running(node string) bool {
-	p := s.tc.Node(node)
-	return p != nil && p.Running()
-}
-
-func (s *System) Kill(node string) error { return s.tc.Kill(node) }
-
-func (s *System) Pause(node string) error {
-	if p := s.tc.Node(node); p != nil {
-		return p.Pause()
-	}
-	return fmt.Errorf("no node %q", node)
-}
-
-func (s *System) Resume(node string) error {
-	if p := s.tc.Node(node); p != nil {
-		return p.Resume()
-	}
-	return fmt.Errorf("no node %q", node)
-}
-
 // Start starts node and waits until it answers /status.
 func (s *System) Start(ctx context.Context, node string) error {
 	if err := s.tc.Start(node); err != nil {
 		return err
 	}
-	return s.tc.WaitUp(ctx, node, upTimeout)
+	return s.tc.WaitUp(ctx, node, cluster.NodeUpTimeout)
 }
 
 func (s *System) WaitHealthy(ctx context.Context, timeout time.Duration) error {
@@ -122,14 +93,10 @@ func (s *System) WaitHealthy(ctx context.Context, timeout time.Duration) error {
 func (s *System) ClientAddrs() []string { return []string{s.tc.CoordinatorAPI()} }
 
 func (s *System) Stop(kill bool) error {
-	if !kill {
-		return s.tc.Stop()
+	if kill {
+		return s.KillAll()
 	}
-	var errs []error
-	for _, n := range s.tc.Nodes() {
-		errs = append(errs, s.tc.Kill(n))
-	}
-	return errors.Join(errs...)
+	return s.tc.Stop()
 }
 
 // Driver returns the driver of the workload the system was booted for.

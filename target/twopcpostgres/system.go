@@ -81,7 +81,7 @@ func (s *system) startCoordinator(ctx context.Context) error {
 	if err := s.coord.Start(); err != nil {
 		return err
 	}
-	return cluster.WaitFor(ctx, 20*time.Second, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
+	return cluster.WaitFor(ctx, cluster.NodeUpTimeout, 20*time.Millisecond, func(ctx context.Context) (bool, error) {
 		if !s.coord.Running() {
 			return false, errors.New("coordinator exited")
 		}
