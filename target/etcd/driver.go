@@ -18,9 +18,13 @@ const prefix = "chaoscheck/"
 func keyPrefix(w string) string { return prefix + w + "/" }
 
 // driver is the workload's setup and clients on one etcd cluster. Process
-// p's client sends everything to member p mod N (Jepsen binds each client
-// to one node the same way); after an info the worker continues as a new
-// process, bound by the same rule.
+// p's client sends everything to one member, the worker's: worker
+// p mod concurrency, member worker mod N, as Jepsen binds each worker
+// thread to a node. After an info the worker continues as process
+// p + concurrency on the same member. (Binding p mod N instead let workers
+// drift: each info moved a worker to another member, and a member that
+// never failed ops gathered every worker, so a member cut off later had
+// no client to show its stale serializable reads.)
 type driver struct {
 	s    *system
 	w    string
@@ -75,8 +79,13 @@ func (d *driver) setupOnce(ctx context.Context, c *clientv3.Client) error {
 }
 
 func (d *driver) NewClient(process int64) (workload.Client, error) {
-	m := d.s.members[int(process%int64(len(d.s.members)))]
-	return &client{d: d, m: m}, nil
+	return &client{d: d, m: d.s.members[memberOf(process, d.opts.Concurrency, len(d.s.members))]}, nil
+}
+
+// memberOf is the index of the member process's worker is bound to.
+func memberOf(process int64, concurrency, members int) int {
+	worker := process % int64(max(concurrency, 1))
+	return int(worker % int64(members))
 }
 
 // client is one process's view of the cluster. The etcd clients are the

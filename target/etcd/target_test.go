@@ -96,3 +96,24 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("target etcd not registered: %v", err)
 	}
 }
+
+// TestWorkersStayOnTheirMember: a worker keeps its member across infos
+// (process p, p+concurrency, p+2·concurrency …), and the workers spread
+// over every member. Bound by p mod N, a worker moved on every info and
+// all five ended on the one member no partition had cut off.
+func TestWorkersStayOnTheirMember(t *testing.T) {
+	const concurrency, members = 5, 3
+	seen := map[int]bool{}
+	for w := int64(0); w < concurrency; w++ {
+		m := memberOf(w, concurrency, members)
+		seen[m] = true
+		for info := int64(1); info <= 10; info++ {
+			if got := memberOf(w+info*concurrency, concurrency, members); got != m {
+				t.Fatalf("worker %d: process %d on member %d, its first process on %d", w, w+info*concurrency, got, m)
+			}
+		}
+	}
+	if len(seen) != members {
+		t.Fatalf("%d workers cover %d of %d members", concurrency, len(seen), members)
+	}
+}
