@@ -78,9 +78,9 @@ postgres: kill).
 
 Scenarios (presets; flags given explicitly override them):
 ` + scenarioHelp() + `
---time-limit is how long the load runs. With --rounds the nemesis stops after
-that many actions; with --rounds and --time-limit 0 the run lasts until the
-rounds are done. --seed fixes every random choice (op mix, keys, nemesis
+--time-limit is how long the load runs. --rounds N alone runs until the
+nemesis has done N actions; with --rounds and --time-limit both, the nemesis
+stops after N actions or when the time is up, whichever comes first. --seed fixes every random choice (op mix, keys, nemesis
 targets and timing); it is printed and recorded in config.json, so a rerun
 with the same seed replays the same schedule.
 
@@ -129,12 +129,12 @@ func addRunFlags(f *pflag.FlagSet, v *runner.Config, scenario *string) {
 	f.StringVarP(scenario, "scenario", "s", "", "preset: "+strings.Join(runner.ScenarioNames(), ", "))
 	f.IntVarP(&v.Concurrency, "concurrency", "c", d.Concurrency, "client workers, each one process at a time")
 	f.Float64Var(&v.Rate, "rate", d.Rate, "ops per second over all workers; 0 for unlimited")
-	f.DurationVarP(&v.TimeLimit, "time-limit", "t", d.TimeLimit, "how long the load runs; 0 with --rounds: until the rounds are done")
+	f.DurationVarP(&v.TimeLimit, "time-limit", "t", d.TimeLimit, "how long the load runs; 0 with --rounds: until the rounds are done (the default when --rounds is given)")
 	f.IntVar(&v.Keys, "keys", d.Keys, "register: number of keys; list-append, rw-register: keys active at a time")
 	f.StringSliceVar(&v.ConsistencyModels, "consistency-models", nil, "list-append, rw-register: the models the history must satisfy (Elle's names; default strict-serializable)")
 	f.Int64Var(&v.Seed, "seed", 0, "seed for every random choice; 0 picks one (printed and recorded)")
 	f.DurationVar(&v.NemesisInterval, "nemesis-interval", 0, "time between nemesis actions (default 5s; 3s for the partition nemeses)")
-	f.IntVar(&v.Rounds, "rounds", 0, "nemesis actions to perform; 0 for as many as fit in --time-limit")
+	f.IntVar(&v.Rounds, "rounds", 0, "nemesis actions to perform (the load lasts until they are done unless --time-limit is given); 0 for as many as fit in --time-limit")
 	f.DurationVar(&v.PauseBeforeCommit, "pause-before-commit", d.PauseBeforeCommit, "alternate-kill: how long the coordinator is held in its commit window")
 	f.StringVar(&v.Store, "store", "./"+d.Store, "directory the run is stored under")
 	f.StringVar(&v.Target, "target", "", "the system under test: "+strings.Join(target.Names(), ", ")+" (default: the embedded one that fits)")
@@ -244,6 +244,11 @@ func runConfig(f *pflag.FlagSet, flags *runner.Config, scenario string) (runner.
 	set("seed", func() { cfg.Seed = v.Seed })
 	set("nemesis-interval", func() { cfg.NemesisInterval = v.NemesisInterval })
 	set("rounds", func() { cfg.Rounds = v.Rounds })
+	if v.Rounds > 0 && f.Changed("rounds") && !f.Changed("time-limit") {
+		// --rounds N alone means N actions: the load lasts until they
+		// are done, not a time limit they may not fit in.
+		cfg.TimeLimit = 0
+	}
 	set("pause-before-commit", func() { cfg.PauseBeforeCommit = v.PauseBeforeCommit })
 	set("store", func() { cfg.Store = v.Store })
 	set("target", func() { cfg.Target = v.Target })

@@ -39,6 +39,12 @@ func TestRunFlagsOverrideTheScenarioPreset(t *testing.T) {
 		{"explicit rounds win over the preset", []string{"-s", "prepare-commit-alternate", "--rounds", "6", "--pause-before-commit", "1s"}, func(c runner.Config) bool {
 			return c.Rounds == 6 && c.PauseBeforeCommit == time.Second && c.Workload == "bank"
 		}},
+		{"--rounds alone: the load lasts until the rounds are done", []string{"--target", "twopc-postgres", "--workload", "bank", "--nemesis", "alternate-kill", "--rounds", "4"}, func(c runner.Config) bool {
+			return c.Rounds == 4 && c.TimeLimit == 0
+		}},
+		{"--rounds with --time-limit: both bound the run", []string{"--nemesis", "kill", "--rounds", "4", "--time-limit", "9s"}, func(c runner.Config) bool {
+			return c.Rounds == 4 && c.TimeLimit == 9*time.Second
+		}},
 		{"explicit time limit keeps the preset's interval", []string{"--scenario", "leader-restart", "--time-limit", "5s"}, func(c runner.Config) bool {
 			return c.TimeLimit == 5*time.Second && c.NemesisInterval == 2*time.Second && c.Workload == "set"
 		}},
