@@ -373,10 +373,11 @@ type applier struct {
 // goroutine and then delivers their responses (the acknowledgements raft
 // may send only once the entries are durable).
 type appender struct {
-	msgs chan *raftpb.Message
-	stop chan struct{}
-	done chan struct{}
-	err  error
+	msgs   chan *raftpb.Message
+	queued atomic.Int64 // messages handed over and not yet saved
+	stop   chan struct{}
+	done   chan struct{}
+	err    error
 }
 
 // loop is the Ready loop. An error from it, the appender or the applier is
@@ -531,19 +532,33 @@ func (ap *applier) hand(job applyJob, wait bool) error {
 // MsgStorageAppend, which the appender delivers after its Save; a
 // leader's MsgApp goes out while the leader persists the same entries
 // (raft counts its own copy only once the appender answers). The
-// MsgStorageAppend goes to the appender, the MsgStorageApply to the
-// applier; each takes its messages in order.
+// MsgStorageAppend goes to the appender (a follower's is saved here when
+// the appender is idle), the MsgStorageApply to the applier; each takes
+// its messages in order.
 func (n *Node) handleReady(ctx context.Context, rd raft.Ready, ap *applier, aw *appender) error {
 	if rd.SoftState != nil {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			n.log.Info("leader changed", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		}
 	}
-	var apply *raftpb.Message
+	var apply, save *raftpb.Message
 	var out []*raftpb.Message
 	for _, m := range rd.Messages {
 		switch m.GetTo() {
 		case raft.LocalAppendThread:
+			if aw.queued.Load() == 0 && !n.isLeader() {
+				// A follower saves in this loop (below, after sending
+				// the rest), as etcd's raft loop does: its
+				// acknowledgement waits for the Save anyway, and a
+				// hand-off to the appender is one more goroutine to wake
+				// on the path of every write (raft keeps taking messages
+				// meanwhile and batches them into the next Ready). Only
+				// when the appender holds nothing older: Saves stay in
+				// order.
+				save = m
+				continue
+			}
+			aw.queued.Add(1)
 			select {
 			case aw.msgs <- m:
 			case <-aw.done:
@@ -557,6 +572,11 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready, ap *applier, aw *
 	}
 	n.deliver(ctx, out)
 	n.answerReads(rd.ReadStates)
+	if save != nil {
+		if err := n.persist(ctx, []*raftpb.Message{save}, ap); err != nil {
+			return err
+		}
+	}
 	if apply == nil {
 		return nil
 	}
@@ -614,6 +634,7 @@ func (n *Node) runAppender(ctx context.Context, aw *appender, ap *applier) {
 			aw.err = err
 			return
 		}
+		aw.queued.Add(-int64(len(group)))
 	}
 }
 
