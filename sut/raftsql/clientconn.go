@@ -94,6 +94,19 @@ func (p *connPool) close() {
 	p.idle = nil
 }
 
+// idleClosed reports whether every idle connection to addr has been
+// closed by the node (or there is none).
+func (p *connPool) idleClosed(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, hc := range p.idle[addr] {
+		if hc.alive() {
+			return false
+		}
+	}
+	return true
+}
+
 // alive reports whether an idle connection may carry a request: the node
 // sends nothing unasked, so a readable idle connection is one the node
 // closed (it restarted, or was killed), and a request written into it
