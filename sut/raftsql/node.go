@@ -787,7 +787,8 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 // change on its own. Invariant (exactly once): an entry at or below the
 // applied index is already in the state machine and is skipped; the state
 // machine stores the index with the entries' effects. Waiting proposals
-// get their results only once the batch has committed.
+// get their results once they are decided, just before the batch's SQLite
+// COMMIT; the applied index, which reads wait for, moves after it.
 func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 	var batch []Entry
 	var pids []uint64
@@ -795,16 +796,22 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := n.sm.ApplyBatch(batch)
+		// Waiting clients get their results as soon as they are decided,
+		// before the SQLite COMMIT (ApplyBatchDecided); the rest (an
+		// entry already applied) once the batch is done.
+		answer := func(first int, res []ExecResult) {
+			for k := range res {
+				if batch[first+k].Data != nil {
+					n.answer(pids[first+k], res[k])
+				}
+			}
+		}
+		res, err := n.sm.ApplyBatchDecided(batch, answer)
 		if err != nil {
 			return err
 		}
 		n.setApplied(batch[len(batch)-1].Index)
-		for i, pid := range pids {
-			if batch[i].Data != nil {
-				n.answer(pid, res[i])
-			}
-		}
+		answer(0, res)
 		batch, pids = batch[:0], pids[:0]
 		return nil
 	}
