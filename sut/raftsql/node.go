@@ -39,7 +39,7 @@ type Node struct {
 	log   *slog.Logger
 	store *LogStore
 	sm    *StateMachine
-	rn    raft.Node
+	rn    *rawRaft
 	tr    *Transport
 	fwd   *http.Client
 
@@ -237,9 +237,11 @@ func (n *Node) recover() error {
 			peers[i] = raft.Peer{ID: id}
 		}
 		n.log.Info("bootstrapping a new cluster", "members", ids)
-		n.rn = raft.StartNode(c, peers)
-	} else {
-		n.rn = raft.RestartNode(c)
+		if n.rn, err = newRawRaft(c, peers); err != nil {
+			return fmt.Errorf("start raft: %w", err)
+		}
+	} else if n.rn, err = newRawRaft(c, nil); err != nil {
+		return fmt.Errorf("restart raft: %w", err)
 	}
 	n.tr.reporter = n.rn
 	n.tr.Start()
@@ -271,9 +273,6 @@ func (n *Node) memberIDs() []uint64 {
 }
 
 func (n *Node) close() {
-	if n.rn != nil {
-		n.rn.Stop()
-	}
 	if n.tr != nil {
 		n.tr.Stop()
 	}
@@ -412,7 +411,13 @@ func (n *Node) readyLoop(ctx context.Context, ap *applier, aw *appender) error {
 			return aw.err
 		case <-t.C:
 			n.rn.Tick()
-		case rd := <-n.rn.Ready():
+		case <-n.rn.wake:
+		}
+		for {
+			rd, ok := n.rn.ready()
+			if !ok {
+				break
+			}
 			if err := n.handleReady(ctx, rd, ap, aw); err != nil {
 				n.log.Error("ready loop stopped", "err", err)
 				return err
