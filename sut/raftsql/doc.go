@@ -22,7 +22,8 @@
 // every replica applies the same entry on its own.
 //
 // Around them: node.go is the Ready loop, the appender and the applier
-// (the order below), config.go and bugs.go the replica's settings and seeded bugs,
+// (the order below), rawraft.go raft's RawNode behind a mutex, stepped by
+// the goroutine that holds each message, config.go and bugs.go the replica's settings and seeded bugs,
 // transport.go streams raft messages to peers over HTTP without ever
 // blocking the loop, api.go serves clients (/exec proposes and waits for the apply, /query
 // reads through ReadIndex, /query?local=true reads this replica's own state

@@ -28,8 +28,10 @@ import (
 // Node is one raftsql replica: the raft node, its two stores, the peer
 // transport and the client API. Run drives it.
 //
-// raft runs with AsyncStorageWrites. The Ready loop (readyLoop,
-// handleReady) only dispatches: messages to peers, MsgStorageAppend to the
+// raft is a RawNode behind a mutex (rawRaft): peer streams, handlers and
+// the storage goroutines step it themselves and wake the Ready loop. raft
+// runs with AsyncStorageWrites. The Ready loop (readyLoop, handleReady)
+// only dispatches: messages to peers, MsgStorageAppend to the
 // appender (runAppender), which persists to the LogStore and then sends
 // the acknowledgements, MsgStorageApply to the applier (runApplier), which
 // applies committed entries to the StateMachine in order and is the only
