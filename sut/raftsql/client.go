@@ -1,19 +1,15 @@
 package raftsql
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -29,10 +25,10 @@ import (
 // same request id is safe only because the SUT deduplicates it, which is
 // exactly what the tests check, so the client never does it on its own.
 type Client struct {
-	ids  []uint64
-	apis map[uint64]string
-	http *http.Client
-	opts ClientOptions
+	ids   []uint64
+	apis  map[uint64]string
+	conns connPool
+	opts  ClientOptions
 
 	mu     sync.Mutex
 	leader uint64 // last node that served a request; tried first
@@ -44,8 +40,6 @@ type ClientOptions struct {
 	// when ctx has no earlier deadline. Default 10s, longer than a node's
 	// request timeout so the node's own verdict arrives first.
 	Timeout time.Duration
-	// HTTP is the client to send with; default a fresh one.
-	HTTP *http.Client
 	// RetryIndeterminate makes Exec resend a request whose outcome is
 	// unknown, under the same request id, until it gets an answer or the
 	// timeout. Only correct because the SUT applies a request id once:
@@ -133,13 +127,8 @@ func NewClient(apis map[uint64]string, opts ClientOptions) *Client {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
 	}
-	c := &Client{apis: map[uint64]string{}, http: opts.HTTP, opts: opts}
-	if c.http == nil {
-		c.http = &http.Client{Transport: &http.Transport{
-			DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-			MaxIdleConnsPerHost: 16,
-		}}
-	}
+	c := &Client{apis: map[uint64]string{}, opts: opts}
+	c.conns.dialer.Timeout = time.Second
 	for id, a := range apis {
 		c.apis[id] = a
 		c.ids = append(c.ids, id)
@@ -229,6 +218,10 @@ func (c *Client) Status(ctx context.Context, id uint64) (Status, error) {
 	_, err := c.do(ctx, "status", id, http.MethodGet, "/status", nil, false, &st)
 	return st, err
 }
+
+// Close closes the client's idle connections. The Client stays usable:
+// a later request opens a new one.
+func (c *Client) Close() { c.conns.close() }
 
 // Leader is the node that served the last successful request (0: none
 // yet); a hint only.
@@ -327,47 +320,35 @@ func (c *Client) do(ctx context.Context, op string, id uint64, method, path stri
 	if !ok {
 		return id, &Error{Op: op, Node: id, Msg: "unknown node"}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, bytes.NewReader(body))
+	// wrote: whether any byte of the request may have left. A deadline
+	// that ends a slow dial (a loaded machine) proves it went nowhere
+	// just as a refused connection does.
+	status, data, wrote, err := c.conns.roundTrip(ctx, addr, method, path, body)
 	if err != nil {
-		return id, &Error{Op: op, Node: id, Msg: err.Error()}
+		e := &Error{Op: op, Node: id, Status: status, Msg: err.Error(), Indeterminate: once && wrote && !notSent(err), Err: err}
+		if status != 0 {
+			e.Err = nil
+		}
+		return id, e
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	// Whether any byte of the request may have left: a deadline that
-	// ends a slow dial (a loaded machine) proves it went nowhere just as
-	// a refused connection does.
-	var wrote atomic.Bool
-	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteHeaderField: func(string, []string) { wrote.Store(true) },
-	}))
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return id, &Error{Op: op, Node: id, Msg: err.Error(), Indeterminate: once && wrote.Load() && !notSent(err), Err: err}
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return id, &Error{Op: op, Node: id, Status: resp.StatusCode, Msg: "read response: " + err.Error(), Indeterminate: once}
-	}
-	if resp.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		var er ErrorResponse
 		if json.Unmarshal(data, &er) != nil || er.Error == "" {
 			er.Error = strings.TrimSpace(string(data))
 			// An answer we cannot read after the request was delivered
 			// says nothing about whether it was applied.
-			er.Indeterminate = once && resp.StatusCode >= 500
+			er.Indeterminate = once && status >= 500
 		}
 		node := id
 		if er.Node != 0 {
 			node = er.Node
 		}
-		return node, &Error{Op: op, Node: node, Status: resp.StatusCode, Msg: er.Error, Leader: er.Leader,
-			Indeterminate: once && er.Indeterminate, NotLeader: resp.StatusCode == http.StatusServiceUnavailable && er.Error == errNotLeader}
+		return node, &Error{Op: op, Node: node, Status: status, Msg: er.Error, Leader: er.Leader,
+			Indeterminate: once && er.Indeterminate, NotLeader: status == http.StatusServiceUnavailable && er.Error == errNotLeader}
 	}
 	// Numbers stay json.Number: an INTEGER cell must not turn into a float.
 	if err := decodeJSON(data, out); err != nil {
-		return id, &Error{Op: op, Node: id, Status: resp.StatusCode, Msg: "decode response: " + err.Error(), Indeterminate: once}
+		return id, &Error{Op: op, Node: id, Status: status, Msg: "decode response: " + err.Error(), Indeterminate: once}
 	}
 	return id, nil
 }

@@ -22,13 +22,15 @@
 // every replica applies the same entry on its own.
 //
 // Around them: node.go is the Ready loop, the appender and the applier
-// (the order below), config.go and bugs.go the replica's settings and seeded bugs,
+// (the order below), rawraft.go raft's RawNode behind a mutex, stepped by
+// the goroutine that holds each message, config.go and bugs.go the replica's settings and seeded bugs,
 // transport.go streams raft messages to peers over HTTP without ever
 // blocking the loop, api.go serves clients (/exec proposes and waits for the apply, /query
 // reads through ReadIndex, /query?local=true reads this replica's own state
 // unlinearized, /status, /failpoints/), client.go is the Go client
 // workloads use, with retry to the leader and indeterminate outcomes told
-// apart from failures.
+// apart from failures, over its own keep-alive HTTP/1.1 connections
+// (clientconn.go).
 //
 // # Invariants and who keeps them
 //
@@ -77,7 +79,9 @@
 //     response of the MsgStorageAppend; a leader's MsgApp goes out while
 //     the leader persists the same entries, and raft counts the leader's
 //     own copy only once the appender answers.
-//     The appender: LogStore.Save(hard state, entries, snapshot) for the
+//     The appender (or, on a follower whose appender is idle, the Ready
+//     loop itself, after sending the Ready's other messages):
+//     LogStore.Save(hard state, entries, snapshot) for the
 //     MsgStorageAppend messages queued together (one Save, one fsync,
 //     when they continue each other), synced when an entry, the term or
 //     the vote changed (Ready.MustSync's rule); a snapshot waits until the
@@ -90,8 +94,11 @@
 //     raft's ApplyConfChange, LogStore.SaveConfState (the conf state must
 //     be durable before the index that caused it is recorded as applied,
 //     or a restart would skip it), then ApplyNoop. Waiting clients get
-//     their results after the commit; then the message's responses go
-//     back to raft.
+//     their results once decided, just before the SQLite COMMIT
+//     (ApplyBatchDecided: the result is fixed by the committed entry, and
+//     a crash that takes the COMMIT back re-applies it from the log to
+//     the same result); the applied index, which reads wait for, moves
+//     after the COMMIT; then the message's responses go back to raft.
 //  4. Every N applied entries, in the applier: StateMachine.Snapshot(), then
 //     LogStore.CreateSnapshot(index, confState, data), then
 //     LogStore.Compact(index - keep) (Compact refuses to pass the snapshot).

@@ -51,8 +51,9 @@ import (
 // loss. Values stay below ValueThreshold (1 MB) so entries live in the one
 // write-ahead log and a crash keeps a prefix of the commits.
 //
-// Concurrency: raft's goroutine reads (Term, Entries, …) while the Ready
-// loop calls Save; one RWMutex orders them. The in-memory index (dummy, last,
+// Concurrency: raft reads (Term, Entries, …) on whichever goroutine steps
+// it (rawRaft) while the appender or a follower's Ready loop calls Save;
+// one RWMutex orders them. The in-memory index (dummy, last,
 // term runs) changes only after a write has committed.
 type LogStore struct {
 	dir     string

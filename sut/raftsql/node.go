@@ -28,8 +28,10 @@ import (
 // Node is one raftsql replica: the raft node, its two stores, the peer
 // transport and the client API. Run drives it.
 //
-// raft runs with AsyncStorageWrites. The Ready loop (readyLoop,
-// handleReady) only dispatches: messages to peers, MsgStorageAppend to the
+// raft is a RawNode behind a mutex (rawRaft): peer streams, handlers and
+// the storage goroutines step it themselves and wake the Ready loop. raft
+// runs with AsyncStorageWrites. The Ready loop (readyLoop, handleReady)
+// only dispatches: messages to peers, MsgStorageAppend to the
 // appender (runAppender), which persists to the LogStore and then sends
 // the acknowledgements, MsgStorageApply to the applier (runApplier), which
 // applies committed entries to the StateMachine in order and is the only
@@ -39,7 +41,7 @@ type Node struct {
 	log   *slog.Logger
 	store *LogStore
 	sm    *StateMachine
-	rn    raft.Node
+	rn    *rawRaft
 	tr    *Transport
 	fwd   *http.Client
 
@@ -237,9 +239,11 @@ func (n *Node) recover() error {
 			peers[i] = raft.Peer{ID: id}
 		}
 		n.log.Info("bootstrapping a new cluster", "members", ids)
-		n.rn = raft.StartNode(c, peers)
-	} else {
-		n.rn = raft.RestartNode(c)
+		if n.rn, err = newRawRaft(c, peers); err != nil {
+			return fmt.Errorf("start raft: %w", err)
+		}
+	} else if n.rn, err = newRawRaft(c, nil); err != nil {
+		return fmt.Errorf("restart raft: %w", err)
 	}
 	n.tr.reporter = n.rn
 	n.tr.Start()
@@ -271,9 +275,6 @@ func (n *Node) memberIDs() []uint64 {
 }
 
 func (n *Node) close() {
-	if n.rn != nil {
-		n.rn.Stop()
-	}
 	if n.tr != nil {
 		n.tr.Stop()
 	}
@@ -373,10 +374,11 @@ type applier struct {
 // goroutine and then delivers their responses (the acknowledgements raft
 // may send only once the entries are durable).
 type appender struct {
-	msgs chan *raftpb.Message
-	stop chan struct{}
-	done chan struct{}
-	err  error
+	msgs   chan *raftpb.Message
+	queued atomic.Int64 // messages handed over and not yet saved
+	stop   chan struct{}
+	done   chan struct{}
+	err    error
 }
 
 // loop is the Ready loop. An error from it, the appender or the applier is
@@ -411,7 +413,13 @@ func (n *Node) readyLoop(ctx context.Context, ap *applier, aw *appender) error {
 			return aw.err
 		case <-t.C:
 			n.rn.Tick()
-		case rd := <-n.rn.Ready():
+		case <-n.rn.wake:
+		}
+		for {
+			rd, ok := n.rn.ready()
+			if !ok {
+				break
+			}
 			if err := n.handleReady(ctx, rd, ap, aw); err != nil {
 				n.log.Error("ready loop stopped", "err", err)
 				return err
@@ -531,19 +539,33 @@ func (ap *applier) hand(job applyJob, wait bool) error {
 // MsgStorageAppend, which the appender delivers after its Save; a
 // leader's MsgApp goes out while the leader persists the same entries
 // (raft counts its own copy only once the appender answers). The
-// MsgStorageAppend goes to the appender, the MsgStorageApply to the
-// applier; each takes its messages in order.
+// MsgStorageAppend goes to the appender (a follower's is saved here when
+// the appender is idle), the MsgStorageApply to the applier; each takes
+// its messages in order.
 func (n *Node) handleReady(ctx context.Context, rd raft.Ready, ap *applier, aw *appender) error {
 	if rd.SoftState != nil {
 		if old := n.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			n.log.Info("leader changed", "leader", rd.SoftState.Lead, "state", rd.SoftState.RaftState.String())
 		}
 	}
-	var apply *raftpb.Message
+	var apply, save *raftpb.Message
 	var out []*raftpb.Message
 	for _, m := range rd.Messages {
 		switch m.GetTo() {
 		case raft.LocalAppendThread:
+			if aw.queued.Load() == 0 && !n.isLeader() {
+				// A follower saves in this loop (below, after sending
+				// the rest), as etcd's raft loop does: its
+				// acknowledgement waits for the Save anyway, and a
+				// hand-off to the appender is one more goroutine to wake
+				// on the path of every write (raft keeps taking messages
+				// meanwhile and batches them into the next Ready). Only
+				// when the appender holds nothing older: Saves stay in
+				// order.
+				save = m
+				continue
+			}
+			aw.queued.Add(1)
 			select {
 			case aw.msgs <- m:
 			case <-aw.done:
@@ -557,6 +579,11 @@ func (n *Node) handleReady(ctx context.Context, rd raft.Ready, ap *applier, aw *
 	}
 	n.deliver(ctx, out)
 	n.answerReads(rd.ReadStates)
+	if save != nil {
+		if err := n.persist(ctx, []*raftpb.Message{save}, ap); err != nil {
+			return err
+		}
+	}
 	if apply == nil {
 		return nil
 	}
@@ -614,6 +641,7 @@ func (n *Node) runAppender(ctx context.Context, aw *appender, ap *applier) {
 			aw.err = err
 			return
 		}
+		aw.queued.Add(-int64(len(group)))
 	}
 }
 
@@ -766,7 +794,8 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 // change on its own. Invariant (exactly once): an entry at or below the
 // applied index is already in the state machine and is skipped; the state
 // machine stores the index with the entries' effects. Waiting proposals
-// get their results only once the batch has committed.
+// get their results once they are decided, just before the batch's SQLite
+// COMMIT; the applied index, which reads wait for, moves after it.
 func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 	var batch []Entry
 	var pids []uint64
@@ -774,16 +803,22 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		res, err := n.sm.ApplyBatch(batch)
+		// Waiting clients get their results as soon as they are decided,
+		// before the SQLite COMMIT (ApplyBatchDecided); the rest (an
+		// entry already applied) once the batch is done.
+		answer := func(first int, res []ExecResult) {
+			for k := range res {
+				if batch[first+k].Data != nil {
+					n.answer(pids[first+k], res[k])
+				}
+			}
+		}
+		res, err := n.sm.ApplyBatchDecided(batch, answer)
 		if err != nil {
 			return err
 		}
 		n.setApplied(batch[len(batch)-1].Index)
-		for i, pid := range pids {
-			if batch[i].Data != nil {
-				n.answer(pid, res[i])
-			}
-		}
+		answer(0, res)
 		batch, pids = batch[:0], pids[:0]
 		return nil
 	}

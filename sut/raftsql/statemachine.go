@@ -302,6 +302,18 @@ func (m *StateMachine) ApplyNoop(index uint64) error {
 // outcome, however it happened to batch the entries. A Go error means the
 // disk cannot be trusted and the node must stop.
 func (m *StateMachine) ApplyBatch(ents []Entry) ([]ExecResult, error) {
+	return m.ApplyBatchDecided(ents, nil)
+}
+
+// ApplyBatchDecided is ApplyBatch that also hands each transaction's
+// results to decided as soon as they are final, just before its COMMIT:
+// res[k] is the result of ents[first+k]. A result is decided by the
+// committed entry and the state before it, the same on every replica and
+// after any crash (the raft log re-delivers an entry whose COMMIT a crash
+// took back, and it gives the same result), so the node may answer its
+// client without waiting for the COMMIT's writes. AppliedIndex, which
+// reads wait for, still moves only after the COMMIT.
+func (m *StateMachine) ApplyBatchDecided(ents []Entry, decided func(first int, res []ExecResult)) ([]ExecResult, error) {
 	m.writeMu.Lock()
 	defer m.writeMu.Unlock()
 	m.poolMu.RLock()
@@ -334,7 +346,12 @@ func (m *StateMachine) ApplyBatch(ents []Entry) ([]ExecResult, error) {
 		return res, nil
 	}
 	for i < len(ents) {
-		n, err := m.applyRun(ctx, m.wc, ents[i:], res[i:])
+		var early func([]ExecResult)
+		if decided != nil {
+			first := i
+			early = func(r []ExecResult) { decided(first, r) }
+		}
+		n, err := m.applyRun(ctx, m.wc, ents[i:], res[i:], early)
 		if err != nil {
 			m.dedup.discard()
 			m.schemaKnown = false
@@ -353,7 +370,8 @@ func (m *StateMachine) ApplyBatch(ents []Entry) ([]ExecResult, error) {
 // RAISE(ROLLBACK)), which undoes the earlier entries of the transaction
 // too. Those are then applied again without that entry, to the same state,
 // with the same outcome, and the entry starts the next transaction.
-func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, res []ExecResult) (int, error) {
+// decided, if set, gets the results of the prefix just before COMMIT.
+func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, res []ExecResult, decided func([]ExecResult)) (int, error) {
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return 0, fmt.Errorf("begin: %w", err)
 	}
@@ -371,7 +389,7 @@ func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, 
 		if gone {
 			m.dedup.discard()
 			m.schemaKnown = false // the rollback may have undone DDL
-			return m.applyRun(ctx, conn, ents[:j], res)
+			return m.applyRun(ctx, conn, ents[:j], res, decided)
 		}
 		res[j] = r
 	}
@@ -383,6 +401,9 @@ func (m *StateMachine) applyRun(ctx context.Context, conn execer, ents []Entry, 
 	}
 	if v, err := fpApplyBeforeCommit.Acquire(); err == nil {
 		return 0, fmt.Errorf("failpoint sqlApplyBeforeCommit: %v", v)
+	}
+	if decided != nil {
+		decided(res[:len(ents)])
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return 0, fmt.Errorf("commit: %w", err)

@@ -52,7 +52,8 @@ func TestStateMachineExecReturnsRowsOfReadStatements(t *testing.T) {
 
 // Batching is invisible in the results: one transaction for many entries
 // gives every entry the result it gets alone, failures and INSERT OR
-// ROLLBACK (which ends SQLite's whole transaction) included.
+// ROLLBACK (which ends SQLite's whole transaction) included, both the
+// results ApplyBatchDecided hands over before COMMIT and those it returns.
 func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
 	ents := [][]byte{
 		command(t, "", sqlStmt(createAcks)),
@@ -83,9 +84,30 @@ func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
 		t.Run(fmt.Sprint(split), func(t *testing.T) {
 			m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
 			var got []ExecResult
+			// Each entry's result is also handed over once, before its
+			// transaction commits (the applied index has not moved).
+			decided := map[uint64]ExecResult{}
 			at := 0
 			for _, n := range split {
-				r, err := m.ApplyBatch(entries[at : at+n])
+				batch := entries[at : at+n]
+				r, err := m.ApplyBatchDecided(batch, func(first int, res []ExecResult) {
+					// What readers see is the last committed state.
+					last := batch[first+len(res)-1].Index
+					q, err := m.Query(context.Background(), `SELECT idx FROM _chaoscheck_applied`)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if fmt.Sprint(q.Rows) == fmt.Sprintf("[[%d]]", last) || m.AppliedIndex() >= last {
+						t.Errorf("entries up to %d decided after their commit (committed %v, applied %d)", last, q.Rows, m.AppliedIndex())
+					}
+					for k, r := range res {
+						idx := batch[first+k].Index
+						if _, dup := decided[idx]; dup {
+							t.Errorf("entry %d decided twice", idx)
+						}
+						decided[idx] = r
+					}
+				})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -96,6 +118,12 @@ func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
 			wb, _ := json.Marshal(want)
 			if string(gb) != string(wb) {
 				t.Errorf("batched results\n%s\none by one\n%s", gb, wb)
+			}
+			for i, w := range want {
+				db, _ := json.Marshal(decided[uint64(i+1)])
+				if ww, _ := json.Marshal(w); string(db) != string(ww) {
+					t.Errorf("entry %d decided %s, want %s", i+1, db, ww)
+				}
 			}
 			if m.AppliedIndex() != uint64(len(entries)) {
 				t.Errorf("AppliedIndex = %d, want %d", m.AppliedIndex(), len(entries))

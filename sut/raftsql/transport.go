@@ -20,7 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// Reporter is the part of raft.Node the transport tells about failed
+// Reporter is the part of raft (rawRaft) the transport tells about failed
 // deliveries.
 type Reporter interface {
 	ReportUnreachable(id uint64)

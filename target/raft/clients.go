@@ -66,7 +66,7 @@ func (c *registerClient) Invoke(ctx context.Context, op history.Op) history.Op {
 	return op
 }
 
-func (c *registerClient) Close() error { return nil }
+func (c *registerClient) Close() error { c.c.Close(); return nil }
 
 // setClient: unique adds into s(v), which has no key, so an add applied
 // twice shows as a duplicate element; read-all reads every row.
@@ -105,7 +105,7 @@ func (c *setClient) Invoke(ctx context.Context, op history.Op) history.Op {
 	return op
 }
 
-func (c *setClient) Close() error { return nil }
+func (c *setClient) Close() error { c.c.Close(); return nil }
 
 // txnClient performs the retry workload's txn and final-read ops: a txn
 // inserts one row holding its tx_id into txs, proposed with the tx_id as
@@ -146,7 +146,7 @@ func (c *txnClient) Invoke(ctx context.Context, op history.Op) history.Op {
 	return op
 }
 
-func (c *txnClient) Close() error { return nil }
+func (c *txnClient) Close() error { c.c.Close(); return nil }
 
 // nodeName is how a raftsql node id appears in a history's node field.
 func nodeName(id uint64) string {

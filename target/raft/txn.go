@@ -141,4 +141,4 @@ func (c *elleClient) readValue(rows [][]any) (any, error) {
 	return list, nil
 }
 
-func (c *elleClient) Close() error { return nil }
+func (c *elleClient) Close() error { c.c.Close(); return nil }

@@ -7,7 +7,8 @@
 // -clients client processes of the register workload's driver, each doing
 // back-to-back writes (an etcd Put; a raftsql /exec of one upsert with a
 // request id) to -keys keys for -duration, no rate limit, no faults. Only
-// acknowledged writes count. With -rounds > 1 the systems alternate (raft,
+// acknowledged writes count; the mean latency of an acknowledged write
+// (as its client saw it) is printed too. With -rounds > 1 the systems alternate (raft,
 // etcd, raft, …) so that both see the same machine load, and the ratio is
 // of the sums.
 //
@@ -19,6 +20,7 @@
 //
 //	go run ./internal/bench/raftvsetcd                      # 8 clients, 10s, 1 round
 //	go run ./internal/bench/raftvsetcd -duration 20s -rounds 3
+//	go run ./internal/bench/raftvsetcd -only raft -cpuprofile clients.prof
 package main
 
 import (
@@ -27,6 +29,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,9 +51,22 @@ func main() {
 	bin := flag.String("bin", "", "chaoscheck binary for the raft nodes (default: build ./cmd/chaoscheck)")
 	only := flag.String("only", "", "measure one system only: raft or etcd")
 	snapshots := flag.String("raft-snapshot-interval", "10000", "the raft target's --snapshot-interval (etcd's --snapshot-count defaults to 10000)")
+	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile (the clients) to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "raftvsetcd:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*clients, *keys, *duration, *rounds, *bin, *only, *snapshots); err != nil {
 		fmt.Fprintln(os.Stderr, "raftvsetcd:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -83,13 +99,13 @@ func run(clients, keys int, d time.Duration, rounds int, bin, only, snapshots st
 			if only != "" && s.name != only {
 				continue
 			}
-			ok, err := measure(s.name, s.opts, clients, keys, d)
+			ok, mean, err := measure(s.name, s.opts, clients, keys, d)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
 			rate := float64(ok) / d.Seconds()
 			total[s.name] += rate
-			fmt.Printf("round %d  %-5s %8.0f writes/s\n", r, s.name, rate)
+			fmt.Printf("round %d  %-5s %8.0f writes/s  mean latency %.2f ms\n", r, s.name, rate, float64(mean)/float64(time.Millisecond))
 		}
 	}
 	if only == "" {
@@ -99,15 +115,16 @@ func run(clients, keys int, d time.Duration, rounds int, bin, only, snapshots st
 }
 
 // measure boots a 3-node system, sets the register workload up, and counts
-// the writes acknowledged by clients writing back to back for d.
-func measure(name string, opts target.Options, clients, keys int, d time.Duration) (int64, error) {
+// the writes acknowledged by clients writing back to back for d, and
+// their mean latency.
+func measure(name string, opts target.Options, clients, keys int, d time.Duration) (int64, time.Duration, error) {
 	t, err := target.ByName(name)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	dir, err := os.MkdirTemp("", "raftvsetcd-"+name+"-")
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
@@ -116,20 +133,20 @@ func measure(name string, opts target.Options, clients, keys int, d time.Duratio
 	sys, err := t.Boot(ctx, target.Env{Dir: dir, Nodes: 3, Workload: "register", WorkloadOptions: wopts, Options: opts,
 		Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer sys.Stop(true)
 	drv := sys.Driver()
 	if err := drv.Setup(ctx); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	var ok, failed atomic.Int64
+	var ok, failed, busy atomic.Int64
 	var wg sync.WaitGroup
 	deadline := time.Now().Add(d)
 	for p := range clients {
 		c, err := drv.NewClient(int64(p))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		wg.Add(1)
 		go func() {
@@ -138,8 +155,10 @@ func measure(name string, opts target.Options, clients, keys int, d time.Duratio
 			for i := int64(0); time.Now().Before(deadline); i++ {
 				op := history.Op{Type: history.Invoke, Process: int64(p), F: "write",
 					Key: workload.RegisterKey(int(i) % keys), Value: int64(p)<<32 | i}
+				start := time.Now()
 				if done := c.Invoke(ctx, op); done.Type == history.OK && time.Now().Before(deadline) {
 					ok.Add(1)
+					busy.Add(int64(time.Since(start)))
 				} else if done.Type != history.OK {
 					failed.Add(1)
 				}
@@ -150,5 +169,9 @@ func measure(name string, opts target.Options, clients, keys int, d time.Duratio
 	if f := failed.Load(); f > 0 {
 		fmt.Fprintf(os.Stderr, "%s: %d writes not acknowledged\n", name, f)
 	}
-	return ok.Load(), nil
+	var mean time.Duration
+	if n := ok.Load(); n > 0 {
+		mean = time.Duration(busy.Load()) / time.Duration(n)
+	}
+	return ok.Load(), mean, nil
 }
