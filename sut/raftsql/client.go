@@ -31,7 +31,7 @@ type Client struct {
 	opts  ClientOptions
 
 	mu     sync.Mutex
-	leader uint64 // last node that served a request; tried first
+	leader uint64 // the node that answered the last request; tried first
 }
 
 // ClientOptions configure a Client.
@@ -151,6 +151,7 @@ func (c *Client) Exec(ctx context.Context, requestID string, stmts ...Stmt) (Exe
 	if err != nil {
 		return ExecResult{}, node, err
 	}
+	c.answeredBy(out.Node)
 	if out.Error != "" {
 		return out.ExecResult, out.Node, &Error{Op: "exec", Node: out.Node, Status: http.StatusOK, Msg: out.Error}
 	}
@@ -170,6 +171,7 @@ func (c *Client) Query(ctx context.Context, sql string, args ...any) (QueryResul
 	if err != nil {
 		return QueryResult{}, node, err
 	}
+	c.answeredBy(out.Node)
 	return out.QueryResult, out.Node, nil
 }
 
@@ -187,6 +189,7 @@ func (c *Client) QueryTxn(ctx context.Context, stmts ...Stmt) ([]QueryResult, ui
 	if err != nil {
 		return nil, node, err
 	}
+	c.answeredBy(out.Node)
 	if len(out.Results) != len(stmts) {
 		return nil, node, &Error{Op: "query", Node: node, Msg: fmt.Sprintf("%d results for %d statements", len(out.Results), len(stmts))}
 	}
@@ -229,6 +232,19 @@ func (c *Client) Leader() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.leader
+}
+
+// answeredBy makes the node named in an answer the first one tried next.
+// A follower relays a request it cannot serve to the leader, whose answer
+// names the leader: the client then goes there directly instead of
+// paying the relay's extra HTTP round trip on every later op.
+func (c *Client) answeredBy(node uint64) {
+	if _, known := c.apis[node]; !known {
+		return
+	}
+	c.mu.Lock()
+	c.leader = node
+	c.mu.Unlock()
 }
 
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {

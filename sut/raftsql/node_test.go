@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"log/slog"
@@ -362,5 +363,29 @@ func TestRaftLoggerDropsOnlyTheStaleStableLine(t *testing.T) {
 	l.Infof("%x became leader at term %d", 1, 2)
 	if got := b.String(); strings.Contains(got, "missing from unstable log") || !strings.Contains(got, "mismatched") || !strings.Contains(got, "became leader") {
 		t.Errorf("logged:\n%s", got)
+	}
+}
+
+// A follower relays an /exec to the leader and passes on its answer, which
+// names the leader: the client's next request goes to the leader directly.
+// Staying on the follower cost every later op a second HTTP round trip
+// (half the Raft store's gap to etcd in internal/bench/raftvsetcd).
+func TestClientGoesToTheNodeThatAnswered(t *testing.T) {
+	leader := newFakeNode(t, okExec) // answers as node 2
+	relay := newFakeNode(t, okExec)  // node 1 passes on node 2's answer
+	c := NewClient(map[uint64]string{1: relay.addr(), 2: leader.addr()}, ClientOptions{Timeout: 5 * time.Second})
+	for i := range 3 {
+		if _, node, err := c.Exec(context.Background(), fmt.Sprintf("r%d", i), Stmt{SQL: "INSERT INTO t VALUES (1)"}); err != nil || node != 2 {
+			t.Fatalf("exec %d: node %d, %v", i, node, err)
+		}
+	}
+	if got, want := relay.calls.Load(), int64(1); got != want {
+		t.Errorf("the relaying follower got %d requests, want %d (only the first)", got, want)
+	}
+	if got := leader.calls.Load(); got != 2 {
+		t.Errorf("the leader got %d requests directly, want 2", got)
+	}
+	if c.Leader() != 2 {
+		t.Errorf("Leader() = %d, want 2", c.Leader())
 	}
 }
