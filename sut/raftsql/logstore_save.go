@@ -7,33 +7,14 @@ import (
 	"errors"
 	"fmt"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
 
-// lockAll takes both locks, for a writer that holds the cache as it
-// writes, and returns their unlock.
-func (s *LogStore) lockAll() (unlock func()) {
-	s.wmu.Lock()
-	s.mu.Lock()
-	return func() {
-		s.mu.Unlock()
-		s.wmu.Unlock()
-	}
-}
-
-// sync makes the last commit durable, unless every commit already is.
-func (s *LogStore) sync() error {
-	if s.syncEach {
-		return nil
-	}
-	if err := s.db.Sync(); err != nil {
-		return s.setErr(fmt.Errorf("sync log store: %w", err))
-	}
-	return nil
-}
+// maxKeptBuffer: Save keeps its write buffer for the next Save up to this
+// capacity; the buffer of a larger Ready is let go after its write.
+const maxKeptBuffer = 1 << 20
 
 // setErr makes err sticky and returns it.
 func (s *LogStore) setErr(err error) error {
@@ -41,53 +22,56 @@ func (s *LogStore) setErr(err error) error {
 	return err
 }
 
-// writeOp is one badger mutation; Save builds a list of them in an order
-// where every prefix is a valid state.
-type writeOp struct {
-	key, val []byte
-	del      bool
+// writeBatch writes the batch b with one pwrite and, when sync is asked
+// and this is not the unsynced-log bug's store, fdatasyncs the file, in
+// the calling goroutine. A failure is sticky: the file may now hold part
+// of the batch, which no later batch may follow, and after a failed
+// fdatasync the page cache cannot be trusted either.
+func (s *LogStore) writeBatch(b *walBatch, sync bool) error {
+	if err := s.wal.write(b.finish()); err != nil {
+		return s.setErr(fmt.Errorf("write log store: %w", err))
+	}
+	s.batch = b.batch
+	if sync && s.syncEach {
+		s.syncs++
+		if err := s.wal.sync(); err != nil {
+			return s.setErr(fmt.Errorf("sync log store: %w", err))
+		}
+	}
+	return nil
 }
 
 // Save persists one Ready: a non-empty snapshot newer than the current one
 // replaces the whole log (like MemoryStorage.ApplySnapshot), entries are
 // appended after truncating any conflicting suffix (like
-// MemoryStorage.Append), and hs, if not empty, is stored. All of it goes in
-// one badger transaction; when sync is true (Ready.MustSync) it is fsynced
+// MemoryStorage.Append), and hs, if not empty, is stored. All of it is one
+// batch, one write; when sync is true (Ready.MustSync) it is fdatasynced
 // before Save returns (raft docs: durable before messages are sent). A
 // snapshot is always synced.
 //
-// If one transaction cannot hold the Ready, Save commits it in several, in an
-// order that leaves a valid state at every crash point: the old suffix is
-// deleted from the top down, new entries are written from the bottom up, and
-// the final hard state comes last; with a snapshot, an interim hard state
-// with commit = snapshot index is committed with the snapshot record so the
-// stored commit never leaves [firstIndex-1, lastIndex] (raft panics on
-// restart otherwise).
+// Replay applies a batch whole or not at all, and the records are also in
+// an order that leaves a valid state at every prefix: with a snapshot, the
+// snapshot record, "snapshot installed" (the log becomes empty after the
+// snapshot's index), its conf state and an interim hard state whose commit
+// is the snapshot's index (the stored commit never leaves [firstIndex-1,
+// lastIndex]: raft panics on restart otherwise); then the entries bottom
+// up, each of which drops the conflicting suffix from its index on; the
+// final hard state last.
+//
+// A hard state that only moves the commit index (sync false) is held back
+// in memory, not written: the next Save that writes carries it, and a
+// clean Close writes it. A crash keeps the older commit index, which raft
+// relearns (and the node raises to its applied index).
 func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, sync bool) error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	// A snapshot rewrites the whole log: readers wait for it. Otherwise
-	// they wait only while the cache is read and published (lock), and
-	// the cache cannot change in between: only writers change it.
-	lock, unlock := s.mu.Lock, s.mu.Unlock
-	whole := !raft.IsEmptySnap(snap)
-	if !whole {
-		lock, unlock = s.mu.RLock, s.mu.RUnlock
-	}
-	lock()
-	locked := true
-	defer func() {
-		if locked {
-			unlock()
-		}
-	}()
 	if err := s.check(); err != nil {
 		return err
 	}
 
 	// Everything is checked before the first write. dummy and last are the
 	// log's bounds as this Ready leaves them.
-	dummy, last := s.dummy, s.last
+	dummy, last := s.dummy, s.lastIndex()
 	var meta *raftpb.SnapshotMetadata
 	if !raft.IsEmptySnap(snap) {
 		meta = snap.GetMetadata()
@@ -100,151 +84,95 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb
 	if err != nil {
 		return err
 	}
+	if raft.IsEmptyHardState(hs) && s.hsDirty && len(ents) > 0 {
+		hs = s.hs // a commit index held back below rides along
+	}
+	if meta == nil && len(ents) == 0 {
+		if raft.IsEmptyHardState(hs) {
+			return nil
+		}
+		if !sync && s.syncEach {
+			// Only the commit index moved (raft asks no sync for that):
+			// keep it in memory until a write carries a hard state.
+			s.mu.Lock()
+			s.hs = cloneHardState(hs)
+			s.mu.Unlock()
+			s.hsDirty = true
+			return nil
+		}
+	}
 
-	var ops []writeOp
+	b := &s.enc
+	b.reset(s.batch + 1)
 	var newSnap *snapRecord
+	var interim *raftpb.HardState
 	if meta != nil {
-		si := meta.GetIndex()
 		rec, err := s.writeSnapshotFile(meta, snap.GetData())
 		if err != nil {
 			return err
 		}
 		newSnap = &rec
-		for i := s.last; i > si; i-- { // entries after the snapshot: top down
-			ops = append(ops, writeOp{key: entryKey(i), del: true})
-		}
-		interim := &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(si)}
+		interim = &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(meta.GetIndex())}
 		if !raft.IsEmptyHardState(hs) {
 			interim.Term, interim.Vote = new(hs.GetTerm()), new(hs.GetVote())
 		}
-		ops = append(ops,
-			writeOp{key: keySnapshot, val: mustJSON(rec)},
-			writeOp{key: keyDummy, val: encodeDummy(dummy)},
-			writeOp{key: keyConfState, val: mustProto(cloneConfState(meta.GetConfState()))},
-			writeOp{key: keyHardState, val: mustProto(interim)},
-		)
-		for i := s.dummy.index + 1; i <= min(s.last, si); i++ { // now garbage
-			ops = append(ops, writeOp{key: entryKey(i), del: true})
+		err = errors.Join(
+			b.addBytes(recSnapshot, mustJSON(rec)),
+			b.addEntryID(recInstall, dummy),
+			addProto(b, recConfState, cloneConfState(meta.GetConfState())),
+			addProto(b, recHardState, interim))
+		if err != nil {
+			return err
 		}
 		sync = true
 	}
-	if len(ents) > 0 {
-		for i := last; i >= ents[0].GetIndex(); i-- { // conflicting suffix: top down
-			ops = append(ops, writeOp{key: entryKey(i), del: true})
+	sizes := s.encSizes[:0]
+	for _, e := range ents {
+		n, err := b.addProto(recEntry, e)
+		if err != nil {
+			return fmt.Errorf("save entry %d: %w", e.GetIndex(), err)
 		}
-		for _, e := range ents { // new entries: bottom up
-			ops = append(ops, writeOp{key: entryKey(e.GetIndex()), val: mustProto(e)})
-		}
+		sizes = append(sizes, n)
 	}
-	if raft.IsEmptyHardState(hs) && s.hsDirty && len(ents) > 0 {
-		hs = s.hs // a commit index held back below rides along
-	}
+	s.encSizes = sizes
 	if !raft.IsEmptyHardState(hs) {
-		ops = append(ops, writeOp{key: keyHardState, val: mustProto(hs)})
-	}
-	if len(ops) == 0 {
-		return nil
-	}
-	if !sync && s.syncEach && len(ents) == 0 && meta == nil {
-		// Only the commit index moved (raft asks no sync for that), and
-		// every write here is synced: keep it in the cache until a Save
-		// that must sync carries a hard state. A restart that finds an
-		// older commit index learns the newer one again (and raises it to
-		// the applied index itself).
-		if !whole {
-			unlock()
-			locked = false
-			s.mu.Lock()
-			defer s.mu.Unlock()
+		if err := addProto(b, recHardState, hs); err != nil {
+			return err
 		}
-		s.hs = proto.Clone(hs).(*raftpb.HardState)
-		s.hsDirty = true
-		return nil
 	}
-	if !whole {
-		unlock()
-		locked = false
+	err = s.writeBatch(b, sync)
+	if cap(b.buf) > maxKeptBuffer {
+		*b = walBatch{}
 	}
-
-	if err := s.commit(ops); err != nil {
+	if err != nil {
 		return err
-	}
-	if sync && !s.syncEach {
-		if err := s.db.Sync(); err != nil {
-			return s.setErr(fmt.Errorf("sync log store: %w", err))
-		}
 	}
 
 	// Durable: now the cache may show it.
-	if !whole {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-	}
+	s.mu.Lock()
+	oldSnap := ""
 	if newSnap != nil {
-		old := s.snap.File
+		oldSnap = s.snap.File
 		s.snap = *newSnap
 		s.cs = newSnap.meta.GetConfState()
-		s.dummy, s.last, s.runs = dummy, dummy.index, nil
-		s.recent.clear()
-		s.hs = &raftpb.HardState{Term: new(s.hs.GetTerm()), Vote: new(s.hs.GetVote()), Commit: new(dummy.index)}
+		s.installLog(dummy)
+		s.hs = interim
 		s.hsDirty = false
-		s.removeSnapshotFile(old)
 	}
 	if len(ents) > 0 {
-		s.truncateRuns(ents[0].GetIndex())
-		for _, e := range ents {
-			s.addRun(e.GetIndex(), e.GetTerm())
-		}
-		s.last = ents[len(ents)-1].GetIndex()
-		s.recent.appended(ents)
+		s.appendLog(ents, sizes)
 	}
 	if !raft.IsEmptyHardState(hs) {
-		s.hs = proto.Clone(hs).(*raftpb.HardState)
+		s.hs = cloneHardState(hs)
 		s.hsDirty = false
 	}
+	s.mu.Unlock()
+	s.removeSnapshotFile(oldSnap)
 	return nil
 }
 
-// commit writes ops in one transaction when they fit, else in as few as
-// needed, in order. A failure after a partial write makes the store refuse
-// further use: its cache no longer matches the disk.
-func (s *LogStore) commit(ops []writeOp) error {
-	txn := s.db.NewTransaction(true)
-	defer func() { txn.Discard() }()
-	committed, pending := false, 0
-	for i := 0; i < len(ops); {
-		op := ops[i]
-		var err error
-		if op.del {
-			err = txn.Delete(op.key)
-		} else {
-			err = txn.Set(op.key, op.val)
-		}
-		if errors.Is(err, badger.ErrTxnTooBig) && pending > 0 {
-			if err := txn.Commit(); err != nil {
-				return s.fail(committed, err)
-			}
-			committed, pending = true, 0
-			txn = s.db.NewTransaction(true)
-			continue // retry op in the new transaction
-		}
-		if err != nil {
-			return s.fail(committed, err)
-		}
-		i++
-		pending++
-	}
-	if err := txn.Commit(); err != nil {
-		return s.fail(committed, err)
-	}
-	return nil
-}
-
-func (s *LogStore) fail(partial bool, err error) error {
-	err = fmt.Errorf("write log store: %w", err)
-	if partial {
-		s.setErr(err)
-	}
+func addProto(b *walBatch, kind recKind, m proto.Message) error {
+	_, err := b.addProto(kind, m)
 	return err
 }
 
@@ -273,74 +201,72 @@ func entriesToAppend(ents []*raftpb.Entry, dummy, last uint64) ([]*raftpb.Entry,
 	return ents, nil
 }
 
-// cloneConfState copies cs (raftpb.EnsureConfState fills in the copy, never
-// the caller's message, which the node may be reading).
-func cloneConfState(cs *raftpb.ConfState) *raftpb.ConfState {
-	if cs == nil {
-		return raftpb.EnsureConfState(nil)
-	}
-	return raftpb.EnsureConfState(proto.Clone(cs).(*raftpb.ConfState))
-}
-
 // SaveConfState makes cs the conf state InitialState reports, durably. The
 // node calls it after raft's ApplyConfChange and before recording the conf
 // change's index as applied: a restart skips entries up to the applied index,
 // so their conf changes must already be here.
 func (s *LogStore) SaveConfState(cs *raftpb.ConfState) error {
-	defer s.lockAll()()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if err := s.check(); err != nil {
 		return err
 	}
 	cs = cloneConfState(cs)
-	if err := s.commit([]writeOp{{key: keyConfState, val: mustProto(cs)}}); err != nil {
+	b := &s.enc
+	b.reset(s.batch + 1)
+	if err := addProto(b, recConfState, cs); err != nil {
 		return err
 	}
-	if err := s.sync(); err != nil {
+	if err := s.writeBatch(b, true); err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.cs = cs
+	s.mu.Unlock()
 	return nil
 }
 
 // CreateSnapshot records a snapshot of the state machine at index (which
 // must be applied, hence in the log) with the given conf state and data. It
 // returns raft.ErrSnapOutOfDate unless index is newer than the current
-// snapshot. The log is not compacted; see Compact.
+// snapshot. The log is not compacted; see Compact. raft's reads go on
+// while the snapshot file is written.
 func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
-	defer s.lockAll()()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	if index <= s.snap.meta.GetIndex() {
 		return nil, fmt.Errorf("create snapshot %d, have %d: %w", index, s.snap.meta.GetIndex(), raft.ErrSnapOutOfDate)
 	}
-	if index > s.last {
-		return nil, fmt.Errorf("create snapshot %d beyond last index %d: %w", index, s.last, raft.ErrUnavailable)
+	if last := s.lastIndex(); index > last {
+		return nil, fmt.Errorf("create snapshot %d beyond last index %d: %w", index, last, raft.ErrUnavailable)
 	}
 	if index < s.dummy.index {
 		return nil, fmt.Errorf("create snapshot %d: %w", index, raft.ErrCompacted)
 	}
-	term := s.dummy.term
-	if index > s.dummy.index {
-		term = s.termOf(index)
-	}
 	meta := &raftpb.SnapshotMetadata{
 		ConfState: cloneConfState(cs),
 		Index:     new(index),
-		Term:      new(term),
+		Term:      new(s.termOf(index)),
 	}
 	rec, err := s.writeSnapshotFile(meta, data)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.commit([]writeOp{{key: keySnapshot, val: mustJSON(rec)}}); err != nil {
+	b := &s.enc
+	b.reset(s.batch + 1)
+	if err := b.addBytes(recSnapshot, mustJSON(rec)); err != nil {
 		return nil, err
 	}
-	if err := s.sync(); err != nil {
+	if err := s.writeBatch(b, true); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
 	old := s.snap.File
 	s.snap = rec
+	s.mu.Unlock()
 	s.removeSnapshotFile(old)
 	return &raftpb.Snapshot{Metadata: proto.Clone(meta).(*raftpb.SnapshotMetadata), Data: data}, nil
 }
@@ -350,37 +276,57 @@ func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byt
 // not pass the latest snapshot: entries neither in the log nor in a snapshot
 // could never reach a lagging follower. Not synced: losing a compaction in a
 // crash only leaves garbage behind.
+//
+// When the WAL file has grown past rewriteAt (and holds more than twice
+// what is retained), the compacted state is written as a new generation
+// instead of a compaction record (writeGeneration), which bounds the file.
 func (s *LogStore) Compact(index uint64) error {
-	defer s.lockAll()()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
 	if err := s.check(); err != nil {
 		return err
 	}
 	if index <= s.dummy.index {
 		return fmt.Errorf("compact to %d, first index %d: %w", index, s.dummy.index+1, raft.ErrCompacted)
 	}
-	if index > s.last {
-		return fmt.Errorf("compact to %d beyond last index %d: %w", index, s.last, raft.ErrUnavailable)
+	if last := s.lastIndex(); index > last {
+		return fmt.Errorf("compact to %d beyond last index %d: %w", index, last, raft.ErrUnavailable)
 	}
 	if si := s.snap.meta.GetIndex(); index > si {
 		return fmt.Errorf("compact to %d beyond the latest snapshot %d: create a snapshot first", index, si)
 	}
-	d := entryID{index, s.termOf(index)}
-	ops := []writeOp{{key: keyDummy, val: encodeDummy(d)}}
-	for i := s.dummy.index + 1; i <= index; i++ {
-		ops = append(ops, writeOp{key: entryKey(i), del: true})
+	k := int(index - s.dummy.index)
+	retained := s.bytes + int64(len(s.ents)-k)*walHeaderSize
+	for _, n := range s.sizes[:k] {
+		retained -= int64(n)
 	}
-	if err := s.commit(ops); err != nil {
-		return err
+	rewrite := s.wal.end >= s.rewriteAt && s.wal.end > 2*retained
+	if !rewrite {
+		b := &s.enc
+		b.reset(s.batch + 1)
+		if err := b.addEntryID(recCompact, entryID{index, s.termOf(index)}); err != nil {
+			return err
+		}
+		if err := s.writeBatch(b, false); err != nil {
+			return err
+		}
 	}
-	s.compactRuns(index)
-	s.recent.compacted(index)
-	s.dummy = d
+	s.mu.Lock()
+	s.compactLog(index)
+	s.mu.Unlock()
+	if rewrite {
+		return s.writeGeneration(s.wal.gen + 1)
+	}
 	return nil
 }
 
-// Close closes badger. Further calls return an error.
+// Close writes a held-back commit index and closes the files. Further
+// calls return an error.
 func (s *LogStore) Close() error {
-	defer s.lockAll()()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
@@ -388,9 +334,14 @@ func (s *LogStore) Close() error {
 	var flushErr error
 	if s.hsDirty && s.err.Load() == nil {
 		// A clean stop keeps the commit index Save held back.
-		flushErr = s.commit([]writeOp{{key: keyHardState, val: mustProto(s.hs)}})
+		b := &s.enc
+		b.reset(s.batch + 1)
+		flushErr = addProto(b, recHardState, s.hs)
+		if flushErr == nil {
+			flushErr = s.writeBatch(b, true)
+		}
 	}
-	if err := errors.Join(flushErr, s.db.Close()); err != nil {
+	if err := errors.Join(flushErr, s.closeFiles()); err != nil {
 		return fmt.Errorf("close log store: %w", err)
 	}
 	return nil

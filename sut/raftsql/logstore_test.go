@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	badger "github.com/dgraph-io/badger/v4"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -260,7 +259,7 @@ func TestLogStoreSnapshotAfterCreateSnapshot(t *testing.T) {
 		t.Fatalf("Snapshot of a new store = %v, %v; want empty", snap, err)
 	}
 	mustSave(t, s, hardState(3, 1, 8), append(ents(1, 4, 2), ents(5, 8, 3)...), nil)
-	data := bytes.Repeat([]byte("sqlite page "), 1<<18) // 3 MB: more than a badger transaction holds
+	data := bytes.Repeat([]byte("sqlite page "), 1<<18) // 3 MB, like a SQLite database
 	cs := &raftpb.ConfState{Voters: []uint64{1, 2, 3}}
 	created, err := s.CreateSnapshot(6, cs, data)
 	if err != nil {
@@ -429,24 +428,33 @@ func describeStorage(st raft.Storage) string {
 	return b.String()
 }
 
-func TestLogStoreSplitsAReadyTooBigForOneTransaction(t *testing.T) {
+// A Ready larger than the write buffer Save keeps between writes is still
+// one batch (one write), survives a reopen, and its buffer is let go.
+func TestLogStoreSavesAReadyLargerThanItsWriteBuffer(t *testing.T) {
 	dir := t.TempDir()
 	s := openLog(t, dir)
-	// 4000 entries of 1 KB: more than a badger transaction (2.4 MB) holds.
+	// 4000 entries of 1 KB: four times the buffer Save keeps.
 	big := ents(1, 4000, 1)
 	for _, e := range big {
 		e.Data = append(e.Data, bytes.Repeat([]byte{'.'}, 1024)...)
 	}
+	batch := s.batch
 	if err := s.Save(hardState(1, 1, 4000), big, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	// Overwrite most of it: the conflicting suffix goes in chunks too.
+	// Overwrite most of it: the conflicting suffix goes in the same batch.
 	over := ents(10, 3000, 2)
 	for _, e := range over {
 		e.Data = append(e.Data, bytes.Repeat([]byte{'-'}, 1024)...)
 	}
 	if err := s.Save(hardState(2, 1, 9), over, nil, true); err != nil {
 		t.Fatal(err)
+	}
+	if s.batch != batch+2 {
+		t.Errorf("two Saves wrote %d batches, want one each", s.batch-batch)
+	}
+	if c := cap(s.enc.buf); c > maxKeptBuffer {
+		t.Errorf("Save kept a write buffer of %d bytes, want at most %d", c, maxKeptBuffer)
 	}
 	s.Close()
 	s = openLog(t, dir)
@@ -471,10 +479,9 @@ func TestLogStoreSplitsAReadyTooBigForOneTransaction(t *testing.T) {
 	}
 }
 
-func TestLogStoreSplitsASnapshotOverALogTooLongForOneTransaction(t *testing.T) {
+func TestLogStoreSnapshotOverALongLogReplacesIt(t *testing.T) {
 	dir := t.TempDir()
 	s := openLog(t, dir)
-	// 30000 deletes are more operations than a badger transaction takes.
 	if err := s.Save(hardState(1, 1, 20000), ents(1, 30000, 1), nil, true); err != nil {
 		t.Fatal(err)
 	}
@@ -490,17 +497,8 @@ func TestLogStoreSplitsASnapshotOverALogTooLongForOneTransaction(t *testing.T) {
 	if hs, _, _ := s.InitialState(); hs.GetCommit() != 25001 || hs.GetTerm() != 2 {
 		t.Errorf("hard state = %v", hs)
 	}
-	n := 0
-	s.db.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: entryPrefix})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			n++
-		}
-		return nil
-	})
-	if n != 1 {
-		t.Errorf("%d entry keys in badger, want 1: the old log must be gone", n)
+	if len(s.ents) != 1 || len(s.sizes) != 1 || s.bytes != int64(proto.Size(ent(25001, 2))) {
+		t.Errorf("replay holds %d entries (%d sizes, %d bytes), want 1: the old log must be gone", len(s.ents), len(s.sizes), s.bytes)
 	}
 }
 
@@ -730,9 +728,8 @@ func TestLogStoreHoldsBackACommitOnlyHardState(t *testing.T) {
 	}
 }
 
-// Entries answers from the in-memory tail exactly as from badger: after
-// a conflicting suffix is replaced, after a compaction, with a size limit,
-// and after a reopen (nothing in memory).
+// Entries answers the same before and after a reopen (a replay): after
+// a conflicting suffix is replaced, after a compaction, with a size limit.
 func TestLogStoreEntriesFromMemoryMatchTheDisk(t *testing.T) {
 	dir := t.TempDir()
 	s := openLog(t, dir)
@@ -771,7 +768,7 @@ func TestLogStoreEntriesFromMemoryMatchTheDisk(t *testing.T) {
 	s = openLog(t, dir)
 	for i, c := range cases {
 		if disk := read(s, c[0], c[1], c[2]); disk != mem[i] {
-			t.Errorf("Entries%v: %s from memory, %s from disk", c, mem[i], disk)
+			t.Errorf("Entries%v: %s before the reopen, %s after", c, mem[i], disk)
 		}
 	}
 }

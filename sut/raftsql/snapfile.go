@@ -1,5 +1,5 @@
-// snapfile.go: the LogStore's snapshot files beside badger, written
-// atomically and named by a badger record.
+// snapfile.go: the LogStore's snapshot files beside the WAL, written
+// atomically and named by a WAL record.
 
 package raftsql
 
@@ -18,7 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// snapRecord is the badger value naming the snapshot file.
+// snapRecord is the WAL record naming the snapshot file.
 type snapRecord struct {
 	Meta []byte `json:"meta"` // raftpb.SnapshotMetadata, protobuf
 	File string `json:"file"` // base name in snapshots/, "" when no snapshot
