@@ -133,9 +133,9 @@ func readWAL(f *os.File, path string, apply func(walRecord) error) (walScan, err
 		return scan, fmt.Errorf("read %s: %w", path, err)
 	}
 	if later != nil {
-		return scan, fmt.Errorf("%s is damaged in the middle, not torn by a crash: the record at offset %d does not check out (%s), "+
-			"yet a later write (batch %d, at offset %d) follows it; refusing to open, cutting the file there would drop synced entries",
-			path, off, why, later.batch, later.off)
+		return scan, fmt.Errorf("%s is damaged in the middle, not torn by a crash: the record at offset %d (in the write from offset %d) "+
+			"does not check out (%s), yet a later write (batch %d, at offset %d) follows it; refusing to open, "+
+			"cutting the file there would drop synced entries", path, off, scan.end, why, later.batch, later.off)
 	}
 	if nonzero {
 		if why == "" || why == "zeros" {
