@@ -6,9 +6,13 @@
 //
 //   - LogStore keeps what raft itself must not forget: the log, the hard
 //     state, the conf state and the latest snapshot. It is a raft.Storage
-//     backed by badger (logstore.go: open and the raft.Storage reads;
-//     logstore_save.go: the writes, in crash-safe order); snapshot data
-//     lives beside it as a file (snapfile.go).
+//     shaped like etcd's: an append-only WAL file of CRC-checked records
+//     for durability, the whole log since the last compaction in memory
+//     (logstore.go: open, replay and the raft.Storage reads;
+//     logstore_save.go: the writes, in crash-safe order; logstore_wal.go:
+//     the record format; logstore_replay.go: reading it back, torn tail
+//     against damage; logstore_generation.go: the rewrite that bounds the
+//     file); snapshot data lives beside it as a file (snapfile.go).
 //   - StateMachine is the SQLite database the log is applied to, together
 //     with the bookkeeping that makes applying exactly once: the applied
 //     index and each request id's first result (statemachine.go: apply and
@@ -36,10 +40,11 @@
 //
 // raft docs: entries, hard state and snapshot are durable before any
 // message that depends on them is sent (with AsyncStorageWrites: before the
-// MsgStorageAppend's responses are delivered). LogStore.Save writes all three in one
-// badger transaction (split into an order that keeps every crash point a
-// valid log only when one transaction cannot hold them) and fsyncs before it
-// returns when asked to (Ready.MustSync).
+// MsgStorageAppend's responses are delivered). LogStore.Save writes all three
+// as one batch of WAL records with one write, which replay applies whole or
+// not at all (its records are also in an order that keeps every prefix a
+// valid log), and fdatasyncs before it returns when asked to
+// (Ready.MustSync), in the calling goroutine.
 //
 // Exactly once: StateMachine.Apply runs an entry's statements, stores the
 // entry's index as the applied index and records the request id's result in
@@ -103,8 +108,10 @@
 //     LogStore.CreateSnapshot(index, confState, data), then
 //     LogStore.Compact(index - keep) (Compact refuses to pass the snapshot).
 //
-// Durability: the raft log is the source of truth, fsynced (badger Sync)
-// before any entry of it is applied or acknowledged to a peer. SQLite runs
+// Durability: the raft log is the source of truth, fdatasynced before any
+// entry of it is applied or acknowledged to a peer. A crash can cut short
+// only the last write (each is synced before the next): open truncates it
+// away; damage followed by a later write is refused, never cut. SQLite runs
 // with synchronous=NORMAL: a commit survives kill -9, and a power cut may
 // roll the state machine back by whole transactions, applied index
 // included, which the log then re-delivers (etcd treats bbolt alike).
@@ -114,7 +121,7 @@
 // syntax) is not a Go error but a deterministic outcome recorded in the
 // ExecResult.
 //
-// This package may import go.etcd.io/raft/v3, badger, modernc.org/sqlite and
+// This package may import go.etcd.io/raft/v3, modernc.org/sqlite and
 // sut/failpoint; it must not import the runner, workloads, checkers or
 // history: the SUT knows nothing of the test that drives it.
 package raftsql

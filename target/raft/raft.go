@@ -23,7 +23,7 @@ type Target struct{}
 
 func (Target) Name() string { return Name }
 func (Target) Doc() string {
-	return "chaoscheck's embedded Raft-replicated SQLite store (etcd raft, badger, SQLite), 3 nodes by default"
+	return "chaoscheck's embedded Raft-replicated SQLite store (etcd raft, a WAL file, SQLite), 3 nodes by default"
 }
 func (Target) Workloads() []string {
 	return []string{"register", "set", "register-per-node", "retry", "list-append", "rw-register"}
