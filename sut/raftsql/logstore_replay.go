@@ -41,7 +41,9 @@ type walScan struct {
 //
 // What lies past that point decides between a torn tail and damage. Every
 // batch the correct store writes is fdatasynced before the next one is
-// written, so a crash can cut short only the last batch, n+1 after the
+// written (the held-back commit index is not written at all; Save with
+// entries and sync false would break this, and the node never asks for
+// it), so a crash can cut short only the last batch, n+1 after the
 // last complete batch n; pages of that one write may even reach the disk
 // out of order, leaving valid records of batch n+1 after a hole. But a
 // record of batch n+2 or later after the bad spot means a later write was
