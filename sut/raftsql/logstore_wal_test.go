@@ -488,3 +488,31 @@ func FuzzLogStoreOpen(f *testing.F) {
 		}
 	})
 }
+
+// One 300-byte write and its fdatasync, into space fallocate reserved
+// ahead (what walFile does) and past the end of the file (what it falls
+// back to where fallocate is not supported).
+func BenchmarkWALWriteSync(b *testing.B) {
+	for _, prealloc := range []bool{true, false} {
+		b.Run(fmt.Sprintf("preallocated=%v", prealloc), func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), walName(1))
+			f, err := os.Create(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			w := newWALFile(f, path, 1, 0, 0)
+			w.noPrealloc = !prealloc
+			p := bytes.Repeat([]byte("w"), 300)
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := w.write(p); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.sync(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
