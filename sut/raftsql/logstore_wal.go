@@ -96,8 +96,9 @@ func (b *walBatch) open(kind recKind) int {
 func (b *walBatch) closeRecord(start int) (int, error) {
 	n := len(b.buf) - start - walHeaderSize
 	if n > maxWALRecord {
+		kind := recKind(b.buf[start+16])
 		b.buf, b.starts = b.buf[:start], b.starts[:len(b.starts)-1]
-		return n, fmt.Errorf("a %s of %d bytes is larger than a WAL record holds (%d)", recKind(b.buf[start+16]), n, maxWALRecord)
+		return n, fmt.Errorf("a %s of %d bytes is larger than a WAL record holds (%d)", kind, n, maxWALRecord)
 	}
 	binary.LittleEndian.PutUint32(b.buf[start+4:], uint32(n))
 	return n, nil

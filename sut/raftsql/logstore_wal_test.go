@@ -516,3 +516,20 @@ func BenchmarkWALWriteSync(b *testing.B) {
 		})
 	}
 }
+
+// An entry larger than a WAL record holds is refused before anything is
+// written; the store goes on.
+func TestLogStoreRefusesAnEntryLargerThanARecord(t *testing.T) {
+	s := openLog(t, t.TempDir())
+	mustSave(t, s, hardState(1, 1, 1), ents(1, 2, 1), nil)
+	huge := ent(5, 1)
+	huge.Data = make([]byte, maxWALRecord+1)
+	err := s.Save(hardState(1, 1, 2), []*raftpb.Entry{ent(3, 1), ent(4, 1), huge}, nil, true)
+	if err == nil || !strings.Contains(err.Error(), "larger than a WAL record holds") {
+		t.Fatalf("Save of a %d-byte entry = %v, want a refusal", len(huge.Data), err)
+	}
+	mustSave(t, s, hardState(1, 1, 3), ents(3, 3, 1), nil)
+	if got := logTerms(t, s); got != "1..3 [1 1 1]" {
+		t.Errorf("log after the refusal and one more Save = %s, want 1..3 [1 1 1]", got)
+	}
+}
