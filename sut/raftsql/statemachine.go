@@ -73,7 +73,7 @@ type StateMachine struct {
 	txOpen bool
 	txEnts []Entry
 	dedup  dedupTable
-	facts   factsCache
+	facts  factsCache
 	// schemaPartial says whether the schema names FAIL or ROLLBACK (a
 	// table's ON CONFLICT FAIL, a trigger's RAISE(ROLLBACK, …)): then any
 	// statement may fail half done. schemaKnown is false after DDL.
