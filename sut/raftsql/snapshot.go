@@ -26,6 +26,10 @@ func (m *StateMachine) Snapshot() ([]byte, uint64, error) {
 	if m.closed {
 		return nil, 0, errStateMachineClosed
 	}
+	// The copy is of committed pages, at the applied index.
+	if err := m.commitOpen(context.Background(), m.wc); err != nil {
+		return nil, 0, fmt.Errorf("snapshot: %w", err)
+	}
 	var data []byte
 	err := m.wc.conn.Raw(func(dc any) error {
 		s, ok := dc.(interface{ Serialize() ([]byte, error) })
@@ -63,6 +67,8 @@ func (m *StateMachine) Restore(data []byte) error {
 	if m.closed {
 		return errStateMachineClosed
 	}
+	// The snapshot supersedes whatever the open transaction holds.
+	m.rollbackOpen(context.Background(), m.wc)
 	if err := m.r.Close(); err != nil {
 		return m.broken(fmt.Errorf("restore: close readers: %w", err))
 	}

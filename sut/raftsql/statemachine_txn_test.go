@@ -80,9 +80,21 @@ func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
 		}
 		want = append(want, r...)
 	}
-	for _, split := range [][]int{{10}, {3, 7}, {6, 4}, {1, 1, 8}} {
-		t.Run(fmt.Sprint(split), func(t *testing.T) {
+	// open: every batch is left open (ApplyBatchOpen, a busy leader) and
+	// committed at the end; with {3, 7} and {6, 4} entry 7's INSERT OR
+	// ROLLBACK undoes the earlier batches' open entries too.
+	for _, c := range []struct {
+		split []int
+		open  bool
+	}{{[]int{10}, false}, {[]int{3, 7}, false}, {[]int{6, 4}, false}, {[]int{1, 1, 8}, false},
+		{[]int{3, 7}, true}, {[]int{6, 4}, true}, {[]int{1, 1, 1, 1, 1, 1, 1, 1, 1, 1}, true}, {[]int{2, 8}, true}} {
+		split := c.split
+		t.Run(fmt.Sprint(split, " open=", c.open), func(t *testing.T) {
 			m := openSM(t, filepath.Join(t.TempDir(), "sm.db"), Options{})
+			apply := m.ApplyBatchDecided
+			if c.open {
+				apply = m.ApplyBatchOpen
+			}
 			var got []ExecResult
 			// Each entry's result is also handed over once, before its
 			// transaction commits (the applied index has not moved).
@@ -90,7 +102,7 @@ func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
 			at := 0
 			for _, n := range split {
 				batch := entries[at : at+n]
-				r, err := m.ApplyBatchDecided(batch, func(first int, res []ExecResult) {
+				r, err := apply(batch, func(first int, res []ExecResult) {
 					// What readers see is the last committed state.
 					last := batch[first+len(res)-1].Index
 					q, err := m.Query(context.Background(), `SELECT idx FROM _chaoscheck_applied`)
@@ -113,6 +125,17 @@ func TestStateMachineApplyBatchGivesTheResultsOfOneByOne(t *testing.T) {
 				}
 				got = append(got, r...)
 				at += n
+			}
+			if c.open {
+				// The last batch is applied but neither committed nor
+				// visible until CommitOpen.
+				last := uint64(len(entries))
+				if m.OpenEntries() == 0 || m.AppliedIndex() >= last || queryInt(t, m, `SELECT idx FROM _chaoscheck_applied`) >= int64(last) {
+					t.Fatalf("after the open batches: %d open entries, applied %d, want the last batch open", m.OpenEntries(), m.AppliedIndex())
+				}
+				if applied, err := m.CommitOpen(); err != nil || applied != last {
+					t.Fatalf("CommitOpen = %d, %v; want %d", applied, err, last)
+				}
 			}
 			gb, _ := json.Marshal(got)
 			wb, _ := json.Marshal(want)
