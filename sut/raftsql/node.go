@@ -304,8 +304,8 @@ const cleanStopFile = "unsynced-log.clean-stop"
 
 // loseUnsyncedSuffix plays the crash that the seeded bug unsynced-log
 // (Save never fsyncs) exposes. A kill -9 alone loses nothing, because
-// badger's write-ahead log is a memory-mapped file that the kernel keeps;
-// a power cut would lose what was never synced. The model: after a crash
+// the WAL's unsynced writes are in the kernel's page cache, which keeps
+// them; a power cut would lose what was never synced. The model: after a crash
 // (no clean-stop marker) the log keeps only what is also in the state
 // machine (a model: entries up to the applied index survive, as if SQLite
 // had synced them);
@@ -366,8 +366,8 @@ type applyJob struct {
 }
 
 // applier applies committed entries on its own goroutine, so that applying
-// (a SQLite commit) overlaps with persisting newer entries (a badger
-// sync). raft hands it only entries this node holds durably (with
+// (a SQLite commit) overlaps with persisting newer entries (a WAL
+// fdatasync). raft hands it only entries this node holds durably (with
 // AsyncStorageWrites, raft never applies from its unstable log), so the
 // state machine is behind the log, never ahead of it.
 type applier struct {
