@@ -104,6 +104,10 @@
 //     a crash that takes the COMMIT back re-applies it from the log to
 //     the same result); the applied index, which reads wait for, moves
 //     after the COMMIT; then the message's responses go back to raft.
+//     A leader leaves the transaction open up to 5 ms (ApplyBatchOpen,
+//     CommitOpen): one COMMIT for many batches. A read waiting for the
+//     applied index, a snapshot, a conf change or a follower's batch
+//     commits it first.
 //  4. Every N applied entries, in the applier: StateMachine.Snapshot(), then
 //     LogStore.CreateSnapshot(index, confState, data), then
 //     LogStore.Compact(index - keep) (Compact refuses to pass the snapshot).
