@@ -73,11 +73,24 @@ func commitWindowPartition(t *testing.T, c *TwoPCCluster, fn *faultnet.Net, ctx 
 		}
 		t1 <- err
 	}()
+	// t1 ending first (aborted, failed) is reported as what it was, not
+	// as a wait that timed out.
+	ended := false
+	var endErr error
 	if err := WaitFor(ctx, 15*time.Second, 10*time.Millisecond, func(ctx context.Context) (bool, error) {
+		select {
+		case endErr = <-t1:
+			ended = true
+			return true, nil
+		default:
+		}
 		st, err := cl.Status(ctx)
 		return err == nil && st.PausedTxID == "t1", err
 	}); err != nil {
 		t.Fatalf("t1 never reached the commit window: %v", err)
+	}
+	if ended {
+		t.Fatalf("t1 ended before the commit window (want it held there): %v", endErr)
 	}
 
 	fn.Partition(faultnet.Cut(TwoPCCoordinator, "p2"))

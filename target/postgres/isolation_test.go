@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"github.com/chaoscheck/chaoscheck/checker"
 	"github.com/chaoscheck/chaoscheck/checker/elle"
 	"slices"
@@ -50,6 +51,21 @@ func TestListAppendSerializableUnderKill(t *testing.T) {
 	checkAppends(t, h, final)
 	if r := elleCheck(t, h, "strict-serializable"); r.Valid != checker.Valid {
 		t.Errorf("elle at strict-serializable: %v %v %v", r.Valid, r.AnomalyKinds(), r.Notes)
+		logAnomalies(t, r)
+	}
+}
+
+// logAnomalies logs the first anomalies in full (the cycle and its ops),
+// so that a failure seen once, in CI, can be understood from its log.
+func logAnomalies(t *testing.T, r checker.Result) {
+	t.Helper()
+	for i, a := range r.Anomalies {
+		if i == 3 {
+			t.Logf("… and %d more", len(r.Anomalies)-i)
+			break
+		}
+		b, _ := json.Marshal(a)
+		t.Logf("anomaly %d: %s", i+1, b)
 	}
 }
 
