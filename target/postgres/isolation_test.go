@@ -43,16 +43,51 @@ func TestListAppendSerializableUnderKill(t *testing.T) {
 	h := l.Rec.History()
 	cycles, incompatible := twoCycles(h)
 	for _, c := range cycles {
-		t.Errorf("%s at serializable: %s", c.kind, c.why)
+		if c.kind == "G1c" {
+			t.Errorf("%s at serializable: %s", c.kind, c.why)
+		} else {
+			t.Logf("PostgreSQL's own %s at serializable (docs/postgres.md): %s", c.kind, c.why)
+		}
 	}
 	for _, s := range incompatible {
 		t.Errorf("incompatible read: %s", s)
 	}
 	checkAppends(t, h, final)
-	if r := elleCheck(t, h, "strict-serializable"); r.Valid != checker.Valid {
-		t.Errorf("elle at strict-serializable: %v %v %v", r.Valid, r.AnomalyKinds(), r.Notes)
-		logAnomalies(t, r)
+	r := elleCheck(t, h, "strict-serializable")
+	if r.Valid == checker.Valid {
+		return
 	}
+	var ours []string
+	for _, k := range r.AnomalyKinds() {
+		if !antiDependencyCycle[k] {
+			ours = append(ours, k)
+		}
+	}
+	if len(ours) > 0 || r.Valid != checker.Invalid {
+		t.Errorf("elle at strict-serializable: %v %v %v", r.Valid, r.AnomalyKinds(), r.Notes)
+	} else {
+		t.Logf("PostgreSQL's own anomaly at serializable (docs/postgres.md): %v", r.AnomalyKinds())
+	}
+	logAnomalies(t, r)
+}
+
+// antiDependencyCycle names the cycles that contain a read-write
+// anti-dependency: what SERIALIZABLE lets through when PostgreSQL's SSI
+// misses one rw-conflict. PostgreSQL 15.18 does, rarely: about one
+// 8-second run of the test above in 90, a G2-item of three transactions
+// (testdata/postgres-serializable-g2-item.jsonl); Jepsen reported the
+// same anomaly with the same INSERT … ON CONFLICT appends to pgsql-bugs
+// for PostgreSQL 18.4 ("Possible G2-item at SERIALIZABLE"). chaoscheck
+// reports it in a run, as it should. The test guards against false
+// alarms of our own (an error classified wrongly, a read misparsed, an
+// append lost or duplicated: G0, G1a/b/c, internal, incompatible order
+// and the final read's check), so it logs these in full and fails on
+// every other anomaly.
+var antiDependencyCycle = map[string]bool{
+	"G2-item": true, "G2-item-realtime": true, "G2-item-process": true,
+	"G2": true, "G2-realtime": true, "G2-process": true,
+	"G-single": true, "G-single-realtime": true, "G-single-process": true,
+	"G-nonadjacent": true, "G-nonadjacent-realtime": true, "G-nonadjacent-process": true,
 }
 
 // logAnomalies logs the first anomalies in full (the cycle and its ops),
@@ -185,5 +220,27 @@ func TestIsolationLevels(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// The evidence behind antiDependencyCycle: four transactions of a run of
+// TestListAppendSerializableUnderKill on PostgreSQL 15.18 at SERIALIZABLE
+// (the three of the cycle, and a later read that places 5124 after 5117).
+// A read-only transaction saw T3's append to key 0 but not T2's to key 1,
+// while T2 had not seen T3's: no serial order gives those reads.
+func TestPostgresSerializableG2ItemEvidence(t *testing.T) {
+	h, _, err := history.ReadFile("testdata/postgres-serializable-g2-item.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := elleCheck(t, h, "serializable")
+	if r.Valid != checker.Invalid || !slices.Equal(r.AnomalyKinds(), []string{"G2-item"}) {
+		t.Fatalf("elle at serializable: %v %v, want invalid with G2-item only", r.Valid, r.AnomalyKinds())
+	}
+	if got := r.Anomalies[0].Ops; !slices.Equal(slices.Sorted(slices.Values(got)), []int64{3, 4, 5}) {
+		t.Errorf("cycle ops %v, want 3, 4 and 5", got)
+	}
+	if r := elleCheck(t, h, "snapshot-isolation"); r.Valid != checker.Valid {
+		t.Errorf("elle at snapshot-isolation: %v %v, want valid (the cycle needs two anti-dependencies)", r.Valid, r.AnomalyKinds())
 	}
 }
